@@ -1,0 +1,3 @@
+from healthd.cli import cli_entry
+
+cli_entry()

@@ -1,0 +1,447 @@
+"""The `healthd` command: parse, call, print. No SQL and no probing live here."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from healthd import __version__, catalog, plugins, settings
+from healthd.errors import ConfigError, HealthdError, NotFound
+from healthd.sources import SETTINGS_FIELDS, read_file, validate, validate_all
+
+EXIT_FAILED, EXIT_UNKNOWN = 2, 3
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"healthd: {message}", err=True)
+    sys.exit(code)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def dump(value: Any) -> None:
+    click.echo(json.dumps(value, default=_json_default, indent=2, sort_keys=False))
+
+
+def _redacted(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    if "config" in out:
+        out["config"] = plugins.redact(out.get("plugin", ""), out["config"])
+    return out
+
+
+def _parse_json(raw: str, field: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(field, f"is not valid JSON ({exc.msg} at column {exc.colno})") from None
+
+
+class Ctx:
+    def __init__(self, overrides: dict[str, Any]) -> None:
+        self.overrides = overrides
+        self._settings: settings.Settings | None = None
+
+    @property
+    def settings(self) -> settings.Settings:
+        if self._settings is None:
+            self._settings = settings.load(**self.overrides)
+        return self._settings
+
+    @property
+    def url(self) -> str:
+        return self.settings.require_database_url()
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="healthd")
+@click.option("--database-url", help="libpq URL or conninfo [env HEALTHD_DATABASE_URL]")
+@click.option("--api-database-url", help="the API's connection [env STATUSAPI_DATABASE_URL]")
+@click.option("--interval", type=float, help="seconds between probes [env HEALTHD_INTERVAL, 30]")
+@click.option("--rise", type=click.IntRange(min=1), help="successes to become connected [env HEALTHD_RISE, 3]")
+@click.option("--fall", type=click.IntRange(min=1), help="failures to become not connected [env HEALTHD_FALL, 3]")
+@click.option("--retry-interval", type=float, help="seconds between probes while a change is pending [env HEALTHD_RETRY_INTERVAL]")
+@click.option("--timeout", "default_timeout", type=float, help="per-probe timeout, seconds [env HEALTHD_TIMEOUT, 10]")
+@click.option("--concurrency", type=click.IntRange(min=1), help="probes in flight [env HEALTHD_CONCURRENCY, 500]")
+@click.option("--log-format", type=click.Choice(settings.LOG_FORMATS), help="[env HEALTHD_LOG_FORMAT, text]")
+@click.pass_context
+def main(ctx: click.Context, default_timeout: float | None, **flags: Any) -> None:
+    """healthd: debounced health checks written to PostgreSQL."""
+    flags["timeout"] = default_timeout
+    ctx.obj = Ctx(flags)
+
+
+@main.command()
+@pass_ctx
+def migrate(ctx: Ctx) -> None:
+    """Apply pending database migrations."""
+    from healthd import migrate as migrations
+
+    applied = migrations.apply(ctx.url)
+    click.echo(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+
+
+@main.command()
+@pass_ctx
+def run(ctx: Ctx) -> None:
+    """Run the probe daemon in the foreground (SIGTERM/SIGINT stop it)."""
+    from healthd import daemon
+
+    sys.exit(daemon.main(ctx.settings))
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".healthd"),
+              show_default=True, help="where the embedded PostgreSQL keeps its data")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@pass_ctx
+def up(ctx: Ctx, data_dir: Path, port: int, host: str) -> None:
+    """Try it out: embedded PostgreSQL + migrations + examples + daemon + API."""
+    from healthd import up as up_mod
+
+    sys.exit(up_mod.main(ctx.settings, data_dir, host, port))
+
+
+# -- probe ---------------------------------------------------------------------------
+
+@main.command()
+@click.argument("source_id", required=False)
+@click.option("--plugin", "plugin_name", help="probe without a database: the plugin")
+@click.option("--config", "config_json", help="probe without a database: the config as JSON")
+@click.option("--timeout", type=click.FloatRange(min=0.1), help="seconds (default: the source's or HEALTHD_TIMEOUT)")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@pass_ctx
+def probe(ctx: Ctx, source_id: str | None, plugin_name: str | None, config_json: str | None,
+          timeout: float | None, as_json: bool) -> None:
+    """Probe one source once and print the result; nothing is stored.
+
+    Exit 0 success, 2 failed, 3 unknown (bad config, no such source)."""
+    try:
+        name, config, timeout = _probe_target(ctx, source_id, plugin_name, config_json, timeout)
+        plugin = plugins.create(name, config)
+    except HealthdError as exc:
+        fail(str(exc), EXIT_UNKNOWN)
+    result = asyncio.run(_probe_once(plugin, timeout))
+    if as_json:
+        dump({"source": source_id, "plugin": name, "status": result.status, "ok": result.ok,
+              "message": result.message, "latency_ms": result.latency_ms})
+    else:
+        label = source_id or name
+        click.echo(f"{label}: {result.status} ({result.latency_ms:.0f} ms)"
+                   + (f" - {result.message}" if result.message else ""))
+    sys.exit(0 if result.ok else EXIT_FAILED)
+
+
+def _probe_target(ctx: Ctx, source_id: str | None, plugin_name: str | None,
+                  config_json: str | None, timeout: float | None) -> tuple[str, Any, float]:
+    if source_id and (plugin_name or config_json):
+        raise ConfigError("ID", "give either a source ID or --plugin/--config, not both")
+    if source_id:
+        row = catalog.get_source(ctx.url, source_id)
+        return row["plugin"], row["config"], timeout or row["timeout_s"] or ctx.settings.timeout
+    if not plugin_name:
+        raise ConfigError("--plugin", "is required when no source ID is given")
+    config = _parse_json(config_json or "{}", "--config")
+    return plugin_name, config, timeout or ctx.settings.timeout
+
+
+async def _probe_once(plugin: plugins.Plugin, timeout: float) -> plugins.ProbeResult:
+    try:
+        return await plugins.run_check(plugin, timeout)
+    finally:
+        await plugin.close()
+        from healthd.plugins import _http
+
+        await _http.close_session()
+
+
+# -- status / plugins ----------------------------------------------------------------
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def status(ctx: Ctx, as_json: bool) -> None:
+    """The current status of every source. Exit 0 if every enabled source is connected."""
+    rows = catalog.list_sources(ctx.url)
+    if as_json:
+        dump({"sources": [_status_view(r) for r in rows], "count": len(rows)})
+    else:
+        _print_table(rows)
+    bad = [r for r in rows if r["enabled"] and r["connection_status"] != "connected"]
+    sys.exit(EXIT_FAILED if bad else 0)
+
+
+def _status_view(row: dict[str, Any]) -> dict[str, Any]:
+    keys = ("id", "name", "plugin", "enabled", "connection_status", "test_status", "last_tested_at",
+            "test_error_message", "status_changed_at", "latency_ms", "flapping")
+    return {k: row[k] for k in keys}
+
+
+def _ago(ts: datetime | None) -> str:
+    if ts is None:
+        return "never"
+    secs = (datetime.now(ts.tzinfo) - ts).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{secs / size:.0f}{unit} ago"
+    return f"{max(secs, 0):.0f}s ago"
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    header = ("ID", "PLUGIN", "STATUS", "LAST TEST", "CHANGED", "MESSAGE")
+    lines = [header]
+    for r in rows:
+        st = r["connection_status"] if r["enabled"] else "disabled"
+        if r["flapping"]:
+            st += " (flapping)"
+        if r["pending_status"]:
+            st += f" -> {r['pending_status']}?"
+        lines.append((r["id"], r["plugin"], st, _ago(r["last_tested_at"]),
+                      _ago(r["status_changed_at"]), (r["test_error_message"] or "")[:60]))
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header) - 1)]
+    for line in lines:
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=False)) + "  " + line[-1])
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["connection_status"]] = counts.get(r["connection_status"], 0) + 1
+    click.echo(f"\n{len(rows)} source(s): " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+
+
+@main.command("plugins")
+@click.option("--json", "as_json", is_flag=True)
+def plugins_cmd(as_json: bool) -> None:
+    """The available plugins and their config fields."""
+    out = []
+    for name in plugins.names():
+        try:
+            cls = plugins.get(name)
+        except NotFound as exc:
+            out.append({"name": name, "error": str(exc)})
+            continue
+        out.append({"name": name, "description": cls.description, "fields": {
+            k: {"type": f.kind, "required": f.required, "default": f.default, "secret": f.secret,
+                "help": f.help} for k, f in cls.fields.items()}})
+    if as_json:
+        dump({"plugins": out})
+        return
+    for p in out:
+        click.echo(f"{p['name']}: {p.get('description') or p.get('error')}")
+        for k, f in p.get("fields", {}).items():
+            flags = ["required" if f["required"] else f"default {json.dumps(f['default'])}"]
+            if f["secret"]:
+                flags.append("secret")
+            click.echo(f"    {k} ({f['type']}; {', '.join(flags)}) {f['help']}")
+
+
+# -- sources -------------------------------------------------------------------------
+
+@main.group()
+def sources() -> None:
+    """Manage data_sources."""
+
+
+@sources.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def sources_list(ctx: Ctx, as_json: bool) -> None:
+    rows = catalog.list_sources(ctx.url)
+    if as_json:
+        dump({"sources": [_redacted(r) for r in rows], "count": len(rows)})
+        return
+    for r in rows:
+        state = "enabled" if r["enabled"] else "disabled"
+        click.echo(f"{r['id']}\t{r['plugin']}\t{state}\t{r['connection_status']}\t{r['name']}")
+
+
+@sources.command("show")
+@click.argument("source_id")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def sources_show(ctx: Ctx, source_id: str, as_json: bool) -> None:
+    row = _redacted(catalog.get_source(ctx.url, source_id))
+    if as_json:
+        dump(row)
+        return
+    for k, v in row.items():
+        shown = json.dumps(v) if isinstance(v, dict | list) else ("" if v is None else v)
+        click.echo(f"{k + ':':<20} {shown}")
+
+
+def _source_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    opts = [
+        click.option("--plugin"), click.option("--config", "config_json", help="JSON object"),
+        click.option("--name"), click.option("--type", "type_"),
+        click.option("--enabled/--disabled", default=None),
+        click.option("--interval", "interval_s", type=float),
+        click.option("--timeout", "timeout_s", type=float),
+        click.option("--rise", type=int), click.option("--fall", type=int),
+        click.option("--retry-interval", "retry_interval_s", type=float),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _entry_from(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    entry = dict(base)
+    if given.get("config_json") is not None:
+        entry["config"] = _parse_json(given["config_json"], "--config")
+    for key in ("plugin", "name", "enabled", *SETTINGS_FIELDS):
+        if given.get(key) is not None:
+            entry[key] = given[key]
+    if given.get("type_") is not None:
+        entry["type"] = given["type_"]
+    return entry
+
+
+@sources.command("add")
+@click.argument("source_id")
+@_source_options
+@pass_ctx
+def sources_add(ctx: Ctx, source_id: str, **given: Any) -> None:
+    """Add a source: healthd sources add web --plugin http --config '{"url": "..."}'"""
+    spec = validate(_entry_from({"id": source_id}, given))
+    catalog.add_source(ctx.url, spec)
+    click.echo(f"added {spec.id}")
+
+
+@sources.command("update")
+@click.argument("source_id")
+@_source_options
+@pass_ctx
+def sources_update(ctx: Ctx, source_id: str, **given: Any) -> None:
+    """Change some fields of a source; the rest stay as they are."""
+    row = catalog.get_source(ctx.url, source_id)
+    base = {k: row[k] for k in catalog.COLUMNS if row.get(k) is not None}
+    spec = validate(_entry_from(base, given))
+    catalog.update_source(ctx.url, spec)
+    click.echo(f"updated {spec.id}")
+
+
+@sources.command("remove")
+@click.argument("source_id")
+@pass_ctx
+def sources_remove(ctx: Ctx, source_id: str) -> None:
+    catalog.remove_source(ctx.url, source_id)
+    click.echo(f"removed {source_id}")
+
+
+@sources.command("enable")
+@click.argument("source_id")
+@pass_ctx
+def sources_enable(ctx: Ctx, source_id: str) -> None:
+    catalog.set_enabled(ctx.url, source_id, True)
+    click.echo(f"enabled {source_id}")
+
+
+@sources.command("disable")
+@click.argument("source_id")
+@pass_ctx
+def sources_disable(ctx: Ctx, source_id: str) -> None:
+    catalog.set_enabled(ctx.url, source_id, False)
+    click.echo(f"disabled {source_id}")
+
+
+@sources.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--prune", is_flag=True, help="remove sources that are not in the file")
+@pass_ctx
+def sources_import(ctx: Ctx, file: Path, prune: bool) -> None:
+    """Declare sources from a TOML or JSON file (upsert by id); all or nothing."""
+    specs = validate_all(read_file(file))
+    stats = catalog.import_sources(ctx.url, specs, prune)
+    click.echo(", ".join(f"{n} {k}" for k, n in stats.items()))
+
+
+@sources.command("export")
+@pass_ctx
+def sources_export(ctx: Ctx) -> None:
+    """Print every source in the import format (JSON); secrets stay as stored references."""
+    dump({"sources": catalog.export_sources(ctx.url)})
+
+
+# -- webhooks ------------------------------------------------------------------------
+
+WEBHOOK_EVENTS = ("transition", "flapping_started", "flapping_stopped")
+
+
+@main.group()
+def webhooks() -> None:
+    """Manage webhook subscribers."""
+
+
+@webhooks.command("add")
+@click.argument("url")
+@click.option("--secret-env", help="sign with the secret in this environment variable (of the daemon)")
+@click.option("--secret-file", help="sign with the secret in this file (relative: $CREDENTIALS_DIRECTORY)")
+@click.option("--events", default=",".join(WEBHOOK_EVENTS), show_default=True,
+              help="comma-separated events to send")
+@pass_ctx
+def webhooks_add(ctx: Ctx, url: str, secret_env: str | None, secret_file: str | None, events: str) -> None:
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError("URL", "must start with http:// or https://")
+    if secret_env and secret_file:
+        raise ConfigError("--secret-env", "give --secret-env or --secret-file, not both")
+    chosen = [e.strip() for e in events.split(",") if e.strip()]
+    for e in chosen:
+        if e not in WEBHOOK_EVENTS:
+            raise ConfigError("--events", f"unknown event {e!r} (known: {', '.join(WEBHOOK_EVENTS)})")
+    ref = {"env": secret_env} if secret_env else {"file": secret_file} if secret_file else None
+    wid = catalog.add_webhook(ctx.url, url, ref, chosen)
+    click.echo(f"added webhook {wid}")
+
+
+@webhooks.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def webhooks_list(ctx: Ctx, as_json: bool) -> None:
+    from healthd.secrets import safe_url
+
+    rows = catalog.list_webhooks(ctx.url)
+    if as_json:
+        dump({"webhooks": [{**r, "url": safe_url(r["url"])} for r in rows]})
+        return
+    for r in rows:
+        click.echo(f"{r['id']}\t{safe_url(r['url'])}\t{','.join(r['events'])}\t"
+                   f"pending {r['pending']}, failed {r['failed']}")
+
+
+@webhooks.command("remove")
+@click.argument("webhook_id", type=int)
+@pass_ctx
+def webhooks_remove(ctx: Ctx, webhook_id: int) -> None:
+    catalog.remove_webhook(ctx.url, webhook_id)
+    click.echo(f"removed webhook {webhook_id}")
+
+
+def cli_entry() -> None:
+    """Entry point with the one-line error policy: no traceback reaches a user."""
+    try:
+        main.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        fail("aborted", 130)
+    except click.ClickException as exc:
+        fail(exc.format_message(), exc.exit_code)
+    except HealthdError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # last resort: one line, never a traceback
+        fail(f"internal error: {type(exc).__name__}: {exc}")

@@ -1,0 +1,178 @@
+"""A throwaway PostgreSQL cluster: `healthd up` and the test suite both stand on it.
+
+PostgreSQL refuses to run as root, so when euid is 0 every server binary runs as an
+unprivileged user (``postgres`` if it exists, else ``nobody``) through runuser, and the
+data directory is handed to that user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import logging
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from healthd.errors import EmbeddedPostgresError
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = (
+    "PostgreSQL server binaries (initdb, pg_ctl) were not found on PATH or under "
+    "/usr/lib/postgresql/*/bin; install them, e.g. `apt-get install postgresql`"
+)
+
+
+def find_bindir() -> Path:
+    """The directory holding initdb and pg_ctl; the newest version wins."""
+    on_path = shutil.which("initdb")
+    if on_path and shutil.which("pg_ctl"):
+        return Path(os.path.realpath(on_path)).parent
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0,
+    )
+    if not candidates:
+        raise EmbeddedPostgresError(INSTALL_HINT)
+    return Path(candidates[-1]).parent
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _run_as() -> str | None:
+    """The user the server runs as when we are root; None when we are not root."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        with contextlib.suppress(KeyError):
+            pwd.getpwnam(name)
+            return name
+    raise EmbeddedPostgresError("running as root and no 'postgres' or 'nobody' user to run PostgreSQL as")
+
+
+@dataclass
+class Cluster:
+    """One PostgreSQL cluster in ``base_dir`` (data in base_dir/data, socket in base_dir/run)."""
+
+    base_dir: Path
+    port: int = 0
+    user: str = "postgres"
+
+    def __post_init__(self) -> None:
+        self.base_dir = Path(self.base_dir).resolve()
+        self.bindir = find_bindir()
+        self.run_as = _run_as()
+        self.data_dir = self.base_dir / "data"
+        self.socket_dir = self.base_dir / "run"
+        self.log_file = self.base_dir / "postgres.log"
+
+    # -- commands -------------------------------------------------------------------
+    def _cmd(self, *args: str) -> list[str]:
+        cmd = [str(self.bindir / args[0]), *args[1:]]
+        return ["runuser", "-u", self.run_as, "--", *cmd] if self.run_as else cmd
+
+    def _check(self, *args: str, timeout: float = 120) -> None:
+        proc = subprocess.run(
+            self._cmd(*args), capture_output=True, text=True, timeout=timeout, cwd="/"
+        )
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+            raise EmbeddedPostgresError(f"{args[0]} failed: {' '.join(tail)}")
+
+    def _hand_over(self, path: Path) -> None:
+        if self.run_as:
+            entry = pwd.getpwnam(self.run_as)
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+
+    @property
+    def initialized(self) -> bool:
+        return (self.data_dir / "PG_VERSION").exists()
+
+    def init(self) -> None:
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        for d in (self.base_dir, self.socket_dir):
+            d.mkdir(exist_ok=True)
+            self._hand_over(d)
+        if self.run_as:
+            self._check_reachable()
+        if self.initialized:
+            return
+        self._check(
+            "initdb", "-D", str(self.data_dir), "-U", self.user, "-A", "trust",
+            "-E", "UTF8", "--locale=C", "--no-sync",
+        )
+
+    def _check_reachable(self) -> None:
+        """As root, the server user must be able to reach the directory we give it."""
+        probe = subprocess.run(
+            ["runuser", "-u", str(self.run_as), "--", "test", "-w", str(self.base_dir)],
+            capture_output=True,
+        )
+        if probe.returncode != 0:
+            raise EmbeddedPostgresError(
+                f"{self.base_dir} is not writable by the '{self.run_as}' user that PostgreSQL "
+                "runs as (a parent directory is private?); choose another --data-dir"
+            )
+
+    def start(self) -> None:
+        if not self.port:
+            self.port = free_port()
+        opts = (
+            f"-c port={self.port} -c listen_addresses=127.0.0.1 "
+            f"-c unix_socket_directories={self.socket_dir} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+        )
+        self._check(
+            "pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-o", opts,
+            "-w", "-t", "60", "start",
+        )
+        if self.log_file.exists():
+            self._hand_over(self.log_file)
+
+    def stop(self, mode: str = "fast") -> None:
+        if (self.data_dir / "postmaster.pid").exists():
+            with contextlib.suppress(EmbeddedPostgresError, subprocess.TimeoutExpired):
+                self._check("pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "-t", "30", "stop")
+
+    def remove(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def url(self, dbname: str = "postgres", user: str | None = None) -> str:
+        return f"postgresql://{user or self.user}@127.0.0.1:{self.port}/{dbname}"
+
+    def wait_ready(self, deadline_s: float = 30) -> None:
+        import psycopg
+
+        end = time.monotonic() + deadline_s
+        while True:
+            try:
+                psycopg.connect(self.url(), connect_timeout=2).close()
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.1)
+
+
+def create_database(admin_url: str, name: str, template: str | None = None) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        stmt = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template:
+            stmt = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
+        conn.execute(stmt)

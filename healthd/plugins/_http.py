@@ -1,0 +1,82 @@
+"""One aiohttp session per event loop, shared by the http and ai-service plugins.
+
+A fresh TCP connection per probe (force_close) is deliberate: a health check that rides
+a pooled keep-alive connection would not notice a listener that stopped accepting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import Any
+
+import aiohttp
+
+from healthd.secrets import safe_url
+
+_sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+
+
+def session() -> aiohttp.ClientSession:
+    loop = asyncio.get_running_loop()
+    s = _sessions.get(loop)
+    if s is None or s.closed:
+        connector = aiohttp.TCPConnector(limit=0, force_close=True, ttl_dns_cache=10)
+        s = aiohttp.ClientSession(connector=connector, trust_env=False,
+                                  headers={"User-Agent": "healthd"})
+        _sessions[loop] = s
+    return s
+
+
+async def close_session() -> None:
+    loop = asyncio.get_running_loop()
+    s = _sessions.pop(loop, None)
+    if s is not None:
+        await s.close()
+
+
+def ssl_context(verify: bool, ca_file: str | None = None) -> ssl.SSLContext | bool:
+    if not verify:
+        return False
+    if ca_file:
+        return ssl.create_default_context(cafile=ca_file)
+    return True
+
+
+def describe_error(exc: BaseException, url: str, timeout: float) -> tuple[str, str]:
+    """(status, message) for an exception raised while reaching ``url``; the message never
+    carries aiohttp's own text, which can quote the URL with its credentials."""
+    where = safe_url(url)
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError | aiohttp.ServerTimeoutError):
+        return "disconnected", f"timed out after {timeout:g} s ({where})"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return "disconnected", f"TLS certificate rejected: {_reason(exc.certificate_error)} ({where})"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return "disconnected", f"TLS handshake failed ({where})"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "disconnected", f"DNS lookup failed for {exc.host} ({where})"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "disconnected", f"{_os_reason(exc.os_error)} ({where})"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "disconnected", f"server closed the connection ({where})"
+    if isinstance(exc, aiohttp.InvalidURL):
+        return "error", "invalid URL"
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        return "error", f"too many redirects ({where})"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return "error", f"bad response: HTTP {exc.status} ({where})"
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientOSError):
+        return "disconnected", f"connection broken while reading ({where})"
+    return "error", f"{type(exc).__name__} ({where})"
+
+
+def _os_reason(err: OSError) -> str:
+    if isinstance(err, ConnectionRefusedError):
+        return "connection refused"
+    if err.strerror:
+        return err.strerror.lower()
+    return type(err).__name__
+
+
+def _reason(err: Any) -> str:
+    return getattr(err, "verify_message", None) or getattr(err, "reason", None) or type(err).__name__

@@ -1,0 +1,67 @@
+"""An OpenAI-compatible API: GET {endpoint}/models with the API key."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import aiohttp
+
+from healthd.plugins import _http
+from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
+
+
+class AiServicePlugin(Plugin):
+    name = "ai-service"
+    description = "OpenAI-compatible API: lists models with the key; 401/403 means the key is rejected"
+    fields = {
+        "endpoint": Field("str", required=True, help="base URL, e.g. https://api.example.com/v1"),
+        "api_key": Field("str", required=True, secret=True),
+        "model": Field("str", help="this model must be listed"),
+        "verify_tls": Field("bool", default=True),
+        "ca_file": Field("str"),
+    }
+
+    async def check(self, timeout: float) -> ProbeResult:
+        cfg = self.resolved()
+        url = cfg["endpoint"].rstrip("/") + "/models"
+        started = time.perf_counter()
+        try:
+            async with _http.session().get(
+                url, headers={"Authorization": f"Bearer {cfg['api_key']}"},
+                ssl=_http.ssl_context(cfg["verify_tls"], cfg.get("ca_file")),
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as resp:
+                body = await resp.read()
+                return _judge(resp.status, body, cfg.get("model"), elapsed_ms(started))
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            status, message = _http.describe_error(exc, url, timeout)
+            return ProbeResult(status, message, elapsed_ms(started))  # type: ignore[arg-type]
+
+
+def _judge(status: int, body: bytes, model: str | None, latency: float) -> ProbeResult:
+    if status in (401, 403):
+        return ProbeResult.error(f"API key rejected ({status})", latency)
+    if status == 429:
+        return ProbeResult.error(f"rate limited (429): {_api_message(body) or 'too many requests'}", latency)
+    if status != 200:
+        detail = _api_message(body)
+        return ProbeResult.error(f"HTTP {status}" + (f": {detail}" if detail else ""), latency)
+    try:
+        data = json.loads(body)
+        ids = {m.get("id") for m in data.get("data", []) if isinstance(m, dict)}
+    except (ValueError, AttributeError):
+        return ProbeResult.error("HTTP 200, but the body is not an OpenAI-style model list", latency)
+    if model and model not in ids:
+        return ProbeResult.error(f"model {model!r} is not offered ({len(ids)} models listed)", latency)
+    return ProbeResult.connected(f"{len(ids)} models", latency)
+
+
+def _api_message(body: bytes) -> str:
+    try:
+        data: Any = json.loads(body)
+        msg = data.get("error", {}).get("message", "") if isinstance(data, dict) else ""
+    except (ValueError, AttributeError):
+        return ""
+    return str(msg)[:200]

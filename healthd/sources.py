@@ -1,0 +1,137 @@
+"""What an operator declares about a source, validated before anything is written."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from healthd import plugins
+from healthd.errors import ConfigError, NotFound
+
+ID_RE = re.compile(r"^\S{1,50}$")
+SETTINGS_FIELDS = ("interval_s", "timeout_s", "rise", "fall", "retry_interval_s")
+INT_FIELDS = ("rise", "fall")
+KNOWN_FIELDS = ("id", "name", "type", "plugin", "config", "enabled", *SETTINGS_FIELDS)
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    id: str
+    plugin: str
+    config: dict[str, Any]
+    name: str = ""
+    type: str = "service"
+    enabled: bool = True
+    interval_s: float | None = None
+    timeout_s: float | None = None
+    rise: int | None = None
+    fall: int | None = None
+    retry_interval_s: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("extra")
+        return {k: v for k, v in d.items() if v is not None}
+
+
+def validate(entry: Any, where: str = "") -> SourceSpec:
+    """One source definition -> SourceSpec, or ConfigError naming ``where`` and the field."""
+    if not isinstance(entry, dict):
+        raise ConfigError("entry", "must be a table/object", where)
+    sid = entry.get("id")
+    if isinstance(sid, str) and where:
+        where = f"{where} (id {sid!r})"
+    for key in entry:
+        if key not in KNOWN_FIELDS:
+            raise ConfigError(key, f"unknown field (known: {', '.join(KNOWN_FIELDS)})", where)
+    if not isinstance(sid, str) or not ID_RE.match(sid):
+        raise ConfigError("id", "must be 1-50 characters with no whitespace", where)
+    plugin = entry.get("plugin")
+    if not isinstance(plugin, str) or not plugin:
+        raise ConfigError("plugin", "is required", where)
+    if "config" not in entry:
+        raise ConfigError("config", "is required", where)
+    try:
+        cls = plugins.get(plugin)
+    except NotFound as exc:
+        raise ConfigError("plugin", str(exc), where) from None
+    try:
+        plugins.validate_config(cls, entry["config"])
+    except ConfigError as exc:
+        raise ConfigError(exc.field, exc.problem, where) from None
+    return SourceSpec(
+        id=sid,
+        plugin=plugin,
+        config=dict(entry["config"]),
+        name=_text(entry, "name", sid, 100, where),
+        type=_text(entry, "type", "service", 50, where),
+        enabled=_bool(entry, "enabled", where),
+        **{k: _positive(entry, k, where) for k in SETTINGS_FIELDS},
+    )
+
+
+def _text(entry: dict[str, Any], key: str, default: str, limit: int, where: str) -> str:
+    value = entry.get(key, default)
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise ConfigError(key, f"must be a non-empty string of at most {limit} characters", where)
+    return value
+
+
+def _bool(entry: dict[str, Any], key: str, where: str) -> bool:
+    value = entry.get(key, True)
+    if not isinstance(value, bool):
+        raise ConfigError(key, "must be true or false", where)
+    return value
+
+
+def _positive(entry: dict[str, Any], key: str, where: str) -> Any:
+    value = entry.get(key)
+    if value is None:
+        return None
+    kind = int if key in INT_FIELDS else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+        word = "a positive integer" if key in INT_FIELDS else "a positive number"
+        raise ConfigError(key, f"must be {word}", where)
+    return value
+
+
+def read_file(path: Path) -> list[Any]:
+    """The raw entries of an import file (TOML or JSON, by extension or content)."""
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), exc.strerror or "cannot be read") from None
+    data = _parse(path, text)
+    if not isinstance(data, dict) or "sources" not in data:
+        raise ConfigError(str(path), "must have a list under the key 'sources'")
+    entries = data["sources"]
+    if not isinstance(entries, list):
+        raise ConfigError(f"{path}: sources", "must be a list")
+    return entries
+
+
+def _parse(path: Path, text: str) -> Any:
+    is_json = path.suffix.lower() == ".json" or (path.suffix.lower() != ".toml" and text.lstrip().startswith("{"))
+    try:
+        return json.loads(text) if is_json else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        kind = "JSON" if is_json else "TOML"
+        raise ConfigError(str(path), f"is not valid {kind}: {exc}") from None
+
+
+def validate_all(entries: list[Any]) -> list[SourceSpec]:
+    """Every entry valid and ids unique, or the first problem as ConfigError."""
+    specs: list[SourceSpec] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(entries, start=1):
+        spec = validate(entry, f"entry {i}")
+        if spec.id in seen:
+            raise ConfigError("id", "duplicate id in this file", f"entry {i} (id {spec.id!r})")
+        seen.add(spec.id)
+        specs.append(spec)
+    return specs
