@@ -1,0 +1,270 @@
+"""`healthd run`: puts the pieces together.
+
+APScheduler (AsyncIOScheduler) drives everything as short async jobs on one event loop:
+dispatch (start due probes), flush (batched writes), resync (pick up operators'
+changes), heartbeat, summary, webhooks and the systemd watchdog. SIGTERM/SIGINT set a
+flag; shutdown drains probes and writes within a bounded time and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import random
+import signal
+import socket
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import psycopg
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from healthd import __version__, logs
+from healthd.debounce import Event
+from healthd.errors import HealthdError
+from healthd.notify import Notifier
+from healthd.scheduler import Runtime, build_source, spread
+from healthd.settings import Settings
+from healthd.store import ResultRow, Store, Unavailable
+from healthd.webhooks import Sender
+
+log = logging.getLogger("healthd")
+
+DISPATCH_EVERY = 0.05
+FLUSH_EVERY = 0.25
+RESYNC_EVERY = 30.0
+HEARTBEAT_EVERY = 5.0
+SHUTDOWN_GRACE = 5.0
+BULK_ADD = 100  # more new sources than this at once are spread over their interval
+
+
+def quiet_job(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
+    """A job body that never leaks a traceback into the logs: the database being down is
+    expected (Unavailable), cancellation at shutdown is expected, anything else is one line."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any) -> None:
+        try:
+            await fn(*args)
+        except (Unavailable, asyncio.CancelledError):
+            pass
+        except Exception as exc:  # noqa: BLE001
+            log.error("%s failed: %s: %s", fn.__name__, type(exc).__name__, exc)
+            log.debug("%s failed", fn.__name__, exc_info=True)
+
+    return wrapper
+
+
+class Daemon:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.node_id = f"{socket.gethostname()}:{os.getpid()}:{random.randrange(16**6):06x}"
+        self.store = Store(settings.require_database_url(), self.node_id)
+        self.runtime = Runtime(settings, self._on_result, self._on_event)
+        self.sender = Sender(self.store)
+        self.notifier = Notifier()
+        self.scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1,
+                                                        "misfire_grace_time": 60})
+        self.stopping = asyncio.Event()
+        self.resync_wanted = asyncio.Event()
+        self.transitions = 0
+        self.last_watchdog = 0.0
+        self._interval_reconnects = 0
+        self.loaded = False
+
+    # -- callbacks from the runtime ------------------------------------------------
+    def _on_result(self, row: ResultRow) -> None:
+        self.store.add_result(row)
+
+    def _on_event(self, source_id: str, ev: Event) -> None:
+        self.store.add_event(source_id, ev)
+        extra = {"source_id": source_id, "event": ev.kind, "from_status": ev.from_status,
+                 "to_status": ev.to_status}
+        if ev.kind == "transition":
+            self.transitions += 1
+            reason = f" ({ev.message})" if ev.message and ev.to_status != "connected" else ""
+            log.info("source %s: %s -> %s%s", source_id, ev.from_status, ev.to_status, reason, extra=extra)
+        else:
+            log.info("source %s: %s (%s)", source_id, ev.kind.replace("_", " "), ev.message, extra=extra)
+
+    # -- jobs ----------------------------------------------------------------------
+    @quiet_job
+    async def job_dispatch(self) -> None:
+        self.runtime.dispatch()
+        now = time.monotonic()
+        if now - self.last_watchdog >= self.notifier.watchdog_interval:
+            # sent from inside the probe loop: if dispatching stalls, systemd stops hearing it
+            self.notifier.send("WATCHDOG=1")
+            self.last_watchdog = now
+
+    @quiet_job
+    async def job_flush(self) -> None:
+        ids = await self.store.flush()
+        if ids:
+            self.sender.wake.set()
+
+    @quiet_job
+    async def job_resync(self) -> None:
+        await self.resync()
+
+    @quiet_job
+    async def job_heartbeat(self) -> None:
+        await self.store.heartbeat(socket.gethostname(), os.getpid(), len(self.runtime.sources), __version__)
+
+    @quiet_job
+    async def job_summary(self) -> None:
+        healthy, failed = self.runtime.status_counts()
+        reconnected = self.runtime.counters.reconnects - self._interval_reconnects
+        self._interval_reconnects = self.runtime.counters.reconnects
+        line = f"Health check: {healthy} healthy, {failed} failed, {reconnected} reconnected"
+        if self.store.down_since is not None:
+            line += f" (database unreachable; {len(self.store.results)} results buffered)"
+        log.info("%s", line)
+        self.notifier.send(f"STATUS={line}")
+
+    @quiet_job
+    async def job_webhooks(self) -> None:
+        while await self.sender.run_once() and not self.stopping.is_set():
+            pass
+
+    # -- source table sync ---------------------------------------------------------
+    async def initial_load(self) -> None:
+        rows = await self.store.load_sources()
+        self.runtime.load(rows)
+        self.loaded = True
+
+    async def resync(self) -> None:
+        """Pick up added, changed, disabled and removed sources; debounce state is kept
+        for a source whose definition changed."""
+        if not self.loaded:
+            await self.initial_load()
+            return
+        versions = await self.store.source_versions()
+        current = self.runtime.sources
+        for sid in [s for s in current if s not in versions]:
+            self.runtime.retire(current[sid])
+        changed = [sid for sid, v in versions.items() if sid not in current or current[sid].version != v]
+        if not changed:
+            return
+        rows = await self.store.load_sources(changed)
+        now = time.monotonic()
+        bulk = len(rows) > BULK_ADD
+        for row in rows:
+            old = current.get(row["id"])
+            src = build_source(row, self.settings, old.state if old else None)
+            self.runtime.add(src, now + (spread(src.id, src.thresholds.interval) if bulk else 0.0))
+
+    async def listen(self) -> None:
+        """LISTEN for operators' changes (a hint; the periodic resync is the safety net)."""
+        backoff = 1.0
+        while not self.stopping.is_set():
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                        self.store.url, autocommit=True, connect_timeout=5) as conn:
+                    await conn.execute("LISTEN healthd_sources")
+                    backoff = 1.0
+                    async for _ in conn.notifies():
+                        self.resync_wanted.set()
+            except psycopg.Error:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30)
+
+    async def resync_on_hint(self) -> None:
+        while not self.stopping.is_set():
+            await self.resync_wanted.wait()
+            await asyncio.sleep(0.2)  # gather a burst of changes into one resync
+            self.resync_wanted.clear()
+            await self.job_resync()
+
+    async def webhook_waker(self) -> None:
+        while not self.stopping.is_set():
+            await self.sender.wake.wait()
+            self.sender.wake.clear()
+            await self.job_webhooks()
+
+    # -- lifecycle -----------------------------------------------------------------
+    async def start(self) -> None:
+        try:
+            await self.initial_load()
+        except Unavailable:
+            log.error("database unreachable at start; will keep retrying")
+        s, sch = self.settings, self.scheduler
+        sch.add_job(self.job_dispatch, "interval", seconds=DISPATCH_EVERY, id="dispatch")
+        sch.add_job(self.job_flush, "interval", seconds=FLUSH_EVERY, id="flush")
+        sch.add_job(self.job_resync, "interval", seconds=RESYNC_EVERY if self.loaded else 2.0, id="resync")
+        sch.add_job(self.job_heartbeat, "interval", seconds=HEARTBEAT_EVERY, id="heartbeat",
+                    next_run_time=_now())
+        sch.add_job(self.job_summary, "interval", seconds=s.interval, id="summary")
+        sch.add_job(self.job_webhooks, "interval", seconds=1.0, id="webhooks")
+        sch.start()
+        log.info("Health check service started (%gs interval, silent mode, DB sync enabled, "
+                 "debounce active; rise %d, fall %d, %d sources)",
+                 s.interval, s.rise, s.fall, len(self.runtime.sources))
+        self.notifier.send("READY=1", f"STATUS=probing {len(self.runtime.sources)} sources")
+
+    async def stop(self) -> None:
+        self.notifier.send("STOPPING=1")
+        self.scheduler.pause()
+        await self.runtime.drain(SHUTDOWN_GRACE)
+        with contextlib.suppress(Unavailable, TimeoutError):
+            await asyncio.wait_for(self.store.flush(), SHUTDOWN_GRACE)
+        if self.store.results or self.store.events:
+            log.error("stopping with %d results and %d events not written (database unreachable)",
+                      len(self.store.results), len(self.store.events))
+        with contextlib.suppress(Unavailable, TimeoutError):
+            await asyncio.wait_for(self.store.forget_node(), 2)
+        await self.runtime.close_all()
+        # jobs are all short and the scheduler is paused: nothing left to cancel
+        self.scheduler.shutdown(wait=False)
+        from healthd.plugins import _http
+
+        await _http.close_session()
+        await self.store.close()
+        self.notifier.close()
+
+    async def main(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        await self.start()
+        helpers = [asyncio.ensure_future(c) for c in
+                   (self.listen(), self.resync_on_hint(), self.webhook_waker())]
+        await self.stopping.wait()
+        log.info("stopping")
+        for h in helpers:
+            h.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
+        await self.stop()
+        lags = self.runtime.counters.lags
+        if lags:
+            log.debug("schedule lag p99 %.3f s", statistics.quantiles(lags, n=100)[98] if len(lags) > 1 else lags[0])
+        log.info("stopped")
+        return 0
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def main(settings: Settings) -> int:
+    logs.setup(settings.log_format)
+    try:
+        settings.require_database_url()
+        daemon = Daemon(settings)
+    except HealthdError as exc:
+        log.error("%s", exc)
+        return 1
+    try:
+        import uvloop  # optional: measurably faster probing (performance.md)
+
+        runner: Any = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    return int(runner(daemon.main()))
