@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ssl
 import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -27,7 +30,7 @@ class HttpPlugin(Plugin):
         "verify_tls": Field("bool", default=True),
         "ca_file": Field("str", help="CA bundle to verify the server certificate against"),
         "follow_redirects": Field("bool", default=True),
-        "cert_expiry_days": Field("int", default=0, help="error when the certificate expires within N days (0: off)"),
+        "cert_expiry_days": Field("int", default=0, help="error when the certificate expires within N days (0: off; needs verify_tls)"),
     }
 
     def __init__(self, config: Any) -> None:
@@ -48,12 +51,15 @@ class HttpPlugin(Plugin):
                 allow_redirects=cfg["follow_redirects"],
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as resp:
-                cert_problem = _cert_problem(resp, cfg["cert_expiry_days"])
                 body = b""
                 if cfg.get("body_contains") is not None:
                     body = await resp.content.read(BODY_LIMIT)
                 latency = elapsed_ms(started)
-                return _judge(resp.status, body, cfg, cert_problem, latency)
+                status = resp.status
+            cert_problem = None
+            if cfg["cert_expiry_days"] > 0 and url.startswith("https://") and cfg["verify_tls"]:
+                cert_problem = await _cert_problem(url, cfg, timeout)
+            return _judge(status, body, cfg, cert_problem, latency)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             status, message = _http.describe_error(exc, url, timeout)
             return ProbeResult(status, message, elapsed_ms(started))  # type: ignore[arg-type]
@@ -76,17 +82,24 @@ def _judge(status: int, body: bytes, cfg: dict[str, Any], cert_problem: str | No
     return ProbeResult.connected(f"HTTP {status}", latency)
 
 
-def _cert_problem(resp: aiohttp.ClientResponse, days: int) -> str | None:
-    if days <= 0 or resp.connection is None or resp.connection.transport is None:
-        return None
-    sslobj = resp.connection.transport.get_extra_info("ssl_object")
-    if not isinstance(sslobj, ssl.SSLObject):
-        return None
-    cert = sslobj.getpeercert()
+async def _cert_problem(url: str, cfg: dict[str, Any], timeout: float) -> str | None:
+    """The certificate's expiry, read from a handshake of our own: aiohttp releases the
+    connection (and its TLS object) as soon as a short body is read."""
+    parts = urlsplit(url)
+    ctx = ssl.create_default_context(cafile=cfg.get("ca_file"))
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(
+            parts.hostname, parts.port or 443, ssl=ctx, server_hostname=parts.hostname), timeout)
+    except (OSError, TimeoutError):
+        return None  # the request itself just succeeded; a flaky second handshake is not news
+    cert = writer.get_extra_info("peercert")
+    writer.close()
+    with contextlib.suppress(OSError, ssl.SSLError):
+        await writer.wait_closed()
     if not cert or "notAfter" not in cert:
-        return None  # not verified (verify_tls false): the expiry is not known
+        return None
     expires = datetime.fromtimestamp(ssl.cert_time_to_seconds(str(cert["notAfter"])), UTC)
     left = (expires - datetime.now(UTC)).total_seconds() / 86400
-    if left < days:
+    if left < cfg["cert_expiry_days"]:
         return f"TLS certificate expires in {left:.1f} days ({expires:%Y-%m-%d})"
     return None

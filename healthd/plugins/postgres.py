@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from typing import Any
 
 import psycopg
 
@@ -17,54 +19,59 @@ class PostgresPlugin(Plugin):
         "query": Field("str", default="SELECT 1"),
     }
 
-    def __init__(self, config: object) -> None:
-        super().__init__(config)  # type: ignore[arg-type]
-        self._conn: psycopg.AsyncConnection | None = None
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._ever_connected = False
         self.reconnects = 0
 
     async def check(self, timeout: float) -> ProbeResult:
         cfg = self.resolved()
         started = time.perf_counter()
         reconnected = False
-        if self._conn is not None and self._conn.broken:
-            await self.close()
-        if self._conn is None:
+        for attempt in (1, 2):
+            if self._conn is None or self._conn.closed or self._conn.broken:
+                await self.close()
+                failure = await self._connect(cfg["dsn"], timeout, started)
+                if failure is not None:
+                    return failure
+                reconnected = reconnected or self._ever_connected
+                self._ever_connected = True
             try:
-                self._conn = await psycopg.AsyncConnection.connect(
-                    cfg["dsn"], connect_timeout=max(1, int(timeout)), autocommit=True)
-            except psycopg.OperationalError as exc:
-                status, message = _connect_reason(exc)
-                return ProbeResult(status, message, elapsed_ms(started))  # type: ignore[arg-type]
-            reconnected = self.reconnects > 0 or self._had_connection
-            self._had_connection = True
-        result = await self._query(cfg["query"], timeout, started)
+                await self._query(cfg["query"], timeout)
+            except psycopg.OperationalError:
+                # The kept connection died under us (server restart, pg_terminate_backend).
+                # One fresh connection decides: a dead idle connection is not an outage.
+                await self.close()
+                if attempt == 2:
+                    return ProbeResult.disconnected("connection lost", elapsed_ms(started))
+                continue
+            except psycopg.Error as exc:
+                return ProbeResult.error(f"query failed: {_first_line(exc)}", elapsed_ms(started))
+            break
         if reconnected:
             self.reconnects += 1
-        return ProbeResult(result.status, result.message, result.latency_ms, reconnected)
+        return ProbeResult("connected", "query ok", elapsed_ms(started), reconnected)
 
-    _had_connection = False
-
-    async def _query(self, query: str, timeout: float, started: float) -> ProbeResult:
-        assert self._conn is not None
+    async def _connect(self, dsn: str, timeout: float, started: float) -> ProbeResult | None:
         try:
-            await self._conn.execute(f"SET statement_timeout = {int(timeout * 1000)}")
-            await self._conn.execute(query)
-        except psycopg.OperationalError:
-            # The kept connection died under us (server restart, pg_terminate_backend):
-            # drop it so the next probe reconnects, and report the outage as it is.
-            await self.close()
-            return ProbeResult.disconnected("connection lost", elapsed_ms(started))
-        except psycopg.Error as exc:
-            return ProbeResult.error(f"query failed: {_first_line(exc)}", elapsed_ms(started))
-        return ProbeResult.connected("query ok", elapsed_ms(started))
+            self._conn = await psycopg.AsyncConnection.connect(
+                dsn, connect_timeout=max(1, int(timeout)), autocommit=True, application_name="healthd-probe")
+        except psycopg.OperationalError as exc:
+            status, message = _connect_reason(exc)
+            return ProbeResult(status, message, elapsed_ms(started))  # type: ignore[arg-type]
+        return None
+
+    async def _query(self, query: str, timeout: float) -> None:
+        assert self._conn is not None
+        await self._conn.execute(f"SET statement_timeout = {int(timeout * 1000)}")
+        await self._conn.execute(query)  # type: ignore[arg-type]
 
     async def close(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            try:
+            with contextlib.suppress(psycopg.Error, OSError):
                 await conn.close()
-            except psycopg.Error:
-                pass
 
 
 def _first_line(exc: BaseException) -> str:
