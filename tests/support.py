@@ -222,3 +222,42 @@ def make_cert(directory: Path, days: int) -> tuple[Path, Path]:
                     "-out", str(cert), "-days", str(days), "-subj", "/CN=127.0.0.1",
                     "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
     return cert, key
+
+
+class Gunicorn:
+    """statusapi under a real gunicorn, with the deploy/ configuration."""
+
+    CONF = Path(__file__).resolve().parent.parent / "deploy" / "gunicorn.conf.py"
+
+    def __init__(self, db_url: str, log_path: Path, workers: int = 2, **env: str) -> None:
+        from healthd.embedded import free_port
+
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        full = {**os.environ, "STATUSAPI_DATABASE_URL": db_url, "STATUSAPI_WORKERS": str(workers),
+                "STATUSAPI_ACCESS_LOG": "", **env}
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.log_path = log_path
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(self.CONF), "-b", f"127.0.0.1:{self.port}",
+             "statusapi:create_app()"], env=full, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("gunicorn did not start: " + log_path.read_text()) from None
+                time.sleep(0.05)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(20)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self._log.close()

@@ -1,0 +1,31 @@
+"""gunicorn settings for statusapi: `gunicorn -c deploy/gunicorn.conf.py 'statusapi:create_app()'`.
+
+Under systemd socket activation (deploy/statusapi.socket) gunicorn takes the listening
+socket from LISTEN_FDS and `bind` is not used.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("STATUSAPI_BIND", "127.0.0.1:8080")
+
+# Worker class: gthread. Every Server-Sent Events subscriber holds one thread for as long
+# as it listens, while ordinary requests keep flowing on the others, and psycopg's
+# blocking driver needs no monkey-patching (as gevent would). One tail thread per worker
+# feeds all of its subscribers, so the database load does not grow with them.
+# Capacity for streams = workers x threads; raise STATUSAPI_THREADS for more subscribers.
+worker_class = "gthread"
+workers = int(os.environ.get("STATUSAPI_WORKERS", min(multiprocessing.cpu_count() * 2, 8)))
+threads = int(os.environ.get("STATUSAPI_THREADS", "256"))
+worker_connections = threads * 2
+
+timeout = 30  # a worker silent this long is restarted (gthread heartbeats from its main loop)
+graceful_timeout = 10  # SIGTERM: streams are cut after this; clients resume with Last-Event-ID
+keepalive = 5
+
+accesslog = os.environ.get("STATUSAPI_ACCESS_LOG", "-") or None  # "" turns it off
+# no query string in the log: a token-bearing URL must not end up in the journal
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
+errorlog = "-"
+loglevel = os.environ.get("STATUSAPI_LOG_LEVEL", "info")
+proc_name = "statusapi"

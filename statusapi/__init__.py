@@ -1,0 +1,23 @@
+"""statusapi: the read-only HTTP face of healthd. Served as `gunicorn 'statusapi:create_app()'`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    from statusapi import config, db, errors, hooks
+    from statusapi.views import ai, events, meta, sources, stream
+
+    app = Flask(__name__)
+    app.config.update(config.from_env())
+    if test_config:
+        app.config.update(test_config)
+    db.init_app(app)
+    errors.init_app(app)
+    hooks.init_app(app)
+    for bp in (sources.bp, events.bp, stream.bp, ai.bp, meta.bp):
+        app.register_blueprint(bp)
+    return app

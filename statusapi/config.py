@@ -1,0 +1,26 @@
+"""The API's settings, from the environment (the same typed readers as the daemon's)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from healthd import settings
+
+
+def from_env() -> dict[str, Any]:
+    s = settings.load()
+    origins = os.environ.get("STATUSAPI_CORS_ORIGINS", "")
+    return {
+        "DATABASE_URL": s.api_database_url,
+        "TOKENS": s.tokens,
+        "AI_SOURCE_ID": s.ai_source_id,
+        "DEFAULT_RISE": s.rise,
+        "DEFAULT_FALL": s.fall,
+        "CORS_ORIGINS": tuple(o.strip() for o in origins.split(",") if o.strip()),
+        # a daemon heartbeat older than this makes /readyz answer 503
+        "HEARTBEAT_MAX_AGE": float(os.environ.get("STATUSAPI_HEARTBEAT_MAX_AGE", "30")),
+        "POOL_MAX": int(os.environ.get("STATUSAPI_POOL_MAX", "8")),
+        "STREAM_POLL": float(os.environ.get("STATUSAPI_STREAM_POLL", "0.1")),
+        "STREAM_KEEPALIVE": float(os.environ.get("STATUSAPI_STREAM_KEEPALIVE", "15")),
+    }

@@ -1,0 +1,92 @@
+"""Every SQL statement the API runs. All reads; nothing here needs a primary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from statusapi.db import fetch_all, fetch_one
+
+SOURCE_COLUMNS = (
+    "id, name, type, plugin, config, enabled, connection_status, test_status, last_tested_at, "
+    "test_error_message, status_changed_at, latency_ms, flapping, pending_status, pending_count, "
+    "rise, fall, interval_s, timeout_s, retry_interval_s, updated_at"
+)
+EVENT_COLUMNS = "id, source_id, event, from_status, to_status, at, error_message, results"
+
+
+def list_sources(status: list[str] | None, plugin: str | None, enabled: bool | None,
+                 after_id: str | None, limit: int) -> list[dict[str, Any]]:
+    where, params = [], []  # type: ignore[var-annotated]
+    if status:
+        where.append("connection_status = ANY(%s)")
+        params.append(status)
+    if plugin:
+        where.append("plugin = %s")
+        params.append(plugin)
+    if enabled is not None:
+        where.append("enabled = %s")
+        params.append(enabled)
+    if after_id is not None:
+        where.append("id > %s")
+        params.append(after_id)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    params.append(limit)
+    return fetch_all(f"SELECT {SOURCE_COLUMNS} FROM data_sources {clause} ORDER BY id LIMIT %s", params)
+
+
+def get_source(source_id: str) -> dict[str, Any] | None:
+    return fetch_one(f"SELECT {SOURCE_COLUMNS} FROM data_sources WHERE id = %s", (source_id,))
+
+
+def source_exists(source_id: str) -> bool:
+    return fetch_one("SELECT 1 AS one FROM data_sources WHERE id = %s", (source_id,)) is not None
+
+
+def source_events(source_id: str, limit: int, before_id: int | None) -> list[dict[str, Any]]:
+    if before_id is None:
+        return fetch_all(f"SELECT {EVENT_COLUMNS} FROM status_history WHERE source_id = %s"
+                         " ORDER BY id DESC LIMIT %s", (source_id, limit))
+    return fetch_all(f"SELECT {EVENT_COLUMNS} FROM status_history WHERE source_id = %s AND id < %s"
+                     " ORDER BY id DESC LIMIT %s", (source_id, before_id, limit))
+
+
+def events_after(after_id: int, limit: int) -> list[dict[str, Any]]:
+    return fetch_all(f"SELECT {EVENT_COLUMNS} FROM status_history WHERE id > %s ORDER BY id LIMIT %s",
+                     (after_id, limit))
+
+
+def last_event_id() -> int:
+    row = fetch_one("SELECT coalesce(max(id), 0) AS id FROM status_history")
+    return int(row["id"]) if row else 0
+
+
+def summary() -> dict[str, Any]:
+    row = fetch_one(
+        "SELECT count(*) AS total,"
+        " count(*) FILTER (WHERE enabled) AS enabled,"
+        " count(*) FILTER (WHERE connection_status = 'connected') AS connected,"
+        " count(*) FILTER (WHERE connection_status = 'disconnected') AS disconnected,"
+        " count(*) FILTER (WHERE connection_status = 'error') AS error,"
+        " count(*) FILTER (WHERE connection_status = 'unknown') AS unknown,"
+        " count(*) FILTER (WHERE flapping) AS flapping,"
+        " now() AS generated_at FROM data_sources")
+    assert row is not None
+    return row
+
+
+def daemon_freshness() -> dict[str, Any]:
+    row = fetch_one(
+        "SELECT count(*) AS nodes, max(heartbeat_at) AS last_heartbeat_at,"
+        " extract(epoch FROM now() - max(heartbeat_at))::float8 AS age_s FROM daemon_nodes")
+    assert row is not None
+    return row
+
+
+def status_by_plugin() -> list[dict[str, Any]]:
+    return fetch_all("SELECT plugin, connection_status, enabled, count(*) AS n,"
+                     " count(*) FILTER (WHERE flapping) AS flapping"
+                     " FROM data_sources GROUP BY plugin, connection_status, enabled")
+
+
+def ping() -> None:
+    fetch_one("SELECT 1 AS one")

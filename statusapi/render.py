@@ -1,0 +1,29 @@
+"""JSON rendering: compact, UTC ISO 8601 timestamps with a Z."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Response
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    return str(value)
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, default=_default, separators=(",", ":"))
+
+
+def json_response(obj: Any, status: int = 200) -> Response:
+    return Response(dumps(obj), status=status, mimetype="application/json")

@@ -1,0 +1,65 @@
+"""Sources, their events, and the summary."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app
+
+from statusapi import params, queries, shapes
+from statusapi.errors import ApiError
+from statusapi.render import json_response
+
+bp = Blueprint("sources", __name__)
+
+
+@bp.get("/api/v1/sources")
+def list_sources() -> Response:
+    limit = params.integer("limit", 100, 1, 1000)
+    assert limit is not None
+    rows = queries.list_sources(params.statuses(), _plugin(), params.boolean("enabled"),
+                                params.cursor(), limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    body = {"sources": [shapes.source(r) for r in rows], "count": len(rows),
+            "next_cursor": params.encode_cursor(rows[-1]["id"]) if more else None}
+    return json_response(body)
+
+
+def _plugin() -> str | None:
+    from flask import request
+
+    return request.args.get("plugin") or None
+
+
+@bp.get("/api/v1/sources/<source_id>")
+def get_source(source_id: str) -> Response:
+    row = queries.get_source(source_id)
+    if row is None:
+        raise ApiError(404, "not_found", f"no source with id {source_id!r}")
+    return json_response(shapes.source(row))
+
+
+@bp.get("/api/v1/sources/<source_id>/events")
+def source_events(source_id: str) -> Response:
+    limit = params.integer("limit", 100, 1, 1000)
+    before = params.integer("before", None, 1)
+    assert limit is not None
+    rows = queries.source_events(source_id, limit, before)
+    if not rows and not queries.source_exists(source_id):
+        raise ApiError(404, "not_found", f"no source with id {source_id!r}")
+    return json_response({"events": [shapes.event(r) for r in rows], "count": len(rows)})
+
+
+@bp.get("/api/v1/summary")
+def summary() -> Response:
+    row = queries.summary()
+    fresh = queries.daemon_freshness()
+    max_age = current_app.config["HEARTBEAT_MAX_AGE"]
+    age = fresh["age_s"]
+    return json_response({
+        "counts": {k: row[k] for k in params.STATUSES},
+        "total": row["total"], "enabled": row["enabled"], "flapping": row["flapping"],
+        "generated_at": row["generated_at"],
+        "daemon": {"fresh": age is not None and age <= max_age, "nodes": fresh["nodes"],
+                   "last_heartbeat_at": fresh["last_heartbeat_at"],
+                   "age_s": round(age, 3) if age is not None else None, "max_age_s": max_age},
+    })

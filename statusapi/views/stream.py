@@ -1,0 +1,181 @@
+"""GET /api/v1/stream: Server-Sent Events, one per history row, resumable by id.
+
+The API never LISTENs (it must work against a hot standby with a read-only role), so
+one thread per worker process tails status_history by id while anyone is subscribed,
+keeps the newest events in a ring, and wakes every subscriber. However many clients are
+connected, the database sees one small indexed query per poll per worker. A subscriber
+that falls behind the ring, or resumes with Last-Event-ID, reads its backlog from the
+table, so nothing is missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, request
+
+from statusapi import queries, shapes
+from statusapi.errors import ApiError
+from statusapi.render import dumps
+
+log = logging.getLogger(__name__)
+bp = Blueprint("stream", __name__)
+
+RING = 5000
+PAGE = 500
+
+
+class Broadcaster:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.cond = threading.Condition()
+        self.ring: deque[tuple[int, str]] = deque(maxlen=RING)
+        self.complete_after: int | None = None  # the ring holds every event with id > this
+        self.head = 0
+        self.subscribers = 0
+        self.thread: threading.Thread | None = None
+
+    def subscribe(self) -> None:
+        with self.cond:
+            self.subscribers += 1
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name="sse-tail", daemon=True)
+                self.thread.start()
+            self.cond.notify_all()
+
+    def unsubscribe(self) -> None:
+        with self.cond:
+            self.subscribers -= 1
+
+    def after(self, last: int, timeout: float) -> list[tuple[int, str]] | None:
+        """Events with id > last (waiting up to ``timeout``); None when the ring no longer
+        covers ``last`` and the caller must read the table."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                if self.complete_after is None or last < self.complete_after:
+                    if self.complete_after is not None:
+                        return None
+                elif self.head > last:
+                    return [e for e in self.ring if e[0] > last]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return []
+                self.cond.wait(left)
+
+    def _run(self) -> None:
+        poll = self.app.config["STREAM_POLL"]
+        backoff = poll
+        with self.app.app_context():
+            while True:
+                with self.cond:
+                    if self.subscribers <= 0:
+                        # nobody listening: forget the position, so a later start re-anchors
+                        self.complete_after = None
+                        self.thread = None
+                        return
+                try:
+                    self._poll()
+                    backoff = poll
+                except ApiError:
+                    backoff = min(backoff * 2, 5.0)
+                time.sleep(backoff)
+
+    def _poll(self) -> None:
+        if self.complete_after is None:
+            head = queries.last_event_id()
+            with self.cond:
+                self.complete_after = self.head = head
+                self.ring.clear()
+                self.cond.notify_all()
+            return
+        rows = queries.events_after(self.head, PAGE)
+        if not rows:
+            return
+        with self.cond:
+            for r in rows:
+                if len(self.ring) == self.ring.maxlen:
+                    self.complete_after = self.ring[0][0]
+                self.ring.append((r["id"], format_event(r)))
+            self.head = rows[-1]["id"]
+            self.cond.notify_all()
+
+
+def format_event(row: dict[str, Any]) -> str:
+    kind = "status" if row["event"] == "transition" else "flapping"
+    return f"id: {row['id']}\nevent: {kind}\ndata: {dumps(shapes.event(row))}\n\n"
+
+
+def broadcaster(app: Flask) -> Broadcaster:
+    b = app.extensions.get("healthd_broadcaster")
+    if b is None:
+        b = app.extensions.setdefault("healthd_broadcaster", Broadcaster(app))
+    return b
+
+
+def _resume_id() -> int | None:
+    raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "bad_parameter", "Last-Event-ID: must be an event id (an integer)") from None
+    if value < 0:
+        raise ApiError(400, "bad_parameter", "Last-Event-ID: must not be negative")
+    return value
+
+
+@bp.get("/api/v1/stream")
+def stream() -> Response:
+    resume = _resume_id()
+    last = resume if resume is not None else queries.last_event_id()  # 503 now if the database is down
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    resp = Response(_events(app, last), mimetype="text/event-stream")
+    resp.headers["Cache-Control"] = "no-cache"
+    resp.headers["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+    return resp
+
+
+def _backlog(last: int) -> Iterator[tuple[int, str]]:
+    while True:
+        rows = queries.events_after(last, PAGE)
+        for r in rows:
+            yield r["id"], format_event(r)
+        if len(rows) < PAGE:
+            return
+        last = rows[-1]["id"]
+
+
+def _events(app: Flask, last: int) -> Iterator[str]:
+    keepalive = app.config["STREAM_KEEPALIVE"]
+    b = broadcaster(app)
+    with app.app_context():
+        b.subscribe()
+        try:
+            yield "retry: 3000\n: connected\n\n"
+            while True:
+                items = b.after(last, keepalive)
+                if items is None:
+                    try:
+                        items = list(_backlog(last))
+                    except ApiError:
+                        return  # database gone: the client reconnects with Last-Event-ID
+                    if not items:
+                        # the table has nothing newer than the ring's start: continue from it
+                        last = max(last, b.complete_after or last)
+                        continue
+                if not items:
+                    yield ": keepalive\n\n"
+                    continue
+                for event_id, text in items:
+                    if event_id > last:
+                        last = event_id
+                        yield text
+        finally:
+            b.unsubscribe()

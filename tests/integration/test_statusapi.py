@@ -1,0 +1,236 @@
+"""statusapi through Flask's test client against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from healthd import embedded
+from statusapi import create_app
+
+SECRET = "sk-top-secret-777"
+
+
+def seed(db: psycopg.Connection[Any]) -> None:
+    now = datetime.now(UTC)
+    rows = [
+        ("ai-connection", "AI", "ai", "ai-service", {"endpoint": "http://127.0.0.1:9/v1", "api_key": SECRET},
+         "connected", "success", None),
+        ("web", "Web", "service", "http", {"url": f"https://user:{SECRET}@127.0.0.1/?token={SECRET}",
+                                           "headers": {"Authorization": f"Bearer {SECRET}"}},
+         "error", "failed", "HTTP 500"),
+        ("db", "DB", "database", "postgres", {"dsn": {"env": "PG_DSN"}}, "disconnected", "failed", "connection refused"),
+        ("new", "New", "service", "tcp", {"host": "127.0.0.1", "port": 1, "password": SECRET}, "unknown", None, None),
+    ]
+    for sid, name, typ, plugin, cfg, status, test, msg in rows:
+        db.execute("INSERT INTO data_sources (id, name, type, plugin, config, connection_status, test_status,"
+                   " test_error_message, last_tested_at, status_changed_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                   (sid, name, typ, plugin, json.dumps(cfg), status, test, msg,
+                    now if test else None, now if test else None))
+    db.execute("UPDATE data_sources SET pending_status='connected', pending_count=1, flapping=true WHERE id='web'")
+    for i, (sid, frm, to) in enumerate([("web", "unknown", "connected"), ("db", "unknown", "disconnected"),
+                                        ("web", "connected", "error")]):
+        db.execute("INSERT INTO status_history (source_id, from_status, to_status, at, error_message) VALUES"
+                   " (%s, %s, %s, %s, %s)", (sid, frm, to, now + timedelta(seconds=i), None))
+
+
+@pytest.fixture
+def app(db_url: str, db: psycopg.Connection[Any]) -> Iterator[Flask]:
+    seed(db)
+    ro = db_url.replace("postgres@", "healthd_readonly@")
+    app = create_app({"DATABASE_URL": ro, "TESTING": True})
+    yield app
+    pool = app.extensions.get("healthd_pool")
+    if pool is not None:
+        pool.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def heartbeat(db: psycopg.Connection[Any], age_s: float = 0) -> None:
+    db.execute("INSERT INTO daemon_nodes (node_id, hostname, pid, heartbeat_at) VALUES"
+               " ('n1', 'h', 1, now() - make_interval(secs => %s))", (age_s,))
+
+
+def test_list_filters_and_paging(client: FlaskClient) -> None:
+    body = client.get("/api/v1/sources").get_json()
+    assert body["count"] == 4 and [s["id"] for s in body["sources"]] == ["ai-connection", "db", "new", "web"]
+    web = body["sources"][3]
+    assert web["pending"] == {"status": "connected", "count": 1, "needed": 3} and web["flapping"] is True
+    assert web["last_tested_at"].endswith("Z")
+    assert [s["id"] for s in client.get("/api/v1/sources?status=error,disconnected").get_json()["sources"]] == ["db", "web"]
+    assert [s["id"] for s in client.get("/api/v1/sources?plugin=tcp").get_json()["sources"]] == ["new"]
+    assert client.get("/api/v1/sources?enabled=false").get_json()["count"] == 0
+    page1 = client.get("/api/v1/sources?limit=3").get_json()
+    assert page1["count"] == 3 and page1["next_cursor"]
+    page2 = client.get(f"/api/v1/sources?limit=3&cursor={page1['next_cursor']}").get_json()
+    assert [s["id"] for s in page2["sources"]] == ["web"] and page2["next_cursor"] is None
+
+
+@pytest.mark.parametrize("query", ["status=broken", "limit=0", "limit=1001", "limit=x", "enabled=maybe",
+                                   "cursor=!!!", "cursor=%25%25"])
+def test_bad_parameters_are_400_json(client: FlaskClient, query: str) -> None:
+    r = client.get(f"/api/v1/sources?{query}")
+    assert r.status_code == 400 and r.is_json
+    err = r.get_json()["error"]
+    assert err["code"] == "bad_parameter" and query.split("=")[0] in err["message"]
+
+
+def test_one_source_and_404(client: FlaskClient) -> None:
+    r = client.get("/api/v1/sources/db")
+    assert r.status_code == 200 and r.get_json()["config"] == {"dsn": {"env": "PG_DSN"}}
+    r = client.get("/api/v1/sources/ghost")
+    assert r.status_code == 404 and r.get_json()["error"]["code"] == "not_found"
+    assert client.get("/api/v1/sources/ghost/events").status_code == 404
+    r = client.get("/no/such/route")
+    assert r.status_code == 404 and r.is_json and r.get_json()["error"]["code"] == "not_found"
+    r = client.post("/api/v1/sources")
+    assert r.status_code == 405 and r.get_json()["error"]["code"] == "method_not_allowed"
+    assert "GET" in r.headers["Allow"]
+
+
+def test_secret_appears_in_no_route(client: FlaskClient) -> None:
+    routes = ["/api/v1/sources", "/api/v1/sources/web", "/api/v1/sources/ai-connection", "/api/v1/sources/new",
+              "/api/v1/sources/web/events", "/api/v1/events", "/api/v1/summary", "/api/ai/connections",
+              "/api/ai/connection-status", "/metrics", "/openapi.json", "/healthz", "/readyz"]
+    for route in routes:
+        r = client.get(route)
+        assert SECRET not in r.get_data(as_text=True), route
+    web = client.get("/api/v1/sources/web").get_json()["config"]
+    assert web["headers"] == {"Authorization": ""} and web["url"] == "https://127.0.0.1/?token=***"
+    assert client.get("/api/v1/sources/ai-connection").get_json()["config"]["api_key"] == ""
+
+
+def test_events(client: FlaskClient) -> None:
+    ev = client.get("/api/v1/sources/web/events").get_json()["events"]
+    assert [(e["from"], e["to"]) for e in ev] == [("connected", "error"), ("unknown", "connected")]
+    assert client.get("/api/v1/sources/web/events?limit=1001").status_code == 400
+    feed = client.get("/api/v1/events?after=0&limit=2").get_json()
+    assert [e["source_id"] for e in feed["events"]] == ["web", "db"] and feed["next_after"] == feed["events"][1]["id"]
+    rest = client.get(f"/api/v1/events?after={feed['next_after']}").get_json()
+    assert [(e["source_id"], e["to"]) for e in rest["events"]] == [("web", "error")]
+
+
+def test_summary_and_readiness(client: FlaskClient, db: psycopg.Connection[Any]) -> None:
+    s = client.get("/api/v1/summary").get_json()
+    assert s["counts"] == {"unknown": 1, "connected": 1, "disconnected": 1, "error": 1}
+    assert s["flapping"] == 1 and s["daemon"]["fresh"] is False
+    r = client.get("/readyz")
+    assert r.status_code == 503 and "no daemon has ever sent a heartbeat" in r.get_json()["error"]["message"]
+    heartbeat(db, age_s=120)
+    r = client.get("/readyz")
+    assert r.status_code == 503 and "120 s old" in r.get_json()["error"]["message"]
+    db.execute("UPDATE daemon_nodes SET heartbeat_at = now()")
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/api/v1/summary").get_json()["daemon"]["fresh"] is True
+
+
+def test_original_ai_routes(client: FlaskClient, app: Flask, db: psycopg.Connection[Any]) -> None:
+    c = client.get("/api/ai/connections").get_json()
+    assert set(c) == {"endpoint", "apiKey", "enabled", "lastTested", "testStatus"}
+    assert c["endpoint"] == "configured" and c["apiKey"] == "" and c["enabled"] is True
+    assert c["testStatus"] == "success" and c["lastTested"].endswith("Z")
+    s = client.get("/api/ai/connection-status").get_json()
+    assert set(s) == {"status", "lastTested", "testStatus", "endpoint", "connectionStatus", "errorMessage"}
+    assert s["status"] == "enabled" and s["connectionStatus"] == "connected" and s["errorMessage"] is None
+    db.execute("UPDATE data_sources SET connection_status='error', test_error_message='API key rejected (401)'"
+               " WHERE id='ai-connection'")
+    s = client.get("/api/ai/connection-status").get_json()
+    assert s["status"] == "disabled" and s["errorMessage"] == "API key rejected (401)"
+    db.execute("DELETE FROM data_sources WHERE id='ai-connection'")
+    c = client.get("/api/ai/connections").get_json()
+    assert c == {"endpoint": "not_configured", "apiKey": "", "enabled": False, "lastTested": None, "testStatus": None}
+
+
+def test_etag_and_304(client: FlaskClient, db: psycopg.Connection[Any]) -> None:
+    r = client.get("/api/v1/sources/web")
+    etag = r.headers["ETag"]
+    again = client.get("/api/v1/sources/web", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.get_data() == b""
+    db.execute("UPDATE data_sources SET name='Web 2' WHERE id='web'")
+    changed = client.get("/api/v1/sources/web", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+
+
+def test_bearer_tokens(db_url: str, db: psycopg.Connection[Any]) -> None:
+    app = create_app({"DATABASE_URL": db_url, "TOKENS": ("t0k3n-a", "t0k3n-b")})
+    client = app.test_client()
+    try:
+        assert client.get("/healthz").status_code == 200
+        r = client.get("/api/v1/sources")
+        assert r.status_code == 401 and r.get_json()["error"]["code"] == "unauthorized"
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+        assert client.get("/api/v1/sources", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert client.get("/api/v1/sources", headers={"Authorization": "Bearer t0k3n-b"}).status_code == 200
+        assert client.get("/metrics", headers={"Authorization": "Bearer t0k3n-a"}).status_code == 200
+    finally:
+        if app.extensions.get("healthd_pool"):
+            app.extensions["healthd_pool"].close()
+
+
+def test_cors(db_url: str) -> None:
+    app = create_app({"DATABASE_URL": db_url, "CORS_ORIGINS": ("https://dash.example",)})
+    client = app.test_client()
+    r = client.get("/healthz", headers={"Origin": "https://dash.example"})
+    assert r.headers["Access-Control-Allow-Origin"] == "https://dash.example"
+    assert "Access-Control-Allow-Origin" not in client.get("/healthz", headers={"Origin": "https://evil.example"}).headers
+
+
+def test_metrics_text(client: FlaskClient) -> None:
+    client.get("/api/v1/sources")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'healthd_sources{enabled="true",plugin="http",status="error"} 1.0' in text
+    assert "healthd_sources_flapping" in text and "statusapi_requests_total" in text
+
+
+def test_openapi_covers_every_route(app: Flask, client: FlaskClient) -> None:
+    doc = client.get("/openapi.json").get_json()
+    assert doc["openapi"].startswith("3.")
+    documented = set(doc["paths"])
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = rule.rule.replace("<", "{").replace(">", "}")
+        assert path in documented, path
+
+
+def test_database_down_is_503_and_recovers(client: FlaskClient, tmp_path: Any) -> None:
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from healthd import migrate
+
+    base = Path(tempfile.mkdtemp(prefix="healthd-api-outage-"))
+    os.chmod(base, 0o755)
+    cluster = embedded.Cluster(base)
+    cluster.init()
+    cluster.start()
+    try:
+        cluster.wait_ready()
+        migrate.apply(cluster.url())
+        app = create_app({"DATABASE_URL": cluster.url()})
+        c = app.test_client()
+        assert c.get("/api/v1/sources").status_code == 200
+        cluster.stop()
+        r = c.get("/api/v1/sources")
+        assert r.status_code == 503 and r.headers["Retry-After"] == "5"
+        assert r.get_json()["error"]["code"] == "database_unavailable"
+        assert c.get("/readyz").status_code == 503 and c.get("/healthz").status_code == 200
+        cluster.start()
+        from tests.conftest import wait_for
+
+        wait_for(lambda: c.get("/api/v1/sources").status_code == 200, timeout=20, what="recovery")
+        app.extensions["healthd_pool"].close()
+    finally:
+        cluster.remove()
