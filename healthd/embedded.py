@@ -82,8 +82,11 @@ class Cluster:
         return ["runuser", "-u", self.run_as, "--", *cmd] if self.run_as else cmd
 
     def _check(self, *args: str, timeout: float = 120) -> None:
+        # a session of its own: a Ctrl-C meant for `healthd up` must not reach the server
+        # directly; `up` stops it in order, after the daemon and the API
         proc = subprocess.run(
-            self._cmd(*args), capture_output=True, text=True, timeout=timeout, cwd="/"
+            self._cmd(*args), capture_output=True, text=True, timeout=timeout, cwd="/",
+            start_new_session=True,
         )
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
@@ -163,6 +166,15 @@ class Cluster:
                 if time.monotonic() > end:
                     raise
                 time.sleep(0.1)
+
+
+def ensure_database(admin_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return
+    create_database(admin_url, name)
 
 
 def create_database(admin_url: str, name: str, template: str | None = None) -> None:

@@ -34,6 +34,7 @@ from healthd.store import ResultRow, state_from_row
 log = logging.getLogger(__name__)
 
 LAG_SAMPLES = 50_000
+START_RATE = 200.0  # first probes per second at start-up, before spreading kicks in
 
 
 @dataclass
@@ -131,11 +132,14 @@ class Runtime:
         """Initial load: probes spread over each source's interval; a pending change
         keeps its retry cadence."""
         now = time.monotonic()
+        # a handful of sources start at once (a first run shows results in a second);
+        # many are spread over their interval, never more than ~START_RATE per second
+        squeeze = min(1.0, max(1.0, len(rows) / START_RATE) / self.settings.interval)
         for row in rows:
             src = build_source(row, self.settings)
             th = src.thresholds
             window = th.retry_interval if src.state.pending else th.interval
-            self.add(src, now + spread(src.id, window))
+            self.add(src, now + spread(src.id, window * squeeze))
 
     # -- dispatch ------------------------------------------------------------------
     def dispatch(self) -> int:

@@ -1,0 +1,125 @@
+"""`healthd up`: everything in the foreground for a first try.
+
+An embedded PostgreSQL under --data-dir (unless HEALTHD_DATABASE_URL is set), the
+migrations, example sources that work offline, the daemon and the API under gunicorn.
+Ctrl-C stops the API, then the daemon, then PostgreSQL, and leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from healthd import catalog, embedded, logs, migrate
+from healthd.errors import HealthdError
+from healthd.settings import Settings
+from healthd.sources import validate_all
+
+log = logging.getLogger("healthd.up")
+DBNAME = "healthd"
+
+
+def examples(api: str, db_url: str) -> list[dict[str, object]]:
+    return [
+        {"id": "statusapi", "name": "This status API", "type": "service", "plugin": "http",
+         "config": {"url": f"{api}/healthz"}},
+        {"id": "embedded-postgres", "name": "The embedded PostgreSQL", "type": "database",
+         "plugin": "postgres", "config": {"dsn": db_url}},
+        {"id": "closed-port", "name": "A port nobody listens on (fails on purpose)", "type": "service",
+         "plugin": "tcp", "config": {"host": "127.0.0.1", "port": 1}},
+    ]
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _stop(proc: subprocess.Popen[bytes] | None, name: str, grace: float = 15) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        log.warning("%s did not stop within %g s; killing it", name, grace)
+        proc.kill()
+        proc.wait()
+
+
+def main(settings: Settings, data_dir: Path, host: str, port: int) -> int:
+    logs.setup(settings.log_format)
+    stop_requested = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    if not _port_free(host, port):
+        log.error("%s:%d is already in use; choose another with --port", host, port)
+        return 1
+    cluster: embedded.Cluster | None = None
+    daemon = api = None
+    try:
+        if settings.database_url:
+            url = settings.database_url
+        else:
+            cluster = embedded.Cluster(data_dir)
+            log.info("starting the embedded PostgreSQL in %s", cluster.base_dir)
+            cluster.init()
+            cluster.start()
+            cluster.wait_ready()
+            embedded.ensure_database(cluster.url(), DBNAME)
+            url = cluster.url(DBNAME)
+        migrate.apply(url)
+        api_base = f"http://{host}:{port}"
+        if not catalog.list_sources(url):
+            catalog.import_sources(url, validate_all(examples(api_base, url)), prune=False)
+            log.info("loaded the example sources")
+        env = {**os.environ, "HEALTHD_DATABASE_URL": url, "STATUSAPI_DATABASE_URL": url}
+        overrides = {"HEALTHD_INTERVAL": settings.interval, "HEALTHD_RISE": settings.rise,
+                     "HEALTHD_FALL": settings.fall, "HEALTHD_TIMEOUT": settings.timeout,
+                     "HEALTHD_LOG_FORMAT": settings.log_format}
+        env.update({k: str(v) for k, v in overrides.items()})
+        daemon = subprocess.Popen([sys.executable, "-m", "healthd", "run"], env=env, start_new_session=True)
+        api = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--workers", "2",
+             "--threads", "32", "--bind", f"{host}:{port}", "--graceful-timeout", "5",
+             "--log-level", "warning", "statusapi:create_app()"], env=env, start_new_session=True)
+        sys.stdout.write(f"\nhealthd is up.\n  API:      {api_base}/api/v1/sources\n"
+              f"  summary:  {api_base}/api/v1/summary\n  stream:   {api_base}/api/v1/stream\n"
+              f"  metrics:  {api_base}/metrics\n  database: {url}\n"
+              f"  status:   HEALTHD_DATABASE_URL={url} healthd status\nPress Ctrl-C to stop.\n\n")
+        sys.stdout.flush()
+        while not stop_requested:
+            for proc, name in ((daemon, "the daemon"), (api, "the API")):
+                if proc.poll() is not None:
+                    log.error("%s exited with code %s; stopping everything", name, proc.returncode)
+                    return 1
+            time.sleep(0.2)
+        return 0
+    except HealthdError as exc:
+        log.error("%s", exc)
+        return 1
+    finally:
+        log.info("stopping the API, the daemon and PostgreSQL")
+        _stop(api, "the API")
+        _stop(daemon, "the daemon")
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.stop()
+        log.info("all stopped")
