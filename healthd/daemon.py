@@ -127,8 +127,13 @@ class Daemon:
         log.info("%s", line)
         self.notifier.send(f"STATUS={line}")
 
+    async def job_webhook_tick(self) -> None:
+        # retries come due with time, not with new transitions: look once a second. The
+        # sending itself runs in webhook_waker, so a slow receiver never holds a job open.
+        self.sender.wake.set()
+
     @quiet_job
-    async def job_webhooks(self) -> None:
+    async def send_webhooks(self) -> None:
         while await self.sender.run_once() and not self.stopping.is_set():
             pass
 
@@ -168,6 +173,9 @@ class Daemon:
                         self.store.url, autocommit=True, connect_timeout=5) as conn:
                     await conn.execute("LISTEN healthd_sources")
                     backoff = 1.0
+                    # changes made while we were not listening (start-up, a reconnect)
+                    # sent notifications nobody heard: look once now
+                    self.resync_wanted.set()
                     async for _ in conn.notifies():
                         self.resync_wanted.set()
             except psycopg.Error:
@@ -185,7 +193,7 @@ class Daemon:
         while not self.stopping.is_set():
             await self.sender.wake.wait()
             self.sender.wake.clear()
-            await self.job_webhooks()
+            await self.send_webhooks()
 
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
@@ -200,7 +208,7 @@ class Daemon:
         sch.add_job(self.job_heartbeat, "interval", seconds=HEARTBEAT_EVERY, id="heartbeat",
                     next_run_time=_now())
         sch.add_job(self.job_summary, "interval", seconds=s.interval, id="summary")
-        sch.add_job(self.job_webhooks, "interval", seconds=1.0, id="webhooks")
+        sch.add_job(self.job_webhook_tick, "interval", seconds=1.0, id="webhooks")
         sch.start()
         log.info("Health check service started (%gs interval, silent mode, DB sync enabled, "
                  "debounce active; rise %d, fall %d, %d sources)",

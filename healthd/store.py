@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
@@ -31,6 +32,8 @@ from healthd.migrate import first_line
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+ANALYZE_OVER = 200  # batches larger than this get planner statistics before the join
 MAX_EVENTS = 200_000  # events kept through an outage; past this the oldest are dropped (logged)
 
 SOURCE_COLUMNS = (
@@ -77,53 +80,91 @@ def state_from_row(row: dict[str, Any]) -> State:
     )
 
 
+# A batch goes to a session temp table by binary COPY (psycopg's C dumpers; text
+# parameters for a dozen 10,000-element arrays cost more than the UPDATE itself), then one
+# UPDATE joins it by primary key. The temp table is analyzed first: without statistics
+# the planner hash-joins and scans all of data_sources for every batch.
+_RESULTS_TEMP = """
+CREATE TEMP TABLE IF NOT EXISTS healthd_results (
+    id text, at timestamptz, ts text, msg text, lat real, pst text, pc int, streak jsonb,
+    rec text, flap bool, pct real, rc int
+) ON COMMIT DELETE ROWS
+"""
+_RESULTS_TYPES = ["text", "timestamptz", "text", "text", "float4", "text", "int4", "jsonb", "text",
+                  "bool", "float4", "int4"]
 _RESULTS_SQL = """
 UPDATE data_sources d SET
-    last_tested_at = r.at, test_status = r.test_status, test_error_message = r.message,
-    latency_ms = r.latency, pending_status = r.pending, pending_count = r.count,
-    pending_results = r.streak, recent_results = r.recent, flapping = r.flapping,
-    percent_state_change = r.percent, reconnect_count = d.reconnect_count + r.reconnected
-FROM unnest(%s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::real[], %s::text[],
-            %s::int[], %s::jsonb[], %s::text[], %s::bool[], %s::real[], %s::int[])
-    AS r(id, at, test_status, message, latency, pending, count, streak, recent, flapping,
-         percent, reconnected)
-WHERE d.id = r.id
+    last_tested_at = r.at, test_status = r.ts, test_error_message = r.msg,
+    latency_ms = r.lat, pending_status = r.pst, pending_count = r.pc, pending_results = r.streak,
+    recent_results = r.rec, flapping = r.flap, percent_state_change = r.pct,
+    reconnect_count = d.reconnect_count + r.rc
+FROM healthd_results r WHERE d.id = r.id
 """
 
-_TRANSITION_SQL = """
+# Events go the same way: binary COPY into a temp table, then one statement that applies
+# every transition as a compare-and-swap (WHERE connection_status = from), writes a history
+# row for each one that won and for each flapping event, and the webhook outbox rows for
+# those. A source appears at most once per kind in one pass (see _waves).
+_EVENTS_TEMP = """
+CREATE TEMP TABLE IF NOT EXISTS healthd_events (
+    seq int, id text, event text, from_status text, to_status text, at timestamptz, msg text,
+    results jsonb
+) ON COMMIT DELETE ROWS
+"""
+_EVENTS_TYPES = ["int4", "text", "text", "text", "text", "timestamptz", "text", "jsonb"]
+_EVENTS_SQL = """
 WITH upd AS (
-    UPDATE data_sources SET connection_status = %(to)s, status_changed_at = %(at)s
-    WHERE id = %(id)s AND connection_status = %(from)s
-    RETURNING id, name
+    UPDATE data_sources d SET connection_status = e.to_status, status_changed_at = e.at
+    FROM healthd_events e
+    WHERE e.event = 'transition' AND d.id = e.id AND d.connection_status = e.from_status
+    RETURNING d.id, d.name
+), won AS (
+    SELECT e.*, coalesce(u.name, s.name) AS name FROM healthd_events e
+    LEFT JOIN upd u ON e.event = 'transition' AND u.id = e.id
+    LEFT JOIN data_sources s ON e.event <> 'transition' AND s.id = e.id
+    WHERE u.id IS NOT NULL OR s.id IS NOT NULL
 ), h AS (
     INSERT INTO status_history (source_id, event, from_status, to_status, at, error_message, results)
-    SELECT id, %(event)s, %(from)s, %(to)s, %(at)s, %(message)s, %(results)s FROM upd
-    RETURNING id, source_id, at
+    SELECT id, event, from_status, to_status, at, msg, results FROM won ORDER BY seq
+    RETURNING id, source_id, event, at
 ), o AS (
     INSERT INTO webhook_outbox (webhook_id, history_id, event, payload)
-    SELECT w.id, h.id, %(event)s, jsonb_build_object(
-        'id', h.id, 'event', %(event)s, 'source_id', h.source_id, 'source_name', upd.name,
-        'from', %(from)s, 'to', %(to)s, 'at', h.at, 'message', %(message)s)
-    FROM h JOIN upd ON upd.id = h.source_id CROSS JOIN webhooks w
-    WHERE w.enabled AND %(event)s = ANY (w.events)
+    SELECT w.id, h.id, h.event, jsonb_build_object(
+        'id', h.id, 'event', h.event, 'source_id', h.source_id, 'source_name', won.name,
+        'from', won.from_status, 'to', won.to_status, 'at', h.at, 'message', won.msg)
+    FROM h JOIN won ON won.id = h.source_id AND won.event = h.event
+    CROSS JOIN webhooks w WHERE w.enabled AND h.event = ANY (w.events)
 )
-SELECT id FROM h
+SELECT id, source_id, event FROM h
 """
 
-# Flapping events do not change the status: the same statement with a plain lookup.
-_FLAP_SQL = _TRANSITION_SQL.replace(
-    """UPDATE data_sources SET connection_status = %(to)s, status_changed_at = %(at)s
-    WHERE id = %(id)s AND connection_status = %(from)s
-    RETURNING id, name""",
-    "SELECT id, name FROM data_sources WHERE id = %(id)s",
-)
+
+def _waves(events: list[tuple[str, Event]]) -> list[list[tuple[str, Event]]]:
+    """Split events, in order, so no wave holds two events of one kind for one source
+    (an outage can buffer unknown->connected and connected->error for the same source)."""
+    waves: list[list[tuple[str, Event]]] = [[]]
+    seen: set[tuple[str, str]] = set()
+    for sid, ev in events:
+        key = (sid, ev.kind)
+        if key in seen:
+            waves.append([])
+            seen = set()
+        seen.add(key)
+        waves[-1].append((sid, ev))
+    return waves
 
 
 class Store:
+    """The daemon's database side. Every statement runs on one writer thread with a
+    blocking connection: a probe loop saturated with hundreds of probes would otherwise
+    delay each of a flush's round trips by a full loop turn. The buffers belong to the
+    event loop's thread; only whole batches cross over."""
+
     def __init__(self, url: str, node_id: str) -> None:
         self.url = url
         self.node_id = node_id
-        self._conn: psycopg.AsyncConnection[dict[str, Any]] | None = None
+        self._conn: psycopg.Connection[dict[str, Any]] | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="healthd-db")
         self.results: dict[str, ResultRow] = {}
         self.events: deque[tuple[str, Event]] = deque()
         self.down_since: float | None = None
@@ -132,30 +173,33 @@ class Store:
         self.dropped_events = 0
         self.conflicts = 0
         self.written_rows = 0
-        # one connection, many jobs: statements from concurrent jobs must not interleave
-        # inside each other's transactions
-        self._lock = asyncio.Lock()
 
-    # -- connection ----------------------------------------------------------------
-    async def conn(self) -> psycopg.AsyncConnection[dict[str, Any]]:
+    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    # -- connection (writer thread) ------------------------------------------------
+    def _connection(self) -> psycopg.Connection[dict[str, Any]]:
         if self._conn is not None and not self._conn.closed and not self._conn.broken:
             return self._conn
         if time.monotonic() < self._retry_at:
             raise Unavailable()
         try:
-            self._conn = await psycopg.AsyncConnection.connect(
-                self.url, connect_timeout=5, row_factory=dict_row, application_name="healthd")
+            self._conn = psycopg.connect(self.url, connect_timeout=5, row_factory=dict_row,
+                                         application_name="healthd")
+            self._conn.execute(_RESULTS_TEMP)
+            self._conn.execute(_EVENTS_TEMP)
+            self._conn.commit()
         except psycopg.OperationalError as exc:
-            await self._failed(exc)
+            self._failed(exc)
             raise Unavailable() from None
         if self.down_since is not None:
-            log.warning("database reachable again after %.0f s; flushing %d results and %d events",
-                        time.monotonic() - self.down_since, len(self.results), len(self.events))
+            log.warning("database reachable again after %.0f s; flushing the buffered results and events",
+                        time.monotonic() - self.down_since)
             self.down_since = None
         self._backoff = 0.5
         return self._conn
 
-    async def _failed(self, exc: BaseException) -> None:
+    def _failed(self, exc: BaseException) -> None:
         if self.down_since is None:
             self.down_since = time.monotonic()
             log.error("database unreachable (%s); probing goes on, results are kept until it is back",
@@ -165,27 +209,31 @@ class Store:
         if self._conn is not None:
             conn, self._conn = self._conn, None
             with contextlib.suppress(psycopg.Error, OSError):
-                await conn.close()
+                conn.close()
+
+    def _run_sync(self, sql: str, params: Any) -> list[dict[str, Any]]:
+        conn = self._connection()
+        try:
+            with conn.transaction():
+                cur = conn.execute(sql, params)
+                return cur.fetchall() if cur.description else []
+        except psycopg.OperationalError as exc:
+            self._failed(exc)
+            raise Unavailable() from None
 
     async def run(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
         """One statement in its own transaction; raises Unavailable when the database is down."""
-        async with self._lock:
-            return await self._run(sql, params)
+        return await self._in_thread(self._run_sync, sql, params)
 
-    async def _run(self, sql: str, params: Any) -> list[dict[str, Any]]:
-        conn = await self.conn()
-        try:
-            async with conn.transaction():
-                cur = await conn.execute(sql, params)
-                return await cur.fetchall() if cur.description else []
-        except psycopg.OperationalError as exc:
-            await self._failed(exc)
-            raise Unavailable() from None
+    def _close_sync(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error, OSError):
+                self._conn.close()
+            self._conn = None
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+        await self._in_thread(self._close_sync)
+        self._pool.shutdown(wait=True)
 
     # -- reads ---------------------------------------------------------------------
     async def load_sources(self, ids: list[str] | None = None) -> list[dict[str, Any]]:
@@ -198,7 +246,7 @@ class Store:
         rows = await self.run("SELECT id, updated_at FROM data_sources WHERE enabled")
         return {r["id"]: r["updated_at"] for r in rows}
 
-    # -- buffered writes -----------------------------------------------------------
+    # -- buffered writes (buffers: event-loop thread only) ---------------------------
     def add_result(self, row: ResultRow) -> None:
         prev = self.results.get(row.source_id)
         if prev is not None and prev.reconnected and not row.reconnected:
@@ -217,32 +265,34 @@ class Store:
         """Write everything buffered in one transaction; return the new history ids."""
         if not self.results and not self.events:
             return []
-        async with self._lock:
-            return await self._flush()
-
-    async def _flush(self) -> list[int]:
         results, self.results = self.results, {}
         events = list(self.events)
         self.events.clear()
         try:
-            conn = await self.conn()
-            async with conn.transaction():
-                await self._write_results(conn, list(results.values()))
-                ids = await self._write_events(conn, events)
-                if ids:
-                    await conn.execute("SELECT pg_notify('healthd_events', %s)", (str(max(ids)),))
-        except (psycopg.OperationalError, Unavailable) as exc:
-            if isinstance(exc, psycopg.OperationalError):
-                await self._failed(exc)
+            ids = await self._in_thread(self._flush_sync, list(results.values()), events)
+        except Unavailable:
             self._restore(results, events)
             return []
+        self.written_rows += len(results)
+        return ids
+
+    def _flush_sync(self, results: list[ResultRow], events: list[tuple[str, Event]]) -> list[int]:
+        conn = self._connection()
+        try:
+            with conn.transaction():
+                self._write_results(conn, results)
+                ids = self._write_events(conn, events)
+                if ids:
+                    conn.execute("SELECT pg_notify('healthd_events', %s)", (str(max(ids)),))
+            return ids
+        except psycopg.OperationalError as exc:
+            self._failed(exc)
+            raise Unavailable() from None
         except psycopg.Error as exc:
             # not an outage but a statement the server refused: retrying would loop forever
             log.error("dropping a batch of %d results and %d events the database refused: %s",
                       len(results), len(events), first_line(exc))
             return []
-        self.written_rows += len(results)
-        return ids
 
     def _restore(self, results: dict[str, ResultRow], events: list[tuple[str, Event]]) -> None:
         for sid, row in results.items():
@@ -255,38 +305,50 @@ class Store:
             self.events.popleft()
             self.dropped_events += 1
 
-    async def _write_results(self, conn: psycopg.AsyncConnection[Any], rows: list[ResultRow]) -> None:
+    def _write_results(self, conn: psycopg.Connection[Any], rows: list[ResultRow]) -> None:
         if not rows:
             return
-        cols: list[list[Any]] = [[] for _ in range(12)]
-        for r in rows:
-            s = r.state
-            values = (r.source_id, ts(r.obs.at), "success" if r.obs.status == "connected" else "failed",
-                      None if r.obs.status == "connected" else r.obs.message or None, r.latency_ms,
-                      s.pending, s.count, json.dumps([obs_json(o) for o in s.streak]), s.recent,
-                      s.flapping, s.percent, 1 if r.reconnected else 0)
-            for col, v in zip(cols, values, strict=True):
-                col.append(v)
-        await conn.execute(_RESULTS_SQL, cols)
+        with conn.cursor().copy("COPY healthd_results FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_RESULTS_TYPES)
+            for r in rows:
+                st, ok = r.state, r.obs.status == "connected"
+                copy.write_row((
+                    r.source_id, ts(r.obs.at), "success" if ok else "failed",
+                    None if ok else (r.obs.message or None), r.latency_ms, st.pending, st.count,
+                    Jsonb([obs_json(o) for o in st.streak]), st.recent, st.flapping, st.percent,
+                    1 if r.reconnected else 0))
+        # the temp table has no statistics: left alone, the planner hash-joins and scans
+        # all of data_sources; by primary key is right for any batch size
+        conn.execute("SET LOCAL enable_hashjoin = off")
+        conn.execute("SET LOCAL enable_mergejoin = off")
+        conn.execute(_RESULTS_SQL)
+        conn.execute("SET LOCAL enable_hashjoin = on")
+        conn.execute("SET LOCAL enable_mergejoin = on")
 
-    async def _write_events(self, conn: psycopg.AsyncConnection[Any],
-                            events: list[tuple[str, Event]]) -> list[int]:
+    def _write_events(self, conn: psycopg.Connection[Any], events: list[tuple[str, Event]]) -> list[int]:
         ids: list[int] = []
-        for sid, ev in events:
-            params = {"id": sid, "event": ev.kind, "from": ev.from_status, "to": ev.to_status,
-                      "at": ts(ev.at), "message": ev.message or None,
-                      "results": Jsonb([obs_json(o) for o in ev.results])}
-            cur = await conn.execute(_TRANSITION_SQL if ev.kind == "transition" else _FLAP_SQL, params)
-            row = await cur.fetchone()
-            if row is None:
+        for wave in _waves(events) if events else []:
+            conn.execute("DELETE FROM healthd_events")
+            with conn.cursor().copy("COPY healthd_events FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(_EVENTS_TYPES)
+                for seq, (sid, ev) in enumerate(wave):
+                    copy.write_row((seq, sid, ev.kind, ev.from_status, ev.to_status, ts(ev.at),
+                                    ev.message or None, Jsonb([obs_json(o) for o in ev.results])))
+            if len(wave) > ANALYZE_OVER:
+                conn.execute("ANALYZE healthd_events")
+            rows = conn.execute(_EVENTS_SQL).fetchall()
+            ids.extend(int(r["id"]) for r in rows)
+            self._report_conflicts(wave, {(r["source_id"], r["event"]) for r in rows})
+        return ids
+
+    def _report_conflicts(self, wave: list[tuple[str, Event]], written: set[tuple[str, str]]) -> None:
+        for sid, ev in wave:
+            if (sid, ev.kind) not in written:
                 # the row changed under us (removed, or another writer moved its status):
                 # the compare-and-swap refused; the next resync reloads its state
                 self.conflicts += 1
                 log.warning("source %s: %s %s -> %s not written (status changed elsewhere or source removed)",
                             sid, ev.kind, ev.from_status, ev.to_status)
-                continue
-            ids.append(int(row["id"]))
-        return ids
 
     # -- daemon bookkeeping --------------------------------------------------------
     async def heartbeat(self, hostname: str, pid: int, sources: int, version: str) -> None:

@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS data_sources (
     status_changed_at  timestamptz,
     latency_ms         real,
     reconnect_count    bigint  NOT NULL DEFAULT 0
-);
+) WITH (fillfactor = 60);  -- room on each page for HOT updates: the daemon rewrites every row each interval
 
 CREATE INDEX IF NOT EXISTS data_sources_status_idx ON data_sources (connection_status);
 CREATE INDEX IF NOT EXISTS data_sources_plugin_idx ON data_sources (plugin);

@@ -100,6 +100,9 @@ class Plugin:
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = validate_config(self, config)
+        # most configs hold no reference: resolve (and collect secrets) once, not per probe
+        self._static = not _has_reference(self.config)
+        self._static_secrets = self.secrets_in(self.config) if self._static else []
 
     @property
     def secret_fields(self) -> frozenset[str]:
@@ -115,7 +118,15 @@ class Plugin:
     def resolved(self) -> dict[str, Any]:
         """The config with secret references read now (at probe time, so a rotated
         secret is picked up without a restart). Raises SecretError naming the reference."""
+        if getattr(self, "_static", False):
+            return self.config
         return {k: resolve(v) for k, v in self.config.items()}
+
+    def probe_secrets(self) -> list[str]:
+        """The secret values a message of this probe must not contain."""
+        if getattr(self, "_static", False):
+            return self._static_secrets
+        return self.secrets_in(self.resolved())
 
     def secrets_in(self, config: Mapping[str, Any]) -> list[str]:
         """Every resolved secret value, so messages can be scrubbed of them."""
@@ -127,6 +138,16 @@ class Plugin:
 
 
 SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "authorization", "credential", "dsn")
+
+
+def _has_reference(value: Any) -> bool:
+    if is_reference(value):
+        return True
+    if isinstance(value, dict):
+        return any(_has_reference(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_reference(v) for v in value)
+    return False
 
 
 def _looks_secret(key: str) -> bool:
@@ -182,8 +203,10 @@ async def run_check(plugin: Plugin, timeout: float) -> ProbeResult:
     started = time.perf_counter()
     secrets: list[str] = []
     try:
-        secrets = plugin.secrets_in(plugin.resolved())
-        result = await asyncio.wait_for(plugin.check(timeout), timeout + 1.0)
+        secrets = plugin.probe_secrets()
+        # the plugin applies `timeout` itself; this is the backstop for one that does not
+        async with asyncio.timeout(timeout + 1.0):
+            result = await plugin.check(timeout)
     except SecretError as exc:
         result = ProbeResult.error(str(exc))
     except TimeoutError:

@@ -1,0 +1,128 @@
+"""P1-P4: the daemon's probe throughput, schedule lag, memory and write path.
+
+Run: python tests/bench/bench_daemon.py [--quick]
+Needs Debian's nginx, wrk and prometheus-blackbox-exporter. Everything runs on 127.0.0.1.
+P1 compares, in the same run, healthd probing nginx (fresh connection per probe, results
+written to PostgreSQL) with blackbox_exporter's /probe driven by wrk at the same nginx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+import psycopg  # noqa: E402
+from _cluster import migrated_database  # noqa: E402
+from _servers import blackbox, nginx, wrk  # noqa: E402
+
+from healthd import catalog, settings  # noqa: E402
+from healthd.daemon import Daemon  # noqa: E402
+from healthd.debounce import Observation, State  # noqa: E402
+from healthd.sources import SourceSpec  # noqa: E402
+from healthd.store import ResultRow, Store  # noqa: E402
+
+
+def seed(url: str, n: int, target: str) -> None:
+    specs = [SourceSpec(id=f"s{i}", plugin="http", config={"url": target}, name=f"s{i}") for i in range(n)]
+    catalog.import_sources(url, specs, prune=True)
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("UPDATE data_sources SET connection_status='unknown', pending_status=NULL, pending_count=0,"
+                  " recent_results='', flapping=false")
+        c.execute("VACUUM ANALYZE data_sources")
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def run_daemon(url: str, interval: float, warm: float, window: float, concurrency: int) -> dict[str, Any]:
+    s = settings.load({}, database_url=url, interval=interval, timeout=5.0, concurrency=concurrency)
+    d = Daemon(s)
+    await d.start()
+    await asyncio.sleep(warm)
+    c = d.runtime.counters
+    c.lags = []
+    p0, w0, cpu0, t0 = c.probes, d.store.written_rows, time.process_time(), time.perf_counter()
+    await asyncio.sleep(window)
+    dt = time.perf_counter() - t0
+    out = {"probes_s": (c.probes - p0) / dt, "rows_s": (d.store.written_rows - w0) / dt,
+           "cpu": (time.process_time() - cpu0) / dt * 100,
+           "lag_p50": statistics.median(c.lags) if c.lags else float("nan"),
+           "lag_p99": statistics.quantiles(c.lags, n=100)[98] if len(c.lags) > 1 else float("nan"),
+           "rss_mb": rss_mb(), "sources": len(d.runtime.sources)}
+    await d.stop()
+    return out
+
+
+async def write_path(url: str, n: int, batch: int) -> float:
+    """Rows/s through Store.flush (COPY + UPDATE in one transaction); building the
+    results is the probe side's cost and is not timed."""
+    store = Store(url, "bench")
+    now = time.time()
+    st = State(status="connected", recent="c" * 21)
+    total, spent = 0, 0.0
+    for k in range(0, n, batch):
+        for i in range(k, min(n, k + batch)):
+            store.add_result(ResultRow(f"s{i}", Observation("connected", "HTTP 200", now), 1.5, st, False))
+        t = time.perf_counter()
+        await store.flush()
+        spent += time.perf_counter() - t
+        total += min(batch, n - k)
+    await store.close()
+    return total / spent
+
+
+def arun(coro: Any) -> Any:
+    """The event loop `healthd run` uses: uvloop when installed."""
+    try:
+        import uvloop
+
+        return uvloop.run(coro)
+    except ImportError:
+        return asyncio.run(coro)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="10,000 sources only, shorter windows")
+    args = ap.parse_args()
+    from healthd import logs
+
+    logs.setup("text", level=30)  # warnings and errors only: the summary line per interval is noise here
+    results: dict[str, Any] = {}
+    with migrated_database() as url, nginx() as nginx_port:
+        target = f"http://127.0.0.1:{nginx_port}/"
+        with blackbox() as bb:
+            results["blackbox_probes_s"] = wrk(f"http://127.0.0.1:{bb}/probe?target={target}&module=http_2xx", 10)
+        seed(url, 10_000, target)
+        results["p1"] = arun(run_daemon(url, interval=1.0, warm=5, window=15, concurrency=500))
+        results["p4_rows_s"] = asyncio.run(write_path(url, 100_000, 10_000))
+        if not args.quick:
+            seed(url, 100_000, target)
+            results["p2"] = arun(run_daemon(url, interval=30.0, warm=35, window=30, concurrency=500))
+    p1, bb = results["p1"], results["blackbox_probes_s"]
+    print("\n| id | measure | healthd | reference | ratio / target |\n|---|---|---|---|---|")
+    print(f"| P1 | HTTP probes/s, fresh connection, persisted (10,000 sources @ 1 s) | {p1['probes_s']:,.0f} "
+          f"(rows written {p1['rows_s']:,.0f}/s, cpu {p1['cpu']:.0f} %) | blackbox_exporter {bb:,.0f}/s | {p1['probes_s'] / bb:.2f} (>= 1.0) |")
+    print(f"| P4 | status rows/s through the write path (100,000 rows, 10,000 per flush) | {results['p4_rows_s']:,.0f} | | >= 50,000 |")
+    if "p2" in results:
+        p2 = results["p2"]
+        print(f"| P2 | 100,000 sources @ 30 s: probes/s (demand 3,333) | {p2['probes_s']:,.0f}, lag p50 {p2['lag_p50']:.3f} s, "
+              f"p99 {p2['lag_p99']:.3f} s, cpu {p2['cpu']:.0f} % | | p99 < 1 s |")
+        print(f"| P3 | daemon RSS at 100,000 sources | {p2['rss_mb']:.0f} MB | | < 500 MB |")
+    print(f"| P1/P2 detail | 10,000 @ 1 s: lag p99 {p1['lag_p99']:.3f} s, RSS {p1['rss_mb']:.0f} MB | | | |")
+    print(json.dumps(results, default=float), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
