@@ -1,0 +1,78 @@
+"""Webhooks end to end: the real daemon, a local receiver that fails first, signatures."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from healthd.webhooks import MAX_DELAY, backoff, body_of, signature
+from tests.conftest import wait_for
+from tests.support import DaemonProcess, Target
+
+pytestmark = pytest.mark.slow
+HOOK_SECRET = "whsec-test-1234"
+
+
+def test_backoff_grows_is_capped_and_jittered() -> None:
+    rng = random.Random(7)
+    delays = [backoff(n, rng) for n in range(1, 16)]
+    assert all(1.0 <= d for d in delays) and max(delays) <= MAX_DELAY
+    assert delays[0] <= 2.0 and delays[5] >= 32.0  # 2 s doubling, at least half of each step
+    assert len({round(backoff(3, random.Random(s)), 6) for s in range(5)}) > 1  # jitter
+
+
+def test_signature_is_hmac_sha256_of_the_body() -> None:
+    body = body_of({"b": 1, "a": [1, 2]})
+    assert body == b'{"a":[1,2],"b":1}'
+    assert signature("k", body) == "sha256=" + hmac.new(b"k", body, hashlib.sha256).hexdigest()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Target]:
+    t = Target()
+    yield t
+    t.close()
+
+
+def test_delivery_retries_with_a_stable_id_and_a_valid_signature(
+        db: psycopg.Connection[Any], db_url: str, tmp_path: Path, receiver: Target, healthd_cli: Any) -> None:
+    target = Target()
+    try:
+        db.execute("INSERT INTO data_sources (id, name, plugin, config) VALUES ('web', 'Web', 'http', %s)",
+                   (json.dumps({"url": target.url}),))
+        r = healthd_cli("webhooks", "add", receiver.url + "hook", "--secret-env", "HOOK_SECRET",
+                        "--events", "transition")
+        assert r.returncode == 0, r.stderr
+        receiver.set("fail")
+        d = DaemonProcess(db_url, tmp_path / "d.log", HOOK_SECRET=HOOK_SECRET)
+        try:
+            # the first transition (unknown -> connected) is refused once, then accepted
+            wait_for(lambda: receiver.count("fail") >= 1, what="a first, refused delivery")
+            receiver.set("ok")
+            wait_for(lambda: receiver.count("ok") >= 1, timeout=15, what="the retried delivery")
+            posts = [p for p in receiver.requests if p["path"] == "/hook"]
+            first, retried = posts[0], posts[-1]
+            assert first["headers"]["X-Healthd-Delivery"] == retried["headers"]["X-Healthd-Delivery"]
+            assert first["body"] == retried["body"]
+            assert retried["headers"]["X-Healthd-Event"] == "transition"
+            expected = "sha256=" + hmac.new(HOOK_SECRET.encode(), retried["body"], hashlib.sha256).hexdigest()
+            assert retried["headers"]["X-Healthd-Signature"] == expected
+            payload = json.loads(retried["body"])
+            assert (payload["source_id"], payload["from"], payload["to"]) == ("web", "unknown", "connected")
+            wait_for(lambda: db.execute("SELECT delivered_at IS NOT NULL, attempts FROM webhook_outbox").fetchone()
+                     == (True, 2), what="the outbox row marked delivered after 2 attempts")
+            assert d.stop() == 0
+            assert HOOK_SECRET not in d.log()
+        finally:
+            if d.proc.poll() is None:
+                d.stop()
+    finally:
+        target.close()
