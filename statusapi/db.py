@@ -5,13 +5,11 @@ hot standby."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 from flask import Flask, current_app
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from statusapi.errors import ApiError
@@ -36,32 +34,40 @@ def get_pool() -> ConnectionPool:
                                    "no database configured (STATUSAPI_DATABASE_URL / HEALTHD_DATABASE_URL)")
                 pool = ConnectionPool(
                     url, min_size=1, max_size=app.config["POOL_MAX"], timeout=2.0, open=False,
-                    check=ConnectionPool.check_connection, reconnect_timeout=0,
+                    reconnect_timeout=0,
                     kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": 2,
                             "application_name": "statusapi",
-                            "options": "-c default_transaction_read_only=on -c statement_timeout=5000"},
+                            "options": "-c default_transaction_read_only=on -c statement_timeout=5000"
+                                       " -c timezone=UTC"},
                 )
                 pool.open(wait=False)
                 app.extensions["healthd_pool"] = pool
     return pool
 
 
-@contextmanager
-def connection() -> Iterator[psycopg.Connection[dict[str, Any]]]:
-    """A pooled connection; an unreachable database becomes a 503 with Retry-After."""
-    try:
-        with get_pool().connection() as conn:
-            yield conn
-    except (PoolTimeout, psycopg.OperationalError):
-        raise ApiError(503, "database_unavailable", "the database is unreachable; try again shortly",
-                       headers={"Retry-After": "5"}) from None
+def _query(sql: str, params: Any, one: bool, tuples: bool) -> Any:
+    # A pooled connection can be dead without the pool knowing (the database restarted
+    # since it was last used). Checking every connection on checkout would cost a round
+    # trip per request; instead a query that fails on a broken connection is retried once
+    # on a fresh one (the pool discards the broken one), and only then becomes a 503.
+    for attempt in (1, 2):
+        try:
+            with get_pool().connection() as conn:
+                cur = conn.cursor(row_factory=tuple_row) if tuples else conn.cursor()
+                cur.execute(sql, params)
+                return cur.fetchone() if one else cur.fetchall()
+        except psycopg.OperationalError:
+            if attempt == 2:
+                break
+        except PoolTimeout:
+            break
+    raise ApiError(503, "database_unavailable", "the database is unreachable; try again shortly",
+                   headers={"Retry-After": "5"})
 
 
-def fetch_all(sql: str, params: Any = None) -> list[dict[str, Any]]:
-    with connection() as conn:
-        return conn.execute(sql, params).fetchall()
+def fetch_all(sql: str, params: Any = None, tuples: bool = False) -> list[Any]:
+    return _query(sql, params, one=False, tuples=tuples)  # type: ignore[no-any-return]
 
 
-def fetch_one(sql: str, params: Any = None) -> dict[str, Any] | None:
-    with connection() as conn:
-        return conn.execute(sql, params).fetchone()
+def fetch_one(sql: str, params: Any = None, tuples: bool = False) -> Any:
+    return _query(sql, params, one=True, tuples=tuples)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import time
 
@@ -11,6 +12,22 @@ from statusapi import metrics
 from statusapi.errors import error_response
 
 OPEN_PATHS = ("/healthz",)
+
+
+def conditional(resp: Response) -> Response:
+    """ETag from the body; a matching If-None-Match gets 304. (Werkzeug's
+    make_conditional also parses Range and dates; at a millisecond per request that was
+    a fifth of the time of a one-row answer.)"""
+    tag = '"' + hashlib.blake2b(resp.get_data(), digest_size=16).hexdigest() + '"'
+    resp.headers["ETag"] = tag
+    resp.headers["Cache-Control"] = "no-cache"
+    wanted = request.headers.get("If-None-Match")
+    if wanted and (wanted.strip() == "*" or tag in (w.strip().removeprefix("W/") for w in wanted.split(","))):
+        not_modified = Response(status=304)
+        not_modified.headers["ETag"] = tag
+        not_modified.headers["Cache-Control"] = "no-cache"
+        return not_modified
+    return resp
 
 
 def init_app(app: Flask) -> None:
@@ -36,9 +53,7 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def finish(resp: Response) -> Response:
         if resp.status_code == 200 and resp.mimetype == "application/json" and not resp.is_streamed:
-            resp.add_etag()
-            resp.headers["Cache-Control"] = "no-cache"
-            resp.make_conditional(request)
+            resp = conditional(resp)
         origin = request.headers.get("Origin")
         if origin and ("*" in origins or origin in origins):
             resp.headers["Access-Control-Allow-Origin"] = "*" if "*" in origins else origin

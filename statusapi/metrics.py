@@ -19,10 +19,17 @@ LATENCY = Histogram("statusapi_request_duration_seconds", "HTTP request latency"
                     registry=REGISTRY, buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
 
 
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def observe(method: str, route: str, code: int, seconds: float) -> None:
-    REQUESTS.labels(method, route, str(code)).inc()
+    key = (method, route, code)
+    pair = _children.get(key)
+    if pair is None:  # labels() takes a lock and builds a key each time: look it up once
+        pair = _children[key] = (REQUESTS.labels(method, route, str(code)), LATENCY.labels(route))
+    pair[0].inc()
     if route != "/api/v1/stream":  # a stream's duration is its subscriber's patience, not latency
-        LATENCY.labels(route).observe(seconds)
+        pair[1].observe(seconds)
 
 
 class TableCollector(Collector):

@@ -6,36 +6,46 @@ from typing import Any
 
 from statusapi.db import fetch_all, fetch_one
 
-SOURCE_COLUMNS = (
-    "id, name, type, plugin, config, enabled, connection_status, test_status, last_tested_at, "
-    "test_error_message, status_changed_at, latency_ms, flapping, pending_status, pending_count, "
-    "rise, fall, interval_s, timeout_s, retry_interval_s, updated_at"
-)
+# what the original /api/ai/* routes need of their source
+AI_COLUMNS = "id, config, enabled, connection_status, test_status, last_tested_at, test_error_message"
 EVENT_COLUMNS = "id, source_id, event, from_status, to_status, at, error_message, results"
 
 
-def list_sources(status: list[str] | None, plugin: str | None, enabled: bool | None,
-                 after_id: str | None, limit: int) -> list[dict[str, Any]]:
-    where, params = [], []  # type: ignore[var-annotated]
+# The Source shape's columns, in the order shapes.render_source reads them. Rows come back
+# as tuples and are rendered in Python: PostgreSQL's json_build_object/to_char cost more
+# server time per row than psycopg's parsing of the plain columns (P6).
+SOURCE_SELECT = (
+    "SELECT id, name, type, plugin, enabled, connection_status, test_status, last_tested_at,"
+    " test_error_message, status_changed_at, latency_ms, flapping, pending_status, pending_count,"
+    " CASE WHEN pending_status = 'connected' THEN coalesce(rise, %(rise)s) ELSE coalesce(fall, %(fall)s) END,"
+    " interval_s, timeout_s, updated_at, config::text FROM data_sources"
+)
+
+
+def list_source_rows(status: list[str] | None, plugin: str | None, enabled: bool | None,
+                     after_id: str | None, limit: int, rise: int, fall: int) -> list[tuple[Any, ...]]:
+    where = []
+    params: dict[str, Any] = {"rise": rise, "fall": fall, "limit": limit, "status": status,
+                              "plugin": plugin, "enabled": enabled, "after": after_id}
     if status:
-        where.append("connection_status = ANY(%s)")
-        params.append(status)
+        where.append("connection_status = ANY(%(status)s)")
     if plugin:
-        where.append("plugin = %s")
-        params.append(plugin)
+        where.append("plugin = %(plugin)s")
     if enabled is not None:
-        where.append("enabled = %s")
-        params.append(enabled)
+        where.append("enabled = %(enabled)s")
     if after_id is not None:
-        where.append("id > %s")
-        params.append(after_id)
+        where.append("id > %(after)s")
     clause = f"WHERE {' AND '.join(where)}" if where else ""
-    params.append(limit)
-    return fetch_all(f"SELECT {SOURCE_COLUMNS} FROM data_sources {clause} ORDER BY id LIMIT %s", params)
+    return fetch_all(f"{SOURCE_SELECT} {clause} ORDER BY id LIMIT %(limit)s", params, tuples=True)
 
 
-def get_source(source_id: str) -> dict[str, Any] | None:
-    return fetch_one(f"SELECT {SOURCE_COLUMNS} FROM data_sources WHERE id = %s", (source_id,))
+def get_source_row(source_id: str, rise: int, fall: int) -> tuple[Any, ...] | None:
+    return fetch_one(f"{SOURCE_SELECT} WHERE id = %(id)s", {"id": source_id, "rise": rise, "fall": fall},
+                     tuples=True)
+
+
+def get_ai_source(source_id: str) -> dict[str, Any] | None:
+    return fetch_one(f"SELECT {AI_COLUMNS} FROM data_sources WHERE id = %s", (source_id,))
 
 
 def source_exists(source_id: str) -> bool:

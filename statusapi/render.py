@@ -12,7 +12,9 @@ from flask import Response
 def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if value.utcoffset():  # the pool's sessions are in UTC already; anything else is converted
+        value = value.astimezone(UTC)
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def _default(value: Any) -> Any:

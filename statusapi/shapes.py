@@ -2,32 +2,43 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
-
-from flask import current_app
 
 from healthd.plugins import redact
 from statusapi.render import iso
 
+_REDACTED: dict[tuple[str, str], Any] = {}
+_REDACTED_MAX = 20_000
+_KEYS = ("id", "name", "type", "plugin", "enabled", "connection_status", "test_status")
 
-def source(row: dict[str, Any]) -> dict[str, Any]:
-    pending = None
-    if row["pending_status"]:
-        cfg = current_app.config
-        failing = row["pending_status"] != "connected"
-        needed = (row["fall"] or cfg["DEFAULT_FALL"]) if failing else (row["rise"] or cfg["DEFAULT_RISE"])
-        pending = {"status": row["pending_status"], "count": row["pending_count"], "needed": needed}
-    return {
-        "id": row["id"], "name": row["name"], "type": row["type"], "plugin": row["plugin"],
-        "enabled": row["enabled"], "connection_status": row["connection_status"],
-        "test_status": row["test_status"], "last_tested_at": iso(row["last_tested_at"]),
-        "test_error_message": row["test_error_message"],
-        "status_changed_at": iso(row["status_changed_at"]),
-        "latency_ms": row["latency_ms"], "flapping": row["flapping"], "pending": pending,
-        "interval_s": row["interval_s"], "timeout_s": row["timeout_s"],
-        "config": redact(row["plugin"], row["config"]),
-        "updated_at": iso(row["updated_at"]),
-    }
+
+def redacted_config(plugin: str, config_text: str) -> Any:
+    """The config fit to show; cached per distinct (plugin, config) text, so a changed
+    config is redacted afresh and an unchanged one costs a dict lookup."""
+    key = (plugin, config_text)
+    out = _REDACTED.get(key)
+    if out is None:
+        if len(_REDACTED) >= _REDACTED_MAX:
+            _REDACTED.clear()
+        out = _REDACTED[key] = redact(plugin, json.loads(config_text))
+    return out
+
+
+def source(r: tuple[Any, ...]) -> dict[str, Any]:
+    """A Source from a row of queries.SOURCE_SELECT."""
+    d = dict(zip(_KEYS, r, strict=False))
+    d["last_tested_at"] = iso(r[7])
+    d["test_error_message"] = r[8]
+    d["status_changed_at"] = iso(r[9])
+    d["latency_ms"] = r[10]
+    d["flapping"] = r[11]
+    d["pending"] = {"status": r[12], "count": r[13], "needed": r[14]} if r[12] else None
+    d["interval_s"] = r[15]
+    d["timeout_s"] = r[16]
+    d["updated_at"] = iso(r[17])
+    d["config"] = redacted_config(r[3], r[18])
+    return d
 
 
 def event(row: dict[str, Any]) -> dict[str, Any]:

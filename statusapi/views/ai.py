@@ -17,7 +17,7 @@ bp = Blueprint("ai", __name__)
 
 
 def _source() -> dict[str, Any] | None:
-    return queries.get_source(current_app.config["AI_SOURCE_ID"])
+    return queries.get_ai_source(current_app.config["AI_SOURCE_ID"])
 
 
 def _endpoint(row: dict[str, Any] | None) -> str:

@@ -15,13 +15,13 @@ bp = Blueprint("sources", __name__)
 def list_sources() -> Response:
     limit = params.integer("limit", 100, 1, 1000)
     assert limit is not None
-    rows = queries.list_sources(params.statuses(), _plugin(), params.boolean("enabled"),
-                                params.cursor(), limit + 1)
+    cfg = current_app.config
+    rows = queries.list_source_rows(params.statuses(), _plugin(), params.boolean("enabled"),
+                                    params.cursor(), limit + 1, cfg["DEFAULT_RISE"], cfg["DEFAULT_FALL"])
     more = len(rows) > limit
     rows = rows[:limit]
-    body = {"sources": [shapes.source(r) for r in rows], "count": len(rows),
-            "next_cursor": params.encode_cursor(rows[-1]["id"]) if more else None}
-    return json_response(body)
+    return json_response({"sources": [shapes.source(r) for r in rows], "count": len(rows),
+                          "next_cursor": params.encode_cursor(rows[-1][0]) if more else None})
 
 
 def _plugin() -> str | None:
@@ -32,7 +32,8 @@ def _plugin() -> str | None:
 
 @bp.get("/api/v1/sources/<source_id>")
 def get_source(source_id: str) -> Response:
-    row = queries.get_source(source_id)
+    cfg = current_app.config
+    row = queries.get_source_row(source_id, cfg["DEFAULT_RISE"], cfg["DEFAULT_FALL"])
     if row is None:
         raise ApiError(404, "not_found", f"no source with id {source_id!r}")
     return json_response(shapes.source(row))
