@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from healthd.plugins import redact
-from statusapi.render import iso
 
 _REDACTED: dict[tuple[str, str], Any] = {}
 _REDACTED_MAX = 20_000
@@ -28,15 +27,15 @@ def redacted_config(plugin: str, config_text: str) -> Any:
 def source(r: tuple[Any, ...]) -> dict[str, Any]:
     """A Source from a row of queries.SOURCE_SELECT."""
     d = dict(zip(_KEYS, r, strict=False))
-    d["last_tested_at"] = iso(r[7])
+    d["last_tested_at"] = r[7]  # datetimes: rendered as ISO 8601 UTC by render.dumps
     d["test_error_message"] = r[8]
-    d["status_changed_at"] = iso(r[9])
+    d["status_changed_at"] = r[9]
     d["latency_ms"] = r[10]
     d["flapping"] = r[11]
     d["pending"] = {"status": r[12], "count": r[13], "needed": r[14]} if r[12] else None
     d["interval_s"] = r[15]
     d["timeout_s"] = r[16]
-    d["updated_at"] = iso(r[17])
+    d["updated_at"] = r[17]
     d["config"] = redacted_config(r[3], r[18])
     return d
 
@@ -44,6 +43,6 @@ def source(r: tuple[Any, ...]) -> dict[str, Any]:
 def event(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": row["id"], "source_id": row["source_id"], "event": row["event"],
-        "from": row["from_status"], "to": row["to_status"], "at": iso(row["at"]),
+        "from": row["from_status"], "to": row["to_status"], "at": row["at"],
         "error_message": row["error_message"], "results": row["results"],
     }

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app
 
 from statusapi import queries
-from statusapi.render import iso, json_response
+from statusapi.render import json_response
 
 bp = Blueprint("ai", __name__)
 
@@ -32,7 +32,7 @@ def connections() -> Response:
         "endpoint": _endpoint(row),
         "apiKey": "",
         "enabled": bool(row and row["enabled"]),
-        "lastTested": iso(row["last_tested_at"]) if row else None,
+        "lastTested": row["last_tested_at"] if row else None,
         "testStatus": row["test_status"] if row else None,
     })
 
@@ -43,7 +43,7 @@ def connection_status() -> Response:
     up = bool(row and row["enabled"] and row["connection_status"] == "connected")
     return json_response({
         "status": "enabled" if up else "disabled",
-        "lastTested": iso(row["last_tested_at"]) if row else None,
+        "lastTested": row["last_tested_at"] if row else None,
         "testStatus": row["test_status"] if row else None,
         "endpoint": _endpoint(row),
         "connectionStatus": row["connection_status"] if row else "unknown",
