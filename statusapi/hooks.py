@@ -37,6 +37,9 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def authenticate() -> Response | None:
         g.started = time.perf_counter()
+        if "\x00" in request.path or any("\x00" in v for v in request.args.values()):
+            # PostgreSQL text cannot hold NUL; answer here rather than fail in the query
+            return error_response(400, "bad_parameter", "the request contains a NUL character")
         if not tokens or request.path in OPEN_PATHS or request.method == "OPTIONS":
             return None
         header = request.headers.get("Authorization", "")

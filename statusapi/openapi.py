@@ -6,6 +6,9 @@ from typing import Any
 
 from healthd import __version__
 
+BIGINT_MAX = 2**63 - 1
+_ONE = "(unknown|connected|disconnected|error)"
+STATUS_LIST = f"^{_ONE}(,{_ONE})*$"
 STATUS = {"type": "string", "enum": ["unknown", "connected", "disconnected", "error"]}
 TS = {"type": ["string", "null"], "format": "date-time"}
 NSTR = {"type": ["string", "null"]}
@@ -74,15 +77,17 @@ def document() -> dict[str, Any]:
         "/api/v1/sources": _get("List sources", _json({"type": "object", "required": ["sources", "count"], "properties": {
             "sources": {"type": "array", "items": _ref("Source")}, "count": {"type": "integer"},
             "next_cursor": NSTR}}), [
-            _q("status", {"type": "string"}, "comma-separated statuses"), _q("plugin", {"type": "string"}, "plugin name"),
+            _q("status", {"type": "string", "pattern": STATUS_LIST}, "comma-separated statuses"), _q("plugin", {"type": "string"}, "plugin name"),
             _q("enabled", {"type": "string", "enum": ["true", "false"]}, "enabled or not"), LIMIT,
-            _q("cursor", {"type": "string"}, "next_cursor of the previous page")]),
+            _q("cursor", {"type": "string", "minLength": 1, "maxLength": 50},
+               "next_cursor of the previous page (its last id)")]),
         "/api/v1/sources/{source_id}": _get("One source", _json(_ref("Source")), [SOURCE_ID], NOT_FOUND),
         "/api/v1/sources/{source_id}/events": _get("A source's events, newest first", _json(events_list), [
-            SOURCE_ID, LIMIT, _q("before", {"type": "integer", "minimum": 1}, "only events older than this id")], NOT_FOUND),
+            SOURCE_ID, LIMIT, _q("before", {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX}, "only events older than this id")], NOT_FOUND),
         "/api/v1/events": _get("Every source's events after an id, oldest first", _json({**events_list, "properties": {
             **events_list["properties"], "next_after": {"type": "integer"}}}), [
-            _q("after", {"type": "integer", "minimum": 0, "default": 0}, "history id to continue after"), LIMIT]),
+            _q("after", {"type": "integer", "minimum": 0, "maximum": BIGINT_MAX, "default": 0},
+               "history id to continue after"), LIMIT]),
         "/api/v1/summary": _get("Counts per status, flapping, daemon freshness", _json({"type": "object", "required": [
             "counts", "total", "flapping", "generated_at", "daemon"], "properties": {
             "counts": {"type": "object", "additionalProperties": {"type": "integer"}}, "total": {"type": "integer"},
@@ -92,7 +97,7 @@ def document() -> dict[str, Any]:
                                {"description": "an event stream",
                                 "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                                [{"name": "Last-Event-ID", "in": "header", "required": False,
-                                 "schema": {"type": "integer", "minimum": 0}}]),
+                                 "schema": {"type": "integer", "minimum": 0, "maximum": BIGINT_MAX}}]),
         "/api/ai/connections": _get("The original AI connection route", _json({"type": "object", "required": [
             "endpoint", "apiKey", "enabled", "lastTested", "testStatus"], "properties": {
             "endpoint": {"type": "string", "enum": ["configured", "not_configured"]},

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 from flask import request
 
 from statusapi.errors import ApiError
@@ -16,53 +13,58 @@ def bad(name: str, problem: str) -> ApiError:
     return ApiError(400, "bad_parameter", f"{name}: {problem}")
 
 
-def integer(name: str, default: int | None, lo: int, hi: int | None = None) -> int | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
+BIGINT_MAX = 2**63 - 1  # history ids are bigint
+
+
+def _single(name: str) -> str | None:
+    values = request.args.getlist(name)
+    if len(values) > 1:
+        raise bad(name, "given more than once")
+    return values[0] if values else None
+
+
+def integer(name: str, default: int | None, lo: int, hi: int = BIGINT_MAX) -> int | None:
+    raw = _single(name)
+    if raw is None:
         return default
     try:
         value = int(raw)
     except ValueError:
         raise bad(name, f"must be an integer, got {raw!r}") from None
-    if value < lo or (hi is not None and value > hi):
-        raise bad(name, f"must be between {lo} and {hi}" if hi is not None else f"must be at least {lo}")
+    if value < lo or value > hi:
+        raise bad(name, f"must be between {lo} and {hi}")
     return value
 
 
 def boolean(name: str) -> bool | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
+    raw = _single(name)
+    if raw is None:
         return None
-    if raw.lower() in ("true", "1", "yes"):
-        return True
-    if raw.lower() in ("false", "0", "no"):
-        return False
+    if raw in ("true", "false"):
+        return raw == "true"
     raise bad(name, "must be true or false")
 
 
+def text(name: str) -> str | None:
+    return _single(name) or None
+
+
 def statuses(name: str = "status") -> list[str] | None:
-    raw = request.args.get(name)
-    if not raw:
+    raw = _single(name)
+    if raw is None:
         return None
-    values = [v.strip() for v in raw.split(",") if v.strip()]
+    values = raw.split(",")
     for v in values:
         if v not in STATUSES:
-            raise bad(name, f"unknown status {v!r} (one of {', '.join(STATUSES)})")
+            raise bad(name, f"unknown status {v!r} (a comma-separated list of {', '.join(STATUSES)})")
     return values
 
 
-def encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
-
-
 def cursor(name: str = "cursor") -> str | None:
-    raw = request.args.get(name)
-    if not raw:
+    """The list's cursor is the last id of the previous page (ids are unique and ordered)."""
+    raw = _single(name)
+    if raw is None:
         return None
-    try:
-        value = base64.b64decode(raw + "=" * (-len(raw) % 4), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        value = ""
-    if not 0 < len(value) <= 50:
-        raise bad(name, "is not a cursor this API returned")
-    return value
+    if not 0 < len(raw) <= 50:
+        raise bad(name, "must be 1 to 50 characters (the last id of the previous page)")
+    return raw

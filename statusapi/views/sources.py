@@ -16,18 +16,12 @@ def list_sources() -> Response:
     limit = params.integer("limit", 100, 1, 1000)
     assert limit is not None
     cfg = current_app.config
-    rows = queries.list_source_rows(params.statuses(), _plugin(), params.boolean("enabled"),
+    rows = queries.list_source_rows(params.statuses(), params.text("plugin"), params.boolean("enabled"),
                                     params.cursor(), limit + 1, cfg["DEFAULT_RISE"], cfg["DEFAULT_FALL"])
     more = len(rows) > limit
     rows = rows[:limit]
     return json_response({"sources": [shapes.source(r) for r in rows], "count": len(rows),
-                          "next_cursor": params.encode_cursor(rows[-1][0]) if more else None})
-
-
-def _plugin() -> str | None:
-    from flask import request
-
-    return request.args.get("plugin") or None
+                          "next_cursor": rows[-1][0] if more else None})
 
 
 @bp.get("/api/v1/sources/<source_id>")

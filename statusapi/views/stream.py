@@ -126,8 +126,8 @@ def _resume_id() -> int | None:
         value = int(raw)
     except ValueError:
         raise ApiError(400, "bad_parameter", "Last-Event-ID: must be an event id (an integer)") from None
-    if value < 0:
-        raise ApiError(400, "bad_parameter", "Last-Event-ID: must not be negative")
+    if not 0 <= value < 2**63:
+        raise ApiError(400, "bad_parameter", "Last-Event-ID: must be between 0 and 2^63-1")
     return value
 
 

@@ -78,7 +78,7 @@ def test_list_filters_and_paging(client: FlaskClient) -> None:
 
 
 @pytest.mark.parametrize("query", ["status=broken", "limit=0", "limit=1001", "limit=x", "enabled=maybe",
-                                   "cursor=!!!", "cursor=%25%25"])
+                                   "cursor=" + "x" * 51, "limit=1&limit=2"])
 def test_bad_parameters_are_400_json(client: FlaskClient, query: str) -> None:
     r = client.get(f"/api/v1/sources?{query}")
     assert r.status_code == 400 and r.is_json
@@ -234,3 +234,23 @@ def test_database_down_is_503_and_recovers(client: FlaskClient, tmp_path: Any) -
         app.extensions["healthd_pool"].close()
     finally:
         cluster.remove()
+
+
+def test_metrics_pass_promtool(client: FlaskClient) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("promtool") is None:
+        pytest.skip("promtool (Debian package prometheus) is not installed")
+    client.get("/api/v1/sources")
+    text = client.get("/metrics").get_data()
+    proc = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, timeout=30)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_nul_characters_and_huge_ids_are_400(client: FlaskClient) -> None:
+    assert client.get("/api/v1/sources?plugin=a%00b").status_code == 400
+    assert client.get("/api/v1/sources/a%00b").status_code == 400
+    r = client.get("/api/v1/events?after=40310575958123651072")
+    assert r.status_code == 400 and "after" in r.get_json()["error"]["message"]
+    assert client.get("/api/v1/sources?cursor=").status_code == 400
