@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import os
 import random
@@ -18,6 +19,7 @@ import signal
 import socket
 import statistics
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -41,6 +43,13 @@ RESYNC_EVERY = 30.0
 HEARTBEAT_EVERY = 5.0
 SHUTDOWN_GRACE = 5.0
 BULK_ADD = 100  # more new sources than this at once are spread over their interval
+SHARDS = 64  # sources are leased to daemons by shard: crc32(id) % SHARDS
+LEASE_TTL = 15.0  # a dead daemon's shards are taken over after this
+LIVE_WITHIN = 15.0  # a daemon whose heartbeat is older does not count toward the fair share
+
+
+def shard_of(source_id: str) -> int:
+    return zlib.crc32(source_id.encode()) % SHARDS
 
 
 def quiet_job(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
@@ -76,6 +85,7 @@ class Daemon:
         self.last_watchdog = 0.0
         self._interval_reconnects = 0
         self.loaded = False
+        self.shards: set[int] = set()
 
     # -- callbacks from the runtime ------------------------------------------------
     def _on_result(self, row: ResultRow) -> None:
@@ -113,8 +123,25 @@ class Daemon:
         await self.resync()
 
     @quiet_job
-    async def job_heartbeat(self) -> None:
+    async def job_lease(self) -> None:
+        await self.lease_round()
+
+    async def lease_round(self) -> None:
+        """Heartbeat, then renew and rebalance shard leases. With one daemon it holds every
+        shard; a second one gets half within two rounds; a dead one's shards are taken over
+        once its leases expire. While the database is unreachable the daemon keeps the
+        shards it had (and keeps probing them)."""
         await self.store.heartbeat(socket.gethostname(), os.getpid(), len(self.runtime.sources), __version__)
+        shards, live = await self.store.lease_shards(SHARDS, LEASE_TTL, LIVE_WITHIN)
+        if shards == self.shards:
+            return
+        if self.shards or live > 1:
+            log.info("probing %d of %d shards (%d live daemons)", len(shards), SHARDS, live)
+        self.shards = shards
+        await self.resync()
+
+    def owns(self, source_id: str) -> bool:
+        return shard_of(source_id) in self.shards
 
     @quiet_job
     async def job_summary(self) -> None:
@@ -122,6 +149,9 @@ class Daemon:
         reconnected = self.runtime.counters.reconnects - self._interval_reconnects
         self._interval_reconnects = self.runtime.counters.reconnects
         line = f"Health check: {healthy} healthy, {failed} failed, {reconnected} reconnected"
+        behind, self.runtime.counters.max_lag = self.runtime.counters.max_lag, 0.0
+        if behind > 1.0:
+            line += f" (behind schedule by up to {behind:.1f} s: more probes than this daemon keeps up with)"
         if self.store.down_since is not None:
             line += f" (database unreachable; {len(self.store.results)} results buffered)"
         log.info("%s", line)
@@ -140,8 +170,14 @@ class Daemon:
     # -- source table sync ---------------------------------------------------------
     async def initial_load(self) -> None:
         rows = await self.store.load_sources()
-        self.runtime.load(rows)
+        self.runtime.load([r for r in rows if self.owns(r["id"])])
         self.loaded = True
+        del rows
+        # 100,000 sources are a few million long-lived objects; every full collection
+        # would walk them all while probing allocates briskly. Freeze what start-up built
+        # (it lives as long as the daemon) and collect the young generation less often.
+        gc.collect()
+        gc.freeze()
 
     async def resync(self) -> None:
         """Pick up added, changed, disabled and removed sources; debounce state is kept
@@ -149,7 +185,7 @@ class Daemon:
         if not self.loaded:
             await self.initial_load()
             return
-        versions = await self.store.source_versions()
+        versions = {sid: v for sid, v in (await self.store.source_versions()).items() if self.owns(sid)}
         current = self.runtime.sources
         for sid in [s for s in current if s not in versions]:
             self.runtime.retire(current[sid])
@@ -198,15 +234,14 @@ class Daemon:
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
         try:
-            await self.initial_load()
+            await self.lease_round()  # takes this daemon's shards and loads their sources
         except Unavailable:
             log.error("database unreachable at start; will keep retrying")
         s, sch = self.settings, self.scheduler
         sch.add_job(self.job_dispatch, "interval", seconds=DISPATCH_EVERY, id="dispatch")
         sch.add_job(self.job_flush, "interval", seconds=FLUSH_EVERY, id="flush")
-        sch.add_job(self.job_resync, "interval", seconds=RESYNC_EVERY if self.loaded else 2.0, id="resync")
-        sch.add_job(self.job_heartbeat, "interval", seconds=HEARTBEAT_EVERY, id="heartbeat",
-                    next_run_time=_now())
+        sch.add_job(self.job_resync, "interval", seconds=RESYNC_EVERY, id="resync")
+        sch.add_job(self.job_lease, "interval", seconds=HEARTBEAT_EVERY, id="lease")
         sch.add_job(self.job_summary, "interval", seconds=s.interval, id="summary")
         sch.add_job(self.job_webhook_tick, "interval", seconds=1.0, id="webhooks")
         sch.start()
@@ -255,14 +290,9 @@ class Daemon:
         return 0
 
 
-def _now() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
-
-
 def main(settings: Settings) -> int:
     logs.setup(settings.log_format)
+    gc.set_threshold(50_000, 20, 100)  # probing allocates many short-lived objects
     try:
         settings.require_database_url()
         daemon = Daemon(settings)

@@ -84,6 +84,7 @@ class Counters:
     probes: int = 0
     reconnects: int = 0
     lags: list[float] = field(default_factory=list)
+    max_lag: float = 0.0  # since the last summary
 
 
 class Runtime:
@@ -158,9 +159,12 @@ class Runtime:
                 # so one source never has two probes in flight
                 self.schedule(src, now + 0.1)
                 continue
+            lag = now - due
             lags = self.counters.lags
             if len(lags) < LAG_SAMPLES:
-                lags.append(now - due)
+                lags.append(lag)
+            if lag > self.counters.max_lag:
+                self.counters.max_lag = lag
             src.in_flight = True
             self.busy.add(sid)
             self.in_flight += 1

@@ -358,7 +358,48 @@ class Store:
             (self.node_id, hostname, pid, sources, version))
 
     async def forget_node(self) -> None:
-        await self.run("DELETE FROM daemon_nodes WHERE node_id = %s", (self.node_id,))
+        """Leave: drop the heartbeat and hand every shard back, so another daemon takes
+        them over at its next lease round instead of after the lease expires."""
+        await self.run(
+            "WITH released AS (UPDATE shard_leases SET node_id = NULL, expires_at = '-infinity'"
+            " WHERE node_id = %(node)s) DELETE FROM daemon_nodes WHERE node_id = %(node)s",
+            {"node": self.node_id})
+
+    async def lease_shards(self, total: int, ttl: float, live_within: float) -> tuple[set[int], int]:
+        """Renew this daemon's shard leases and move toward a fair share of the live
+        daemons; return (the shards held, live daemons)."""
+        return await self._in_thread(self._lease_sync, total, ttl, live_within)
+
+    def _lease_sync(self, total: int, ttl: float, live_within: float) -> tuple[set[int], int]:
+        conn = self._connection()
+        p = {"node": self.node_id, "ttl": ttl, "live": live_within}
+        try:
+            with conn.transaction():
+                held = {r["shard"] for r in conn.execute(
+                    "UPDATE shard_leases SET expires_at = now() + make_interval(secs => %(ttl)s)"
+                    " WHERE node_id = %(node)s AND expires_at > now() RETURNING shard", p)}
+                row = conn.execute("SELECT count(*) AS n FROM daemon_nodes"
+                                   " WHERE heartbeat_at > now() - make_interval(secs => %(live)s)"
+                                   " OR node_id = %(node)s", p).fetchone()
+                live = max(1, int(row["n"]) if row else 1)
+                fair = -(-total // live)
+                if len(held) < fair:
+                    held |= {r["shard"] for r in conn.execute(
+                        "UPDATE shard_leases SET node_id = %(node)s,"
+                        " expires_at = now() + make_interval(secs => %(ttl)s)"
+                        " WHERE shard IN (SELECT shard FROM shard_leases"
+                        "  WHERE node_id IS NULL OR expires_at <= now() ORDER BY shard"
+                        "  LIMIT %(want)s FOR UPDATE SKIP LOCKED) RETURNING shard",
+                        {**p, "want": fair - len(held)})}
+                elif len(held) > fair:
+                    extra = sorted(held)[fair:]
+                    conn.execute("UPDATE shard_leases SET node_id = NULL, expires_at = '-infinity'"
+                                 " WHERE node_id = %(node)s AND shard = ANY(%(extra)s)", {**p, "extra": extra})
+                    held -= set(extra)
+            return held, live
+        except psycopg.OperationalError as exc:
+            self._failed(exc)
+            raise Unavailable() from None
 
     # -- webhook outbox ------------------------------------------------------------
     async def claim_deliveries(self, limit: int, lease_s: float) -> list[dict[str, Any]]:
