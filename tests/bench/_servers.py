@@ -24,7 +24,7 @@ def _wait_port(port: int, deadline_s: float = 10) -> None:
 
 
 @contextlib.contextmanager
-def nginx(workers: int = 1) -> Iterator[int]:
+def nginx(workers: int = 1, access_log: Path | None = None) -> Iterator[int]:
     if not shutil.which("nginx"):
         raise SystemExit("nginx is needed: apt-get install nginx")
     d = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
@@ -35,7 +35,7 @@ pid {d}/nginx.pid;
 error_log {d}/error.log warn;
 events {{ worker_connections 8192; }}
 http {{
-  access_log off;
+  {f"access_log {access_log};" if access_log else "access_log off;"}
   client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};
   server {{ listen 127.0.0.1:{port} reuseport backlog=8192; location / {{ return 200 "ok"; }} }}
 }}
