@@ -15,7 +15,9 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,6 +144,13 @@ class Cluster:
         if self.log_file.exists():
             self._hand_over(self.log_file)
 
+    def boot(self) -> Cluster:
+        """Create the cluster if needed, start it, and wait until it answers."""
+        self.init()
+        self.start()
+        self.wait_ready()
+        return self
+
     def stop(self, mode: str = "fast") -> None:
         if (self.data_dir / "postmaster.pid").exists():
             with contextlib.suppress(EmbeddedPostgresError, subprocess.TimeoutExpired):
@@ -166,6 +175,20 @@ class Cluster:
                 if time.monotonic() > end:
                     raise
                 time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def throwaway(prefix: str = "healthd-pg-") -> Iterator[Cluster]:
+    """A booted cluster in a fresh temporary directory, removed afterwards. The directory
+    is world-traversable: as root the server runs as another user, and a private parent
+    (pytest's tmp_path is one) would lock it out."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(base, 0o755)
+    cluster = Cluster(base)
+    try:
+        yield cluster.boot()
+    finally:
+        cluster.remove()
 
 
 def ensure_database(admin_url: str, name: str) -> None:

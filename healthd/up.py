@@ -80,9 +80,7 @@ def main(settings: Settings, data_dir: Path, host: str, port: int) -> int:
         else:
             cluster = embedded.Cluster(data_dir)
             log.info("starting the embedded PostgreSQL in %s", cluster.base_dir)
-            cluster.init()
-            cluster.start()
-            cluster.wait_ready()
+            cluster.boot()
             embedded.ensure_database(cluster.url(), DBNAME)
             url = cluster.url(DBNAME)
         migrate.apply(url)

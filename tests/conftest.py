@@ -8,10 +8,8 @@ import itertools
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -25,19 +23,18 @@ _counter = itertools.count()
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[embedded.Cluster]:
-    # mkdtemp under /tmp and world-traversable: as root the server runs as 'postgres'
-    base = Path(tempfile.mkdtemp(prefix="healthd-test-pg-"))
-    os.chmod(base, 0o755)
-    cluster = embedded.Cluster(base)
-    cluster.init()
-    cluster.start()
-    cluster.wait_ready()
-    embedded.create_database(cluster.url(), TEMPLATE)
-    migrate.apply(cluster.url(TEMPLATE))
-    try:
+    with embedded.throwaway("healthd-test-pg-") as cluster:
+        embedded.create_database(cluster.url(), TEMPLATE)
+        migrate.apply(cluster.url(TEMPLATE))
         yield cluster
-    finally:
-        cluster.remove()
+
+
+@pytest.fixture
+def private_cluster() -> Iterator[embedded.Cluster]:
+    """A migrated cluster of this test's own, for tests that stop PostgreSQL."""
+    with embedded.throwaway("healthd-private-pg-") as cluster:
+        migrate.apply(cluster.url())
+        yield cluster
 
 
 @pytest.fixture

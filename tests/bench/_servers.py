@@ -24,6 +24,19 @@ def _wait_port(port: int, deadline_s: float = 10) -> None:
 
 
 @contextlib.contextmanager
+def _serving(cmd: list[str], port: int, workdir: Path) -> Iterator[None]:
+    """Run a server until the block ends, then stop it and remove its directory."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_port(port)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def nginx(workers: int = 1, access_log: Path | None = None) -> Iterator[int]:
     if not shutil.which("nginx"):
         raise SystemExit("nginx is needed: apt-get install nginx")
@@ -40,14 +53,8 @@ http {{
   server {{ listen 127.0.0.1:{port} reuseport backlog=8192; location / {{ return 200 "ok"; }} }}
 }}
 """)
-    proc = subprocess.Popen(["nginx", "-c", str(d / "nginx.conf"), "-g", "daemon off;"])
-    try:
-        _wait_port(port)
+    with _serving(["nginx", "-c", str(d / "nginx.conf"), "-g", "daemon off;"], port, d):
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        shutil.rmtree(d, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -59,15 +66,8 @@ def blackbox() -> Iterator[int]:
     (d / "bb.yml").write_text("modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n"
                               "    http:\n      preferred_ip_protocol: ip4\n")
     port = free_port()
-    proc = subprocess.Popen([exe, f"--config.file={d / 'bb.yml'}", f"--web.listen-address=127.0.0.1:{port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_port(port)
+    with _serving([exe, f"--config.file={d / 'bb.yml'}", f"--web.listen-address=127.0.0.1:{port}"], port, d):
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def wrk(url: str, seconds: int = 10, connections: int = 64, threads: int = 2) -> float:

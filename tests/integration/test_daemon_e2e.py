@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from healthd import embedded, migrate
+from healthd import embedded
 from tests.conftest import wait_for
 from tests.support import DaemonProcess, Target, hanging_listener
 
@@ -170,36 +170,28 @@ def test_notify_socket_gets_ready_then_watchdog(db: psycopg.Connection[Any], dae
         os.unlink(path)
 
 
-def test_database_outage_keeps_the_transition(tmp_path: Path, target: Target) -> None:
-    base = Path(tempfile.mkdtemp(prefix="healthd-outage-"))
-    os.chmod(base, 0o755)
-    cluster = embedded.Cluster(base)
-    cluster.init()
-    cluster.start()
+def test_database_outage_keeps_the_transition(tmp_path: Path, target: Target,
+                                               private_cluster: embedded.Cluster) -> None:
+    cluster = private_cluster
+    url = cluster.url()
+    with psycopg.connect(url, autocommit=True) as db:
+        add_http(db, "web", target.url)
+    d = DaemonProcess(url, tmp_path / "outage.log")
     try:
-        cluster.wait_ready()
-        url = cluster.url()
-        migrate.apply(url)
         with psycopg.connect(url, autocommit=True) as db:
-            add_http(db, "web", target.url)
-        d = DaemonProcess(url, tmp_path / "outage.log")
-        try:
-            with psycopg.connect(url, autocommit=True) as db:
-                wait_for(lambda: status(db, "web") == "connected", what="connected")
-            cluster.stop()
-            target.set("fail")
-            wait_for(lambda: target.count("fail") >= 4, timeout=10, what="failures during the outage")
-            time.sleep(max(0.0, 10 - 4))  # PostgreSQL stays down for ~10 s in all
-            cluster.start()
-            with psycopg.connect(url, autocommit=True) as db:
-                wait_for(lambda: status(db, "web") == "error", timeout=40, what="the transition flushed")
-                assert transitions(db, "web") == [("unknown", "connected"), ("connected", "error")]
-            assert d.stop() == 0
-            log = d.log()
-            assert "database unreachable" in log and "database reachable again" in log
-            assert "Traceback" not in log
-        finally:
-            if d.proc.poll() is None:
-                d.stop()
+            wait_for(lambda: status(db, "web") == "connected", what="connected")
+        cluster.stop()
+        target.set("fail")
+        wait_for(lambda: target.count("fail") >= 4, timeout=10, what="failures during the outage")
+        time.sleep(max(0.0, 10 - 4))  # PostgreSQL stays down for ~10 s in all
+        cluster.start()
+        with psycopg.connect(url, autocommit=True) as db:
+            wait_for(lambda: status(db, "web") == "error", timeout=40, what="the transition flushed")
+            assert transitions(db, "web") == [("unknown", "connected"), ("connected", "error")]
+        assert d.stop() == 0
+        log = d.log()
+        assert "database unreachable" in log and "database reachable again" in log
+        assert "Traceback" not in log
     finally:
-        cluster.remove()
+        if d.proc.poll() is None:
+            d.stop()

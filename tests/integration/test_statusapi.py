@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from healthd import embedded
 from statusapi import create_app
+from tests.conftest import wait_for
 
 SECRET = "sk-top-secret-777"
 
@@ -204,23 +205,11 @@ def test_openapi_covers_every_route(app: Flask, client: FlaskClient) -> None:
         assert path in documented, path
 
 
-def test_database_down_is_503_and_recovers(client: FlaskClient, tmp_path: Any) -> None:
-    import os
-    import tempfile
-    from pathlib import Path
-
-    from healthd import migrate
-
-    base = Path(tempfile.mkdtemp(prefix="healthd-api-outage-"))
-    os.chmod(base, 0o755)
-    cluster = embedded.Cluster(base)
-    cluster.init()
-    cluster.start()
+def test_database_down_is_503_and_recovers(private_cluster: embedded.Cluster) -> None:
+    cluster = private_cluster
+    app = create_app({"DATABASE_URL": cluster.url()})
+    c = app.test_client()
     try:
-        cluster.wait_ready()
-        migrate.apply(cluster.url())
-        app = create_app({"DATABASE_URL": cluster.url()})
-        c = app.test_client()
         assert c.get("/api/v1/sources").status_code == 200
         cluster.stop()
         r = c.get("/api/v1/sources")
@@ -228,12 +217,9 @@ def test_database_down_is_503_and_recovers(client: FlaskClient, tmp_path: Any) -
         assert r.get_json()["error"]["code"] == "database_unavailable"
         assert c.get("/readyz").status_code == 503 and c.get("/healthz").status_code == 200
         cluster.start()
-        from tests.conftest import wait_for
-
         wait_for(lambda: c.get("/api/v1/sources").status_code == 200, timeout=20, what="recovery")
-        app.extensions["healthd_pool"].close()
     finally:
-        cluster.remove()
+        app.extensions["healthd_pool"].close()
 
 
 def test_metrics_pass_promtool(client: FlaskClient) -> None:
