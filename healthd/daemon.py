@@ -81,7 +81,6 @@ class Daemon:
                                                         "misfire_grace_time": 60})
         self.stopping = asyncio.Event()
         self.resync_wanted = asyncio.Event()
-        self.transitions = 0
         self.last_watchdog = 0.0
         self._interval_reconnects = 0
         self.loaded = False
@@ -96,7 +95,6 @@ class Daemon:
         extra = {"source_id": source_id, "event": ev.kind, "from_status": ev.from_status,
                  "to_status": ev.to_status}
         if ev.kind == "transition":
-            self.transitions += 1
             reason = f" ({ev.message})" if ev.message and ev.to_status != "connected" else ""
             log.info("source %s: %s -> %s%s", source_id, ev.from_status, ev.to_status, reason, extra=extra)
         else:

@@ -102,7 +102,6 @@ class Runtime:
         self.on_result = on_result
         self.on_event = on_event
         self.counters = Counters()
-        self.last_dispatch = time.monotonic()
         self.accepting = True
 
     # -- membership ----------------------------------------------------------------
@@ -146,7 +145,6 @@ class Runtime:
     def dispatch(self) -> int:
         """Start every due probe (bounded by the concurrency cap); return how many."""
         now = time.monotonic()
-        self.last_dispatch = now
         started = 0
         heap = self.heap
         while heap and heap[0][0] <= now and self.in_flight < self.settings.concurrency and self.accepting:

@@ -30,10 +30,6 @@ class Settings:
     tokens: tuple[str, ...] = field(default=(), repr=False)
     ai_source_id: str = "ai-connection"
 
-    @property
-    def effective_retry_interval(self) -> float:
-        return default_retry(self.interval) if self.retry_interval is None else self.retry_interval
-
     def require_database_url(self) -> str:
         if not self.database_url:
             raise ConfigError("HEALTHD_DATABASE_URL", "is not set (a libpq URL or conninfo string)")

@@ -82,8 +82,8 @@ def state_from_row(row: dict[str, Any]) -> State:
 
 # A batch goes to a session temp table by binary COPY (psycopg's C dumpers; text
 # parameters for a dozen 10,000-element arrays cost more than the UPDATE itself), then one
-# UPDATE joins it by primary key. The temp table is analyzed first: without statistics
-# the planner hash-joins and scans all of data_sources for every batch.
+# UPDATE joins it by primary key (nested loops forced: the temp table has no statistics,
+# and a hash join would scan all of data_sources for every batch).
 _RESULTS_TEMP = """
 CREATE TEMP TABLE IF NOT EXISTS healthd_results (
     id text, at timestamptz, ts text, msg text, lat real, pst text, pc int, streak jsonb,

@@ -9,7 +9,7 @@ from healthd.errors import ConfigError
 def test_defaults() -> None:
     s = settings.load({})
     assert (s.interval, s.rise, s.fall, s.timeout, s.concurrency) == (30.0, 3, 3, 10.0, 500)
-    assert s.effective_retry_interval == 10.0
+    assert s.retry_interval is None and settings.default_retry(s.interval) == 10.0
     assert s.log_format == "text" and s.ai_source_id == "ai-connection" and s.tokens == ()
 
 
@@ -18,7 +18,7 @@ def test_environment_and_flags() -> None:
            "STATUSAPI_TOKENS": "a, b,,", "HEALTHD_LOG_FORMAT": "json"}
     s = settings.load(env, rise=5, fall=None)
     assert s.database_url == "postgresql:///x" and s.api_database_url == "postgresql:///x"
-    assert s.interval == 2.0 and s.effective_retry_interval == 1.0
+    assert s.interval == 2.0 and settings.default_retry(s.interval) == 1.0
     assert s.tokens == ("a", "b") and s.rise == 5 and s.fall == 3 and s.log_format == "json"
 
 
