@@ -15,16 +15,17 @@ Third-party plugins register a class under the ``healthd.plugins`` entry-point g
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, Literal
 
 from healthd.errors import ConfigError, NotFound
-from healthd.secrets import SecretError, is_reference, resolve, scrub
+from healthd.secrets import SecretError, is_reference, resolve, scrub, strip_url_credentials
 
 log = logging.getLogger(__name__)
 
@@ -198,8 +199,6 @@ def validate_config(plugin: type[Plugin] | Plugin, config: Any) -> dict[str, Any
 async def run_check(plugin: Plugin, timeout: float) -> ProbeResult:
     """Run one check with the guarantees the daemon relies on: a hard timeout, no
     exception escapes, and no secret survives in the message."""
-    import asyncio
-
     started = time.perf_counter()
     secrets: list[str] = []
     try:
@@ -285,8 +284,6 @@ def secret_fields(name: str) -> frozenset[str]:
 def redact(plugin_name: str, config: Any) -> Any:
     """Config fit to show: secret fields and secret-looking keys become "" (a reference
     is shown as the reference), credentials inside URLs are removed."""
-    from healthd.secrets import strip_url_credentials
-
     declared = secret_fields(plugin_name)
 
     def walk(value: Any, secret: bool) -> Any:
@@ -311,5 +308,5 @@ def elapsed_ms(started: float) -> float:
 
 __all__ = [
     "Field", "Plugin", "ProbeResult", "STATUSES", "create", "get", "names", "redact",
-    "run_check", "validate_config", "elapsed_ms", "field",
+    "run_check", "validate_config", "elapsed_ms",
 ]
