@@ -65,6 +65,27 @@ CREATE TABLE IF NOT EXISTS daemon_nodes (
     version      varchar(50) NOT NULL DEFAULT ''
 );
 
+-- A change to what is probed always moves updated_at (the daemon's resync compares it),
+-- even when an operator edits the row with plain SQL. Row-level, but only for UPDATE OF
+-- these columns: the daemon's status writes never fire it.
+CREATE OR REPLACE FUNCTION healthd_touch_updated_at() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF (NEW.name, NEW.type, NEW.plugin, NEW.config, NEW.enabled, NEW.interval_s, NEW.timeout_s,
+        NEW.rise, NEW.fall, NEW.retry_interval_s)
+       IS DISTINCT FROM (OLD.name, OLD.type, OLD.plugin, OLD.config, OLD.enabled, OLD.interval_s,
+        OLD.timeout_s, OLD.rise, OLD.fall, OLD.retry_interval_s) THEN
+        NEW.updated_at := clock_timestamp();
+    END IF;
+    RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS data_sources_touch ON data_sources;
+CREATE TRIGGER data_sources_touch
+    BEFORE UPDATE OF name, type, plugin, config, enabled, interval_s, timeout_s, rise, fall,
+        retry_interval_s ON data_sources
+    FOR EACH ROW EXECUTE FUNCTION healthd_touch_updated_at();
+
 -- Operators' changes wake the daemon (statement level: an import of 100,000 rows is
 -- one notification). The daemon's own status writes do not touch these columns.
 CREATE OR REPLACE FUNCTION healthd_sources_changed() RETURNS trigger

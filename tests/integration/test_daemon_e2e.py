@@ -147,6 +147,10 @@ def test_sources_added_and_removed_are_picked_up(db: psycopg.Connection[Any], ta
     wait_for(lambda: db.execute("SELECT count(*) FROM daemon_nodes").fetchone()[0] == 1, what="heartbeat")
     add_http(db, "late", target.url)
     wait_for(lambda: status(db, "late") == "connected", timeout=5, what="new source probed within seconds")
+    # a plain-SQL edit of the config (no updated_at in it) is picked up too
+    db.execute("UPDATE data_sources SET config = %s WHERE id = 'late'", (json.dumps({"url": target.url + "moved"}),))
+    wait_for(lambda: any(r["path"] == "/moved" for r in list(target.requests)), timeout=5,
+             what="the changed config probed within seconds")
     db.execute("UPDATE data_sources SET enabled = false WHERE id = 'late'")
     seen = target.count("ok")
     time.sleep(2.5)  # a disabled source must see no more probes: wait past two intervals
