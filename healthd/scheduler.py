@@ -96,8 +96,7 @@ class Runtime:
         self.sources: dict[str, Source] = {}
         self.heap: list[tuple[float, int, str]] = []
         self._tokens = itertools.count(1)
-        self.in_flight = 0
-        self.busy: set[str] = set()
+        self.busy: set[str] = set()  # ids with a probe in flight; its size is the cap's count
         self.tasks: set[asyncio.Task[None]] = set()
         self.on_result = on_result
         self.on_event = on_event
@@ -147,7 +146,7 @@ class Runtime:
         now = time.monotonic()
         started = 0
         heap = self.heap
-        while heap and heap[0][0] <= now and self.in_flight < self.settings.concurrency and self.accepting:
+        while heap and heap[0][0] <= now and len(self.busy) < self.settings.concurrency and self.accepting:
             due, token, sid = heapq.heappop(heap)
             src = self.sources.get(sid)
             if src is None or src.token != token:
@@ -165,7 +164,6 @@ class Runtime:
                 self.counters.max_lag = lag
             src.in_flight = True
             self.busy.add(sid)
-            self.in_flight += 1
             task = asyncio.ensure_future(self._probe(src))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
@@ -182,7 +180,6 @@ class Runtime:
         finally:
             src.in_flight = False
             self.busy.discard(src.id)
-            self.in_flight -= 1
             if src.removed and src.plugin is not None:
                 self._close_later(src.plugin)
 

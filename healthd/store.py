@@ -1,7 +1,7 @@
 """Every SQL statement the daemon runs.
 
-Results are buffered (the newest per source) and written in one UPDATE ... FROM unnest()
-per batch; transitions go in the same transaction, each as a compare-and-swap on
+Results are buffered (the newest per source) and written per batch by binary COPY into a
+temp table and one UPDATE; transitions go in the same transaction, each as a compare-and-swap on
 ``connection_status`` plus its history row and webhook outbox rows, so two writers cannot
 both win and a committed transition is never left without its history.
 
@@ -68,6 +68,14 @@ def obs_from_json(d: dict[str, Any]) -> Observation:
     at = d.get("at")
     epoch = datetime.fromisoformat(at).timestamp() if isinstance(at, str) else 0.0
     return Observation(str(d.get("status", "error")), str(d.get("message", "")), epoch)
+
+
+def _carry(newer: ResultRow, older: ResultRow | None) -> ResultRow:
+    """The newer result replaces the older one, but a reconnection the older one reported
+    is still counted."""
+    if older is not None and older.reconnected:
+        newer.reconnected = True
+    return newer
 
 
 def state_from_row(row: dict[str, Any]) -> State:
@@ -248,14 +256,14 @@ class Store:
 
     # -- buffered writes (buffers: event-loop thread only) ---------------------------
     def add_result(self, row: ResultRow) -> None:
-        prev = self.results.get(row.source_id)
-        if prev is not None and prev.reconnected and not row.reconnected:
-            row.reconnected = True  # a reconnection is counted even if a newer result replaces it
-        self.results[row.source_id] = row
+        self.results[row.source_id] = _carry(row, self.results.get(row.source_id))
 
     def add_event(self, source_id: str, event: Event) -> None:
         self.events.append((source_id, event))
-        if len(self.events) > MAX_EVENTS:
+        self._trim_events()
+
+    def _trim_events(self) -> None:
+        while len(self.events) > MAX_EVENTS:
             self.events.popleft()
             self.dropped_events += 1
             if self.dropped_events == 1:
@@ -295,15 +303,12 @@ class Store:
             return []
 
     def _restore(self, results: dict[str, ResultRow], events: list[tuple[str, Event]]) -> None:
+        """Put an unwritten batch back under whatever was buffered since (which is newer)."""
         for sid, row in results.items():
-            if sid not in self.results:
-                self.results[sid] = row
-            elif row.reconnected:
-                self.results[sid].reconnected = True
+            newer = self.results.get(sid)
+            self.results[sid] = row if newer is None else _carry(newer, row)
         self.events.extendleft(reversed(events))
-        while len(self.events) > MAX_EVENTS:
-            self.events.popleft()
-            self.dropped_events += 1
+        self._trim_events()
 
     def _write_results(self, conn: psycopg.Connection[Any], rows: list[ResultRow]) -> None:
         if not rows:

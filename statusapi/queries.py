@@ -11,7 +11,7 @@ AI_COLUMNS = "id, config, enabled, connection_status, test_status, last_tested_a
 EVENT_COLUMNS = "id, source_id, event, from_status, to_status, at, error_message, results"
 
 
-# The Source shape's columns, in the order shapes.render_source reads them. Rows come back
+# The Source shape's columns, in the order shapes.source reads them. Rows come back
 # as tuples and are rendered in Python: PostgreSQL's json_build_object/to_char cost more
 # server time per row than psycopg's parsing of the plain columns (P6).
 SOURCE_SELECT = (
