@@ -42,8 +42,15 @@ def connect(url: str) -> Iterator[psycopg.Connection[dict[str, Any]]]:
 
 
 def _row(spec: SourceSpec) -> tuple[Any, ...]:
-    return (spec.id, spec.name, spec.type, spec.plugin, Jsonb(spec.config), spec.enabled,
-            *(getattr(spec, f) for f in SETTINGS_FIELDS))
+    return (
+        spec.id,
+        spec.name,
+        spec.type,
+        spec.plugin,
+        Jsonb(spec.config),
+        spec.enabled,
+        *(getattr(spec, f) for f in SETTINGS_FIELDS),
+    )
 
 
 def list_sources(url: str) -> list[dict[str, Any]]:
@@ -129,8 +136,12 @@ def import_sources(url: str, specs: list[SourceSpec], prune: bool) -> dict[str, 
             ).rowcount
         after = conn.execute("SELECT count(*) AS n FROM data_sources").fetchone() or {"n": 0}
     added = after["n"] + pruned - before["n"]
-    return {"added": added, "updated": upserted - added, "removed": pruned,
-            "unchanged": len(specs) - upserted}
+    return {
+        "added": added,
+        "updated": upserted - added,
+        "removed": pruned,
+        "unchanged": len(specs) - upserted,
+    }
 
 
 def export_sources(url: str) -> list[dict[str, Any]]:
@@ -140,6 +151,7 @@ def export_sources(url: str) -> list[dict[str, Any]]:
 
 
 # -- webhooks ------------------------------------------------------------------------
+
 
 def add_webhook(url: str, target: str, secret_ref: dict[str, str] | None, events: list[str]) -> int:
     with connect(url) as conn:

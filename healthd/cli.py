@@ -72,12 +72,33 @@ pass_ctx = click.make_pass_decorator(Ctx)
 @click.option("--database-url", help="libpq URL or conninfo [env HEALTHD_DATABASE_URL]")
 @click.option("--api-database-url", help="the API's connection [env STATUSAPI_DATABASE_URL]")
 @click.option("--interval", type=float, help="seconds between probes [env HEALTHD_INTERVAL, 30]")
-@click.option("--rise", type=click.IntRange(min=1), help="successes to become connected [env HEALTHD_RISE, 3]")
-@click.option("--fall", type=click.IntRange(min=1), help="failures to become not connected [env HEALTHD_FALL, 3]")
-@click.option("--retry-interval", type=float, help="seconds between probes while a change is pending [env HEALTHD_RETRY_INTERVAL]")
-@click.option("--timeout", "default_timeout", type=float, help="per-probe timeout, seconds [env HEALTHD_TIMEOUT, 10]")
-@click.option("--concurrency", type=click.IntRange(min=1), help="probes in flight [env HEALTHD_CONCURRENCY, 500]")
-@click.option("--log-format", type=click.Choice(settings.LOG_FORMATS), help="[env HEALTHD_LOG_FORMAT, text]")
+@click.option(
+    "--rise", type=click.IntRange(min=1), help="successes to become connected [env HEALTHD_RISE, 3]"
+)
+@click.option(
+    "--fall",
+    type=click.IntRange(min=1),
+    help="failures to become not connected [env HEALTHD_FALL, 3]",
+)
+@click.option(
+    "--retry-interval",
+    type=float,
+    help="seconds between probes while a change is pending [env HEALTHD_RETRY_INTERVAL]",
+)
+@click.option(
+    "--timeout",
+    "default_timeout",
+    type=float,
+    help="per-probe timeout, seconds [env HEALTHD_TIMEOUT, 10]",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    help="probes in flight [env HEALTHD_CONCURRENCY, 500]",
+)
+@click.option(
+    "--log-format", type=click.Choice(settings.LOG_FORMATS), help="[env HEALTHD_LOG_FORMAT, text]"
+)
 @click.pass_context
 def main(ctx: click.Context, default_timeout: float | None, **flags: Any) -> None:
     """healthd: debounced health checks written to PostgreSQL."""
@@ -92,7 +113,9 @@ def migrate(ctx: Ctx) -> None:
     from healthd import migrate as migrations
 
     applied = migrations.apply(ctx.url)
-    click.echo(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+    click.echo(
+        f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else "")
+    )
 
 
 @main.command()
@@ -105,8 +128,13 @@ def run(ctx: Ctx) -> None:
 
 
 @main.command()
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".healthd"),
-              show_default=True, help="where the embedded PostgreSQL keeps its data")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".healthd"),
+    show_default=True,
+    help="where the embedded PostgreSQL keeps its data",
+)
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @pass_ctx
@@ -119,15 +147,26 @@ def up(ctx: Ctx, data_dir: Path, port: int, host: str) -> None:
 
 # -- probe ---------------------------------------------------------------------------
 
+
 @main.command()
 @click.argument("source_id", required=False)
 @click.option("--plugin", "plugin_name", help="probe without a database: the plugin")
 @click.option("--config", "config_json", help="probe without a database: the config as JSON")
-@click.option("--timeout", type=click.FloatRange(min=0.1), help="seconds (default: the source's or HEALTHD_TIMEOUT)")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    help="seconds (default: the source's or HEALTHD_TIMEOUT)",
+)
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @pass_ctx
-def probe(ctx: Ctx, source_id: str | None, plugin_name: str | None, config_json: str | None,
-          timeout: float | None, as_json: bool) -> None:
+def probe(
+    ctx: Ctx,
+    source_id: str | None,
+    plugin_name: str | None,
+    config_json: str | None,
+    timeout: float | None,
+    as_json: bool,
+) -> None:
     """Probe one source once and print the result; nothing is stored.
 
     Exit 0 success, 2 failed, 3 unknown (bad config, no such source)."""
@@ -138,17 +177,32 @@ def probe(ctx: Ctx, source_id: str | None, plugin_name: str | None, config_json:
         fail(str(exc), EXIT_UNKNOWN)
     result = asyncio.run(_probe_once(plugin, timeout))
     if as_json:
-        dump({"source": source_id, "plugin": name, "status": result.status, "ok": result.ok,
-              "message": result.message, "latency_ms": result.latency_ms})
+        dump(
+            {
+                "source": source_id,
+                "plugin": name,
+                "status": result.status,
+                "ok": result.ok,
+                "message": result.message,
+                "latency_ms": result.latency_ms,
+            }
+        )
     else:
         label = source_id or name
-        click.echo(f"{label}: {result.status} ({result.latency_ms:.0f} ms)"
-                   + (f" - {result.message}" if result.message else ""))
+        click.echo(
+            f"{label}: {result.status} ({result.latency_ms:.0f} ms)"
+            + (f" - {result.message}" if result.message else "")
+        )
     sys.exit(0 if result.ok else EXIT_FAILED)
 
 
-def _probe_target(ctx: Ctx, source_id: str | None, plugin_name: str | None,
-                  config_json: str | None, timeout: float | None) -> tuple[str, Any, float]:
+def _probe_target(
+    ctx: Ctx,
+    source_id: str | None,
+    plugin_name: str | None,
+    config_json: str | None,
+    timeout: float | None,
+) -> tuple[str, Any, float]:
     if source_id and (plugin_name or config_json):
         raise ConfigError("ID", "give either a source ID or --plugin/--config, not both")
     if source_id:
@@ -172,6 +226,7 @@ async def _probe_once(plugin: plugins.Plugin, timeout: float) -> plugins.ProbeRe
 
 # -- status / plugins ----------------------------------------------------------------
 
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
@@ -187,8 +242,19 @@ def status(ctx: Ctx, as_json: bool) -> None:
 
 
 def _status_view(row: dict[str, Any]) -> dict[str, Any]:
-    keys = ("id", "name", "plugin", "enabled", "connection_status", "test_status", "last_tested_at",
-            "test_error_message", "status_changed_at", "latency_ms", "flapping")
+    keys = (
+        "id",
+        "name",
+        "plugin",
+        "enabled",
+        "connection_status",
+        "test_status",
+        "last_tested_at",
+        "test_error_message",
+        "status_changed_at",
+        "latency_ms",
+        "flapping",
+    )
     return {k: row[k] for k in keys}
 
 
@@ -211,15 +277,27 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
             st += " (flapping)"
         if r["pending_status"]:
             st += f" -> {r['pending_status']}?"
-        lines.append((r["id"], r["plugin"], st, _ago(r["last_tested_at"]),
-                      _ago(r["status_changed_at"]), (r["test_error_message"] or "")[:60]))
+        lines.append(
+            (
+                r["id"],
+                r["plugin"],
+                st,
+                _ago(r["last_tested_at"]),
+                _ago(r["status_changed_at"]),
+                (r["test_error_message"] or "")[:60],
+            )
+        )
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header) - 1)]
     for line in lines:
-        click.echo("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=False)) + "  " + line[-1])
+        click.echo(
+            "  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=False)) + "  " + line[-1]
+        )
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["connection_status"]] = counts.get(r["connection_status"], 0) + 1
-    click.echo(f"\n{len(rows)} source(s): " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    click.echo(
+        f"\n{len(rows)} source(s): " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    )
 
 
 @main.command("plugins")
@@ -233,9 +311,22 @@ def plugins_cmd(as_json: bool) -> None:
         except NotFound as exc:
             out.append({"name": name, "error": str(exc)})
             continue
-        out.append({"name": name, "description": cls.description, "fields": {
-            k: {"type": f.kind, "required": f.required, "default": f.default, "secret": f.secret,
-                "help": f.help} for k, f in cls.fields.items()}})
+        out.append(
+            {
+                "name": name,
+                "description": cls.description,
+                "fields": {
+                    k: {
+                        "type": f.kind,
+                        "required": f.required,
+                        "default": f.default,
+                        "secret": f.secret,
+                        "help": f.help,
+                    }
+                    for k, f in cls.fields.items()
+                },
+            }
+        )
     if as_json:
         dump({"plugins": out})
         return
@@ -249,6 +340,7 @@ def plugins_cmd(as_json: bool) -> None:
 
 
 # -- sources -------------------------------------------------------------------------
+
 
 @main.group()
 def sources() -> None:
@@ -284,12 +376,15 @@ def sources_show(ctx: Ctx, source_id: str, as_json: bool) -> None:
 
 def _source_options(f: Callable[..., Any]) -> Callable[..., Any]:
     opts = [
-        click.option("--plugin"), click.option("--config", "config_json", help="JSON object"),
-        click.option("--name"), click.option("--type", "type_"),
+        click.option("--plugin"),
+        click.option("--config", "config_json", help="JSON object"),
+        click.option("--name"),
+        click.option("--type", "type_"),
         click.option("--enabled/--disabled", default=None),
         click.option("--interval", "interval_s", type=float),
         click.option("--timeout", "timeout_s", type=float),
-        click.option("--rise", type=int), click.option("--fall", type=int),
+        click.option("--rise", type=int),
+        click.option("--fall", type=int),
         click.option("--retry-interval", "retry_interval_s", type=float),
     ]
     for opt in reversed(opts):
@@ -387,12 +482,22 @@ def webhooks() -> None:
 
 @webhooks.command("add")
 @click.argument("url")
-@click.option("--secret-env", help="sign with the secret in this environment variable (of the daemon)")
-@click.option("--secret-file", help="sign with the secret in this file (relative: $CREDENTIALS_DIRECTORY)")
-@click.option("--events", default=",".join(WEBHOOK_EVENTS), show_default=True,
-              help="comma-separated events to send")
+@click.option(
+    "--secret-env", help="sign with the secret in this environment variable (of the daemon)"
+)
+@click.option(
+    "--secret-file", help="sign with the secret in this file (relative: $CREDENTIALS_DIRECTORY)"
+)
+@click.option(
+    "--events",
+    default=",".join(WEBHOOK_EVENTS),
+    show_default=True,
+    help="comma-separated events to send",
+)
 @pass_ctx
-def webhooks_add(ctx: Ctx, url: str, secret_env: str | None, secret_file: str | None, events: str) -> None:
+def webhooks_add(
+    ctx: Ctx, url: str, secret_env: str | None, secret_file: str | None, events: str
+) -> None:
     if not url.startswith(("http://", "https://")):
         raise ConfigError("URL", "must start with http:// or https://")
     if secret_env and secret_file:
@@ -400,7 +505,9 @@ def webhooks_add(ctx: Ctx, url: str, secret_env: str | None, secret_file: str | 
     chosen = [e.strip() for e in events.split(",") if e.strip()]
     for e in chosen:
         if e not in WEBHOOK_EVENTS:
-            raise ConfigError("--events", f"unknown event {e!r} (known: {', '.join(WEBHOOK_EVENTS)})")
+            raise ConfigError(
+                "--events", f"unknown event {e!r} (known: {', '.join(WEBHOOK_EVENTS)})"
+            )
     ref = {"env": secret_env} if secret_env else {"file": secret_file} if secret_file else None
     wid = catalog.add_webhook(ctx.url, url, ref, chosen)
     click.echo(f"added webhook {wid}")
@@ -417,8 +524,10 @@ def webhooks_list(ctx: Ctx, as_json: bool) -> None:
         dump({"webhooks": [{**r, "url": safe_url(r["url"])} for r in rows]})
         return
     for r in rows:
-        click.echo(f"{r['id']}\t{safe_url(r['url'])}\t{','.join(r['events'])}\t"
-                   f"pending {r['pending']}, failed {r['failed']}")
+        click.echo(
+            f"{r['id']}\t{safe_url(r['url'])}\t{','.join(r['events'])}\t"
+            f"pending {r['pending']}, failed {r['failed']}"
+        )
 
 
 @webhooks.command("remove")

@@ -77,8 +77,9 @@ class Daemon:
         self.runtime = Runtime(settings, self._on_result, self._on_event)
         self.sender = Sender(self.store)
         self.notifier = Notifier()
-        self.scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1,
-                                                        "misfire_grace_time": 60})
+        self.scheduler = AsyncIOScheduler(
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
+        )
         self.stopping = asyncio.Event()
         self.resync_wanted = asyncio.Event()
         self.last_watchdog = 0.0
@@ -92,13 +93,26 @@ class Daemon:
 
     def _on_event(self, source_id: str, ev: Event) -> None:
         self.store.add_event(source_id, ev)
-        extra = {"source_id": source_id, "event": ev.kind, "from_status": ev.from_status,
-                 "to_status": ev.to_status}
+        extra = {
+            "source_id": source_id,
+            "event": ev.kind,
+            "from_status": ev.from_status,
+            "to_status": ev.to_status,
+        }
         if ev.kind == "transition":
             reason = f" ({ev.message})" if ev.message and ev.to_status != "connected" else ""
-            log.info("source %s: %s -> %s%s", source_id, ev.from_status, ev.to_status, reason, extra=extra)
+            log.info(
+                "source %s: %s -> %s%s",
+                source_id,
+                ev.from_status,
+                ev.to_status,
+                reason,
+                extra=extra,
+            )
         else:
-            log.info("source %s: %s (%s)", source_id, ev.kind.replace("_", " "), ev.message, extra=extra)
+            log.info(
+                "source %s: %s (%s)", source_id, ev.kind.replace("_", " "), ev.message, extra=extra
+            )
 
     # -- jobs ----------------------------------------------------------------------
     @quiet_job
@@ -129,7 +143,9 @@ class Daemon:
         shard; a second one gets half within two rounds; a dead one's shards are taken over
         once its leases expire. While the database is unreachable the daemon keeps the
         shards it had (and keeps probing them)."""
-        await self.store.heartbeat(socket.gethostname(), os.getpid(), len(self.runtime.sources), __version__)
+        await self.store.heartbeat(
+            socket.gethostname(), os.getpid(), len(self.runtime.sources), __version__
+        )
         shards, live = await self.store.lease_shards(SHARDS, LEASE_TTL, LIVE_WITHIN)
         if shards == self.shards:
             return
@@ -183,11 +199,15 @@ class Daemon:
         if not self.loaded:
             await self.initial_load()
             return
-        versions = {sid: v for sid, v in (await self.store.source_versions()).items() if self.owns(sid)}
+        versions = {
+            sid: v for sid, v in (await self.store.source_versions()).items() if self.owns(sid)
+        }
         current = self.runtime.sources
         for sid in [s for s in current if s not in versions]:
             self.runtime.retire(current[sid])
-        changed = [sid for sid, v in versions.items() if sid not in current or current[sid].version != v]
+        changed = [
+            sid for sid, v in versions.items() if sid not in current or current[sid].version != v
+        ]
         if not changed:
             return
         rows = await self.store.load_sources(changed)
@@ -204,7 +224,8 @@ class Daemon:
         while not self.stopping.is_set():
             try:
                 async with await psycopg.AsyncConnection.connect(
-                        self.store.url, autocommit=True, connect_timeout=5) as conn:
+                    self.store.url, autocommit=True, connect_timeout=5
+                ) as conn:
                     await conn.execute("LISTEN healthd_sources")
                     backoff = 1.0
                     # changes made while we were not listening (start-up, a reconnect)
@@ -243,9 +264,14 @@ class Daemon:
         sch.add_job(self.job_summary, "interval", seconds=s.interval, id="summary")
         sch.add_job(self.job_webhook_tick, "interval", seconds=1.0, id="webhooks")
         sch.start()
-        log.info("Health check service started (%gs interval, silent mode, DB sync enabled, "
-                 "debounce active; rise %d, fall %d, %d sources)",
-                 s.interval, s.rise, s.fall, len(self.runtime.sources))
+        log.info(
+            "Health check service started (%gs interval, silent mode, DB sync enabled, "
+            "debounce active; rise %d, fall %d, %d sources)",
+            s.interval,
+            s.rise,
+            s.fall,
+            len(self.runtime.sources),
+        )
         self.notifier.send("READY=1", f"STATUS=probing {len(self.runtime.sources)} sources")
 
     async def stop(self) -> None:
@@ -255,8 +281,11 @@ class Daemon:
         with contextlib.suppress(Unavailable, TimeoutError):
             await asyncio.wait_for(self.store.flush(), SHUTDOWN_GRACE)
         if self.store.results or self.store.events:
-            log.error("stopping with %d results and %d events not written (database unreachable)",
-                      len(self.store.results), len(self.store.events))
+            log.error(
+                "stopping with %d results and %d events not written (database unreachable)",
+                len(self.store.results),
+                len(self.store.events),
+            )
         with contextlib.suppress(Unavailable, TimeoutError):
             await asyncio.wait_for(self.store.forget_node(), 2)
         await self.runtime.close_all()
@@ -273,8 +302,10 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
         await self.start()
-        helpers = [asyncio.ensure_future(c) for c in
-                   (self.listen(), self.resync_on_hint(), self.webhook_waker())]
+        helpers = [
+            asyncio.ensure_future(c)
+            for c in (self.listen(), self.resync_on_hint(), self.webhook_waker())
+        ]
         await self.stopping.wait()
         log.info("stopping")
         for h in helpers:
@@ -283,7 +314,10 @@ class Daemon:
         await self.stop()
         lags = self.runtime.counters.lags
         if lags:
-            log.debug("schedule lag p99 %.3f s", statistics.quantiles(lags, n=100)[98] if len(lags) > 1 else lags[0])
+            log.debug(
+                "schedule lag p99 %.3f s",
+                statistics.quantiles(lags, n=100)[98] if len(lags) > 1 else lags[0],
+            )
         log.info("stopped")
         return 0
 

@@ -99,7 +99,9 @@ def step(state: State, obs: Observation, th: Thresholds) -> Step:
 def _status_step(state: State, obs: Observation, th: Thresholds, events: list[Event]) -> State:
     if state.status == UNKNOWN or obs.status == state.status:
         if state.status != obs.status:
-            events.append(Event("transition", state.status, obs.status, obs.message, obs.at, (obs,)))
+            events.append(
+                Event("transition", state.status, obs.status, obs.message, obs.at, (obs,))
+            )
         return replace(state, status=obs.status, pending=None, count=0, streak=())
     same_direction = state.pending is not None and (state.pending == CONNECTED) == (not obs.failed)
     count = state.count + 1 if same_direction else 1
@@ -117,10 +119,24 @@ def _flap_step(state: State, obs: Observation, th: Thresholds, events: list[Even
     flapping = state.flapping
     if not flapping and percent >= th.flap_high:
         flapping = True
-        events.append(Event("flapping_started", state.status, state.status,
-                            f"percent state change {percent:.1f} %", obs.at))
+        events.append(
+            Event(
+                "flapping_started",
+                state.status,
+                state.status,
+                f"percent state change {percent:.1f} %",
+                obs.at,
+            )
+        )
     elif flapping and percent < th.flap_low:
         flapping = False
-        events.append(Event("flapping_stopped", state.status, state.status,
-                            f"percent state change {percent:.1f} %", obs.at))
+        events.append(
+            Event(
+                "flapping_stopped",
+                state.status,
+                state.status,
+                f"percent state change {percent:.1f} %",
+                obs.at,
+            )
+        )
     return replace(state, recent=recent, percent=percent, flapping=flapping)

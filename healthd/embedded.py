@@ -38,7 +38,9 @@ def find_bindir() -> Path:
         return Path(os.path.realpath(on_path)).parent
     candidates = sorted(
         glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-        key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0,
+        key=lambda p: (
+            int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0
+        ),
     )
     if not candidates:
         raise EmbeddedPostgresError(INSTALL_HINT)
@@ -59,7 +61,9 @@ def _run_as() -> str | None:
         with contextlib.suppress(KeyError):
             pwd.getpwnam(name)
             return name
-    raise EmbeddedPostgresError("running as root and no 'postgres' or 'nobody' user to run PostgreSQL as")
+    raise EmbeddedPostgresError(
+        "running as root and no 'postgres' or 'nobody' user to run PostgreSQL as"
+    )
 
 
 @dataclass
@@ -87,7 +91,11 @@ class Cluster:
         # a session of its own: a Ctrl-C meant for `healthd up` must not reach the server
         # directly; `up` stops it in order, after the daemon and the API
         proc = subprocess.run(
-            self._cmd(*args), capture_output=True, text=True, timeout=timeout, cwd="/",
+            self._cmd(*args),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd="/",
             start_new_session=True,
         )
         if proc.returncode != 0:
@@ -113,8 +121,17 @@ class Cluster:
         if self.initialized:
             return
         self._check(
-            "initdb", "-D", str(self.data_dir), "-U", self.user, "-A", "trust",
-            "-E", "UTF8", "--locale=C", "--no-sync",
+            "initdb",
+            "-D",
+            str(self.data_dir),
+            "-U",
+            self.user,
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
         )
 
     def _check_reachable(self) -> None:
@@ -138,8 +155,17 @@ class Cluster:
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
         )
         self._check(
-            "pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-o", opts,
-            "-w", "-t", "60", "start",
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_file),
+            "-o",
+            opts,
+            "-w",
+            "-t",
+            "60",
+            "start",
         )
         if self.log_file.exists():
             self._hand_over(self.log_file)
@@ -154,7 +180,9 @@ class Cluster:
     def stop(self, mode: str = "fast") -> None:
         if (self.data_dir / "postmaster.pid").exists():
             with contextlib.suppress(EmbeddedPostgresError, subprocess.TimeoutExpired):
-                self._check("pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "-t", "30", "stop")
+                self._check(
+                    "pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "-t", "30", "stop"
+                )
 
     def remove(self) -> None:
         self.stop("immediate")

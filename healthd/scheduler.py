@@ -56,21 +56,34 @@ class Source:
 def thresholds_for(row: dict[str, Any], s: Settings) -> Thresholds:
     interval = row.get("interval_s") or s.interval
     retry = row.get("retry_interval_s") or (
-        s.retry_interval if s.retry_interval is not None else default_retry(interval))
-    return Thresholds(rise=row.get("rise") or s.rise, fall=row.get("fall") or s.fall,
-                      interval=float(interval), retry_interval=float(retry))
+        s.retry_interval if s.retry_interval is not None else default_retry(interval)
+    )
+    return Thresholds(
+        rise=row.get("rise") or s.rise,
+        fall=row.get("fall") or s.fall,
+        interval=float(interval),
+        retry_interval=float(retry),
+    )
 
 
 def build_source(row: dict[str, Any], s: Settings, state: State | None = None) -> Source:
-    src = Source(id=row["id"], plugin_name=row["plugin"], config=row["config"],
-                 thresholds=thresholds_for(row, s), timeout=float(row.get("timeout_s") or s.timeout),
-                 version=row.get("updated_at"), state=state or state_from_row(row))
+    src = Source(
+        id=row["id"],
+        plugin_name=row["plugin"],
+        config=row["config"],
+        thresholds=thresholds_for(row, s),
+        timeout=float(row.get("timeout_s") or s.timeout),
+        version=row.get("updated_at"),
+        state=state or state_from_row(row),
+    )
     try:
         src.plugin = plugins.create(src.plugin_name, src.config)
     except HealthdError as exc:
         src.broken = f"invalid source: {exc}"
     except Exception as exc:  # a third-party plugin's constructor
-        src.broken = f"invalid source: plugin {src.plugin_name} failed to start: {type(exc).__name__}"
+        src.broken = (
+            f"invalid source: plugin {src.plugin_name} failed to start: {type(exc).__name__}"
+        )
     return src
 
 
@@ -90,8 +103,12 @@ class Counters:
 class Runtime:
     """The in-memory table of sources being probed, and the dispatch loop."""
 
-    def __init__(self, settings: Settings, on_result: Callable[[ResultRow], None],
-                 on_event: Callable[[str, debounce.Event], None]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        on_result: Callable[[ResultRow], None],
+        on_event: Callable[[str, debounce.Event], None],
+    ) -> None:
         self.settings = settings
         self.sources: dict[str, Source] = {}
         self.heap: list[tuple[float, int, str]] = []
@@ -146,7 +163,12 @@ class Runtime:
         now = time.monotonic()
         started = 0
         heap = self.heap
-        while heap and heap[0][0] <= now and len(self.busy) < self.settings.concurrency and self.accepting:
+        while (
+            heap
+            and heap[0][0] <= now
+            and len(self.busy) < self.settings.concurrency
+            and self.accepting
+        ):
             due, token, sid = heapq.heappop(heap)
             src = self.sources.get(sid)
             if src is None or src.token != token:
@@ -192,7 +214,11 @@ class Runtime:
         self.counters.probes += 1
         if result.reconnected:
             self.counters.reconnects += 1
-            log.info("source %s: reconnected", src.id, extra={"source_id": src.id, "event": "reconnected"})
+            log.info(
+                "source %s: reconnected",
+                src.id,
+                extra={"source_id": src.id, "event": "reconnected"},
+            )
         self.on_result(ResultRow(src.id, obs, result.latency_ms, out.state, result.reconnected))
         for ev in out.events:
             self.on_event(src.id, ev)
@@ -210,8 +236,10 @@ class Runtime:
                 await asyncio.gather(*still, return_exceptions=True)
 
     async def close_all(self) -> None:
-        await asyncio.gather(*(_quiet_close(s.plugin) for s in self.sources.values() if s.plugin),
-                             return_exceptions=True)
+        await asyncio.gather(
+            *(_quiet_close(s.plugin) for s in self.sources.values() if s.plugin),
+            return_exceptions=True,
+        )
 
     def status_counts(self) -> tuple[int, int]:
         healthy = sum(1 for s in self.sources.values() if s.state.status == "connected")

@@ -60,7 +60,9 @@ def _read_file(path: str) -> str:
     try:
         return p.read_text("utf-8").strip()
     except OSError as exc:
-        raise SecretError(f'secret reference {{"file": "{path}"}}: {exc.strerror or "unreadable"}') from None
+        raise SecretError(
+            f'secret reference {{"file": "{path}"}}: {exc.strerror or "unreadable"}'
+        ) from None
 
 
 _URL_CREDS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")

@@ -116,7 +116,9 @@ def read_file(path: Path) -> list[Any]:
 
 
 def _parse(path: Path, text: str) -> Any:
-    is_json = path.suffix.lower() == ".json" or (path.suffix.lower() != ".toml" and text.lstrip().startswith("{"))
+    is_json = path.suffix.lower() == ".json" or (
+        path.suffix.lower() != ".toml" and text.lstrip().startswith("{")
+    )
     try:
         return json.loads(text) if is_json else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:

@@ -79,11 +79,16 @@ def _carry(newer: ResultRow, older: ResultRow | None) -> ResultRow:
 
 
 def state_from_row(row: dict[str, Any]) -> State:
-    streak = tuple(obs_from_json(d) for d in (row.get("pending_results") or []) if isinstance(d, dict))
+    streak = tuple(
+        obs_from_json(d) for d in (row.get("pending_results") or []) if isinstance(d, dict)
+    )
     return State(
-        status=row["connection_status"], pending=row["pending_status"],
-        count=row["pending_count"] if row["pending_status"] else 0, streak=streak,
-        recent=row["recent_results"] or "", flapping=row["flapping"],
+        status=row["connection_status"],
+        pending=row["pending_status"],
+        count=row["pending_count"] if row["pending_status"] else 0,
+        streak=streak,
+        recent=row["recent_results"] or "",
+        flapping=row["flapping"],
         percent=row["percent_state_change"] or 0.0,
     )
 
@@ -98,8 +103,20 @@ CREATE TEMP TABLE IF NOT EXISTS healthd_results (
     rec text, flap bool, pct real, rc int
 ) ON COMMIT DELETE ROWS
 """
-_RESULTS_TYPES = ["text", "timestamptz", "text", "text", "float4", "text", "int4", "jsonb", "text",
-                  "bool", "float4", "int4"]
+_RESULTS_TYPES = [
+    "text",
+    "timestamptz",
+    "text",
+    "text",
+    "float4",
+    "text",
+    "int4",
+    "jsonb",
+    "text",
+    "bool",
+    "float4",
+    "int4",
+]
 _RESULTS_SQL = """
 UPDATE data_sources d SET
     last_tested_at = r.at, test_status = r.ts, test_error_message = r.msg,
@@ -192,8 +209,9 @@ class Store:
         if time.monotonic() < self._retry_at:
             raise Unavailable()
         try:
-            self._conn = psycopg.connect(self.url, connect_timeout=5, row_factory=dict_row,
-                                         application_name="healthd")
+            self._conn = psycopg.connect(
+                self.url, connect_timeout=5, row_factory=dict_row, application_name="healthd"
+            )
             self._conn.execute(_RESULTS_TEMP)
             self._conn.execute(_EVENTS_TEMP)
             self._conn.commit()
@@ -201,8 +219,10 @@ class Store:
             self._failed(exc)
             raise Unavailable() from None
         if self.down_since is not None:
-            log.warning("database reachable again after %.0f s; flushing the buffered results and events",
-                        time.monotonic() - self.down_since)
+            log.warning(
+                "database reachable again after %.0f s; flushing the buffered results and events",
+                time.monotonic() - self.down_since,
+            )
             self.down_since = None
         self._backoff = 0.5
         return self._conn
@@ -210,8 +230,10 @@ class Store:
     def _failed(self, exc: BaseException) -> None:
         if self.down_since is None:
             self.down_since = time.monotonic()
-            log.error("database unreachable (%s); probing goes on, results are kept until it is back",
-                      first_line(exc))
+            log.error(
+                "database unreachable (%s); probing goes on, results are kept until it is back",
+                first_line(exc),
+            )
         self._retry_at = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, 30.0)
         if self._conn is not None:
@@ -248,7 +270,8 @@ class Store:
         if ids is None:
             return await self.run(f"SELECT {SOURCE_COLUMNS} FROM data_sources WHERE enabled")
         return await self.run(
-            f"SELECT {SOURCE_COLUMNS} FROM data_sources WHERE enabled AND id = ANY(%s)", (ids,))
+            f"SELECT {SOURCE_COLUMNS} FROM data_sources WHERE enabled AND id = ANY(%s)", (ids,)
+        )
 
     async def source_versions(self) -> dict[str, datetime]:
         rows = await self.run("SELECT id, updated_at FROM data_sources WHERE enabled")
@@ -267,7 +290,10 @@ class Store:
             self.events.popleft()
             self.dropped_events += 1
             if self.dropped_events == 1:
-                log.error("event buffer full (%d): dropping the oldest events until the database is back", MAX_EVENTS)
+                log.error(
+                    "event buffer full (%d): dropping the oldest events until the database is back",
+                    MAX_EVENTS,
+                )
 
     async def flush(self) -> list[int]:
         """Write everything buffered in one transaction; return the new history ids."""
@@ -298,8 +324,12 @@ class Store:
             raise Unavailable() from None
         except psycopg.Error as exc:
             # not an outage but a statement the server refused: retrying would loop forever
-            log.error("dropping a batch of %d results and %d events the database refused: %s",
-                      len(results), len(events), first_line(exc))
+            log.error(
+                "dropping a batch of %d results and %d events the database refused: %s",
+                len(results),
+                len(events),
+                first_line(exc),
+            )
             return []
 
     def _restore(self, results: dict[str, ResultRow], events: list[tuple[str, Event]]) -> None:
@@ -317,11 +347,22 @@ class Store:
             copy.set_types(_RESULTS_TYPES)
             for r in rows:
                 st, ok = r.state, r.obs.status == "connected"
-                copy.write_row((
-                    r.source_id, ts(r.obs.at), "success" if ok else "failed",
-                    None if ok else (r.obs.message or None), r.latency_ms, st.pending, st.count,
-                    Jsonb([obs_json(o) for o in st.streak]), st.recent, st.flapping, st.percent,
-                    1 if r.reconnected else 0))
+                copy.write_row(
+                    (
+                        r.source_id,
+                        ts(r.obs.at),
+                        "success" if ok else "failed",
+                        None if ok else (r.obs.message or None),
+                        r.latency_ms,
+                        st.pending,
+                        st.count,
+                        Jsonb([obs_json(o) for o in st.streak]),
+                        st.recent,
+                        st.flapping,
+                        st.percent,
+                        1 if r.reconnected else 0,
+                    )
+                )
         # the temp table has no statistics: left alone, the planner hash-joins and scans
         # all of data_sources; by primary key is right for any batch size
         conn.execute("SET LOCAL enable_hashjoin = off")
@@ -330,15 +371,27 @@ class Store:
         conn.execute("SET LOCAL enable_hashjoin = on")
         conn.execute("SET LOCAL enable_mergejoin = on")
 
-    def _write_events(self, conn: psycopg.Connection[Any], events: list[tuple[str, Event]]) -> list[int]:
+    def _write_events(
+        self, conn: psycopg.Connection[Any], events: list[tuple[str, Event]]
+    ) -> list[int]:
         ids: list[int] = []
         for wave in _waves(events) if events else []:
             conn.execute("DELETE FROM healthd_events")
             with conn.cursor().copy("COPY healthd_events FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(_EVENTS_TYPES)
                 for seq, (sid, ev) in enumerate(wave):
-                    copy.write_row((seq, sid, ev.kind, ev.from_status, ev.to_status, ts(ev.at),
-                                    ev.message or None, Jsonb([obs_json(o) for o in ev.results])))
+                    copy.write_row(
+                        (
+                            seq,
+                            sid,
+                            ev.kind,
+                            ev.from_status,
+                            ev.to_status,
+                            ts(ev.at),
+                            ev.message or None,
+                            Jsonb([obs_json(o) for o in ev.results]),
+                        )
+                    )
             if len(wave) > ANALYZE_OVER:
                 conn.execute("ANALYZE healthd_events")
             rows = conn.execute(_EVENTS_SQL).fetchall()
@@ -346,21 +399,29 @@ class Store:
             self._report_conflicts(wave, {(r["source_id"], r["event"]) for r in rows})
         return ids
 
-    def _report_conflicts(self, wave: list[tuple[str, Event]], written: set[tuple[str, str]]) -> None:
+    def _report_conflicts(
+        self, wave: list[tuple[str, Event]], written: set[tuple[str, str]]
+    ) -> None:
         for sid, ev in wave:
             if (sid, ev.kind) not in written:
                 # the row changed under us (removed, or another writer moved its status):
                 # the compare-and-swap refused; the next resync reloads its state
                 self.conflicts += 1
-                log.warning("source %s: %s %s -> %s not written (status changed elsewhere or source removed)",
-                            sid, ev.kind, ev.from_status, ev.to_status)
+                log.warning(
+                    "source %s: %s %s -> %s not written (status changed elsewhere or source removed)",
+                    sid,
+                    ev.kind,
+                    ev.from_status,
+                    ev.to_status,
+                )
 
     # -- daemon bookkeeping --------------------------------------------------------
     async def heartbeat(self, hostname: str, pid: int, sources: int, version: str) -> None:
         await self.run(
             "INSERT INTO daemon_nodes (node_id, hostname, pid, sources, version) VALUES (%s, %s, %s, %s, %s) "
             "ON CONFLICT (node_id) DO UPDATE SET heartbeat_at = now(), sources = EXCLUDED.sources",
-            (self.node_id, hostname, pid, sources, version))
+            (self.node_id, hostname, pid, sources, version),
+        )
 
     async def forget_node(self) -> None:
         """Leave: drop the heartbeat and hand every shard back, so another daemon takes
@@ -368,9 +429,12 @@ class Store:
         await self.run(
             "WITH released AS (UPDATE shard_leases SET node_id = NULL, expires_at = '-infinity'"
             " WHERE node_id = %(node)s) DELETE FROM daemon_nodes WHERE node_id = %(node)s",
-            {"node": self.node_id})
+            {"node": self.node_id},
+        )
 
-    async def lease_shards(self, total: int, ttl: float, live_within: float) -> tuple[set[int], int]:
+    async def lease_shards(
+        self, total: int, ttl: float, live_within: float
+    ) -> tuple[set[int], int]:
         """Renew this daemon's shard leases and move toward a fair share of the live
         daemons; return (the shards held, live daemons)."""
         return await self._in_thread(self._lease_sync, total, ttl, live_within)
@@ -380,26 +444,41 @@ class Store:
         p = {"node": self.node_id, "ttl": ttl, "live": live_within}
         try:
             with conn.transaction():
-                held = {r["shard"] for r in conn.execute(
-                    "UPDATE shard_leases SET expires_at = now() + make_interval(secs => %(ttl)s)"
-                    " WHERE node_id = %(node)s AND expires_at > now() RETURNING shard", p)}
-                row = conn.execute("SELECT count(*) AS n FROM daemon_nodes"
-                                   " WHERE heartbeat_at > now() - make_interval(secs => %(live)s)"
-                                   " OR node_id = %(node)s", p).fetchone()
+                held = {
+                    r["shard"]
+                    for r in conn.execute(
+                        "UPDATE shard_leases SET expires_at = now() + make_interval(secs => %(ttl)s)"
+                        " WHERE node_id = %(node)s AND expires_at > now() RETURNING shard",
+                        p,
+                    )
+                }
+                row = conn.execute(
+                    "SELECT count(*) AS n FROM daemon_nodes"
+                    " WHERE heartbeat_at > now() - make_interval(secs => %(live)s)"
+                    " OR node_id = %(node)s",
+                    p,
+                ).fetchone()
                 live = max(1, int(row["n"]) if row else 1)
                 fair = -(-total // live)
                 if len(held) < fair:
-                    held |= {r["shard"] for r in conn.execute(
-                        "UPDATE shard_leases SET node_id = %(node)s,"
-                        " expires_at = now() + make_interval(secs => %(ttl)s)"
-                        " WHERE shard IN (SELECT shard FROM shard_leases"
-                        "  WHERE node_id IS NULL OR expires_at <= now() ORDER BY shard"
-                        "  LIMIT %(want)s FOR UPDATE SKIP LOCKED) RETURNING shard",
-                        {**p, "want": fair - len(held)})}
+                    held |= {
+                        r["shard"]
+                        for r in conn.execute(
+                            "UPDATE shard_leases SET node_id = %(node)s,"
+                            " expires_at = now() + make_interval(secs => %(ttl)s)"
+                            " WHERE shard IN (SELECT shard FROM shard_leases"
+                            "  WHERE node_id IS NULL OR expires_at <= now() ORDER BY shard"
+                            "  LIMIT %(want)s FOR UPDATE SKIP LOCKED) RETURNING shard",
+                            {**p, "want": fair - len(held)},
+                        )
+                    }
                 elif len(held) > fair:
                     extra = sorted(held)[fair:]
-                    conn.execute("UPDATE shard_leases SET node_id = NULL, expires_at = '-infinity'"
-                                 " WHERE node_id = %(node)s AND shard = ANY(%(extra)s)", {**p, "extra": extra})
+                    conn.execute(
+                        "UPDATE shard_leases SET node_id = NULL, expires_at = '-infinity'"
+                        " WHERE node_id = %(node)s AND shard = ANY(%(extra)s)",
+                        {**p, "extra": extra},
+                    )
                     held -= set(extra)
             return held, live
         except psycopg.OperationalError as exc:
@@ -417,17 +496,24 @@ class Store:
             "  SELECT id FROM webhook_outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL"
             "  AND next_attempt_at <= now() ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
             " RETURNING o.id, o.delivery_id, o.event, o.payload, o.attempts, w.url, w.secret_ref",
-            (lease_s, limit))
+            (lease_s, limit),
+        )
 
     async def delivery_done(self, outbox_id: int) -> None:
-        await self.run("UPDATE webhook_outbox SET delivered_at = now(), last_error = NULL WHERE id = %s",
-                       (outbox_id,))
+        await self.run(
+            "UPDATE webhook_outbox SET delivered_at = now(), last_error = NULL WHERE id = %s",
+            (outbox_id,),
+        )
 
     async def delivery_failed(self, outbox_id: int, error: str, retry_in: float | None) -> None:
         if retry_in is None:
-            await self.run("UPDATE webhook_outbox SET gave_up_at = now(), last_error = %s WHERE id = %s",
-                           (error, outbox_id))
+            await self.run(
+                "UPDATE webhook_outbox SET gave_up_at = now(), last_error = %s WHERE id = %s",
+                (error, outbox_id),
+            )
         else:
             await self.run(
                 "UPDATE webhook_outbox SET next_attempt_at = now() + make_interval(secs => %s),"
-                " last_error = %s WHERE id = %s", (retry_in, error, outbox_id))
+                " last_error = %s WHERE id = %s",
+                (retry_in, error, outbox_id),
+            )

@@ -28,12 +28,27 @@ DBNAME = "healthd"
 
 def examples(api: str, db_url: str) -> list[dict[str, object]]:
     return [
-        {"id": "statusapi", "name": "This status API", "type": "service", "plugin": "http",
-         "config": {"url": f"{api}/healthz"}},
-        {"id": "embedded-postgres", "name": "The embedded PostgreSQL", "type": "database",
-         "plugin": "postgres", "config": {"dsn": db_url}},
-        {"id": "closed-port", "name": "A port nobody listens on (fails on purpose)", "type": "service",
-         "plugin": "tcp", "config": {"host": "127.0.0.1", "port": 1}},
+        {
+            "id": "statusapi",
+            "name": "This status API",
+            "type": "service",
+            "plugin": "http",
+            "config": {"url": f"{api}/healthz"},
+        },
+        {
+            "id": "embedded-postgres",
+            "name": "The embedded PostgreSQL",
+            "type": "database",
+            "plugin": "postgres",
+            "config": {"dsn": db_url},
+        },
+        {
+            "id": "closed-port",
+            "name": "A port nobody listens on (fails on purpose)",
+            "type": "service",
+            "plugin": "tcp",
+            "config": {"host": "127.0.0.1", "port": 1},
+        },
     ]
 
 
@@ -89,19 +104,45 @@ def main(settings: Settings, data_dir: Path, host: str, port: int) -> int:
             catalog.import_sources(url, validate_all(examples(api_base, url)), prune=False)
             log.info("loaded the example sources")
         env = {**os.environ, "HEALTHD_DATABASE_URL": url, "STATUSAPI_DATABASE_URL": url}
-        overrides = {"HEALTHD_INTERVAL": settings.interval, "HEALTHD_RISE": settings.rise,
-                     "HEALTHD_FALL": settings.fall, "HEALTHD_TIMEOUT": settings.timeout,
-                     "HEALTHD_LOG_FORMAT": settings.log_format}
+        overrides = {
+            "HEALTHD_INTERVAL": settings.interval,
+            "HEALTHD_RISE": settings.rise,
+            "HEALTHD_FALL": settings.fall,
+            "HEALTHD_TIMEOUT": settings.timeout,
+            "HEALTHD_LOG_FORMAT": settings.log_format,
+        }
         env.update({k: str(v) for k, v in overrides.items()})
-        daemon = subprocess.Popen([sys.executable, "-m", "healthd", "run"], env=env, start_new_session=True)
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "healthd", "run"], env=env, start_new_session=True
+        )
         api = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--workers", "2",
-             "--threads", "32", "--bind", f"{host}:{port}", "--graceful-timeout", "5",
-             "--log-level", "warning", "statusapi:create_app()"], env=env, start_new_session=True)
-        sys.stdout.write(f"\nhealthd is up.\n  API:      {api_base}/api/v1/sources\n"
-              f"  summary:  {api_base}/api/v1/summary\n  stream:   {api_base}/api/v1/stream\n"
-              f"  metrics:  {api_base}/metrics\n  database: {url}\n"
-              f"  status:   HEALTHD_DATABASE_URL={url} healthd status\nPress Ctrl-C to stop.\n\n")
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--worker-class",
+                "gthread",
+                "--workers",
+                "2",
+                "--threads",
+                "32",
+                "--bind",
+                f"{host}:{port}",
+                "--graceful-timeout",
+                "5",
+                "--log-level",
+                "warning",
+                "statusapi:create_app()",
+            ],
+            env=env,
+            start_new_session=True,
+        )
+        sys.stdout.write(
+            f"\nhealthd is up.\n  API:      {api_base}/api/v1/sources\n"
+            f"  summary:  {api_base}/api/v1/summary\n  stream:   {api_base}/api/v1/stream\n"
+            f"  metrics:  {api_base}/metrics\n  database: {url}\n"
+            f"  status:   HEALTHD_DATABASE_URL={url} healthd status\nPress Ctrl-C to stop.\n\n"
+        )
         sys.stdout.flush()
         while not stop_requested:
             for proc, name in ((daemon, "the daemon"), (api, "the API")):

@@ -72,8 +72,13 @@ class Sender:
             await self.store.delivery_failed(d["id"], error, retry)
             where = safe_url(d["url"])
             if give_up:
-                log.error("webhook %s: gave up on delivery %s after %d attempts: %s",
-                          where, d["delivery_id"], d["attempts"], error)
+                log.error(
+                    "webhook %s: gave up on delivery %s after %d attempts: %s",
+                    where,
+                    d["delivery_id"],
+                    d["attempts"],
+                    error,
+                )
             elif d["attempts"] == 1:
                 log.warning("webhook %s: delivery failed (%s); retrying with backoff", where, error)
         except Unavailable:
@@ -81,16 +86,23 @@ class Sender:
 
     async def _post(self, d: dict[str, Any]) -> str | None:
         body = body_of(d["payload"])
-        headers = {"Content-Type": "application/json", "X-Healthd-Event": d["event"],
-                   "X-Healthd-Delivery": str(d["delivery_id"])}
+        headers = {
+            "Content-Type": "application/json",
+            "X-Healthd-Event": d["event"],
+            "X-Healthd-Delivery": str(d["delivery_id"]),
+        }
         if d["secret_ref"]:
             try:
                 headers["X-Healthd-Signature"] = signature(str(resolve(d["secret_ref"])), body)
             except SecretError as exc:
                 return str(exc)
         try:
-            async with _http.session().post(d["url"], data=body, headers=headers,
-                                            timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT)) as resp:
+            async with _http.session().post(
+                d["url"],
+                data=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT),
+            ) as resp:
                 if 200 <= resp.status < 300:
                     return None
                 return f"HTTP {resp.status}"

@@ -30,15 +30,26 @@ def get_pool() -> ConnectionPool:
             if pool is None:
                 url = app.config["DATABASE_URL"]
                 if not url:
-                    raise ApiError(503, "not_configured",
-                                   "no database configured (STATUSAPI_DATABASE_URL / HEALTHD_DATABASE_URL)")
+                    raise ApiError(
+                        503,
+                        "not_configured",
+                        "no database configured (STATUSAPI_DATABASE_URL / HEALTHD_DATABASE_URL)",
+                    )
                 pool = ConnectionPool(
-                    url, min_size=1, max_size=app.config["POOL_MAX"], timeout=2.0, open=False,
+                    url,
+                    min_size=1,
+                    max_size=app.config["POOL_MAX"],
+                    timeout=2.0,
+                    open=False,
                     reconnect_timeout=0,
-                    kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": 2,
-                            "application_name": "statusapi",
-                            "options": "-c default_transaction_read_only=on -c statement_timeout=5000"
-                                       " -c timezone=UTC"},
+                    kwargs={
+                        "autocommit": True,
+                        "row_factory": dict_row,
+                        "connect_timeout": 2,
+                        "application_name": "statusapi",
+                        "options": "-c default_transaction_read_only=on -c statement_timeout=5000"
+                        " -c timezone=UTC",
+                    },
                 )
                 pool.open(wait=False)
                 app.extensions["healthd_pool"] = pool
@@ -61,8 +72,12 @@ def _query(sql: str, params: Any, one: bool, tuples: bool) -> Any:
                 break
         except PoolTimeout:
             break
-    raise ApiError(503, "database_unavailable", "the database is unreachable; try again shortly",
-                   headers={"Retry-After": "5"})
+    raise ApiError(
+        503,
+        "database_unavailable",
+        "the database is unreachable; try again shortly",
+        headers={"Retry-After": "5"},
+    )
 
 
 def fetch_all(sql: str, params: Any = None, tuples: bool = False) -> list[Any]:

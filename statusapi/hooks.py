@@ -22,7 +22,9 @@ def conditional(resp: Response) -> Response:
     resp.headers["ETag"] = tag
     resp.headers["Cache-Control"] = "no-cache"
     wanted = request.headers.get("If-None-Match")
-    if wanted and (wanted.strip() == "*" or tag in (w.strip().removeprefix("W/") for w in wanted.split(","))):
+    if wanted and (
+        wanted.strip() == "*" or tag in (w.strip().removeprefix("W/") for w in wanted.split(","))
+    ):
         not_modified = Response(status=304)
         not_modified.headers["ETag"] = tag
         not_modified.headers["Cache-Control"] = "no-cache"
@@ -50,8 +52,12 @@ def init_app(app: Flask) -> None:
             ok |= hmac.compare_digest(given, t)
         if ok:
             return None
-        return error_response(401, "unauthorized", "a valid bearer token is required",
-                              {"WWW-Authenticate": 'Bearer realm="statusapi"'})
+        return error_response(
+            401,
+            "unauthorized",
+            "a valid bearer token is required",
+            {"WWW-Authenticate": 'Bearer realm="statusapi"'},
+        )
 
     @app.after_request
     def finish(resp: Response) -> Response:
@@ -60,9 +66,16 @@ def init_app(app: Flask) -> None:
         origin = request.headers.get("Origin")
         if origin and ("*" in origins or origin in origins):
             resp.headers["Access-Control-Allow-Origin"] = "*" if "*" in origins else origin
-            resp.headers["Access-Control-Allow-Headers"] = "Authorization, If-None-Match, Last-Event-ID"
+            resp.headers["Access-Control-Allow-Headers"] = (
+                "Authorization, If-None-Match, Last-Event-ID"
+            )
             resp.headers["Access-Control-Expose-Headers"] = "ETag"
             resp.headers.add("Vary", "Origin")
         rule = request.url_rule.rule if request.url_rule else "unmatched"
-        metrics.observe(request.method, rule, resp.status_code, time.perf_counter() - g.get("started", time.perf_counter()))
+        metrics.observe(
+            request.method,
+            rule,
+            resp.status_code,
+            time.perf_counter() - g.get("started", time.perf_counter()),
+        )
         return resp

@@ -30,95 +30,290 @@ ERRORS = {
 
 
 def _q(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
 
 
-def _get(summary: str, ok: dict[str, Any], params: list[dict[str, Any]] | None = None,
-         extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def _get(
+    summary: str,
+    ok: dict[str, Any],
+    params: list[dict[str, Any]] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     responses = {"200": ok, **ERRORS, **(extra or {})}
     return {"get": {"summary": summary, "parameters": params or [], "responses": responses}}
 
 
-SOURCE_ID = {"name": "source_id", "in": "path", "required": True,
-             "schema": {"type": "string", "minLength": 1, "maxLength": 50}}
+SOURCE_ID = {
+    "name": "source_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 50},
+}
 NOT_FOUND = {"404": {"$ref": "#/components/responses/NotFound"}}
 LIMIT = _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}, "page size")
 
 SCHEMAS: dict[str, Any] = {
-    "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-        "type": "object", "required": ["code", "message"],
-        "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
-    "Source": {"type": "object", "required": [
-        "id", "name", "type", "plugin", "enabled", "connection_status", "test_status", "last_tested_at",
-        "test_error_message", "status_changed_at", "latency_ms", "flapping", "pending", "config"],
+    "Error": {
+        "type": "object",
+        "required": ["error"],
         "properties": {
-            "id": {"type": "string"}, "name": {"type": "string"}, "type": {"type": "string"},
-            "plugin": {"type": "string"}, "enabled": {"type": "boolean"}, "connection_status": STATUS,
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            }
+        },
+    },
+    "Source": {
+        "type": "object",
+        "required": [
+            "id",
+            "name",
+            "type",
+            "plugin",
+            "enabled",
+            "connection_status",
+            "test_status",
+            "last_tested_at",
+            "test_error_message",
+            "status_changed_at",
+            "latency_ms",
+            "flapping",
+            "pending",
+            "config",
+        ],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "type": {"type": "string"},
+            "plugin": {"type": "string"},
+            "enabled": {"type": "boolean"},
+            "connection_status": STATUS,
             "test_status": {"type": ["string", "null"], "enum": ["success", "failed", None]},
-            "last_tested_at": TS, "test_error_message": NSTR, "status_changed_at": TS,
-            "latency_ms": {"type": ["number", "null"]}, "flapping": {"type": "boolean"},
-            "pending": {"oneOf": [{"type": "null"}, {"type": "object", "required": ["status", "count", "needed"],
-                        "properties": {"status": STATUS, "count": {"type": "integer"}, "needed": {"type": "integer"}}}]},
-            "interval_s": {"type": ["number", "null"]}, "timeout_s": {"type": ["number", "null"]},
-            "config": {"type": "object", "description": "secrets redacted to \"\" (references shown as references)"},
-            "updated_at": TS}},
-    "Event": {"type": "object", "required": ["id", "source_id", "event", "from", "to", "at"], "properties": {
-        "id": {"type": "integer"}, "source_id": {"type": "string"},
-        "event": {"type": "string", "enum": ["transition", "flapping_started", "flapping_stopped"]},
-        "from": STATUS, "to": STATUS, "at": {"type": "string", "format": "date-time"},
-        "error_message": NSTR, "results": {"type": "array", "items": {"type": "object"}}}},
+            "last_tested_at": TS,
+            "test_error_message": NSTR,
+            "status_changed_at": TS,
+            "latency_ms": {"type": ["number", "null"]},
+            "flapping": {"type": "boolean"},
+            "pending": {
+                "oneOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "required": ["status", "count", "needed"],
+                        "properties": {
+                            "status": STATUS,
+                            "count": {"type": "integer"},
+                            "needed": {"type": "integer"},
+                        },
+                    },
+                ]
+            },
+            "interval_s": {"type": ["number", "null"]},
+            "timeout_s": {"type": ["number", "null"]},
+            "config": {
+                "type": "object",
+                "description": 'secrets redacted to "" (references shown as references)',
+            },
+            "updated_at": TS,
+        },
+    },
+    "Event": {
+        "type": "object",
+        "required": ["id", "source_id", "event", "from", "to", "at"],
+        "properties": {
+            "id": {"type": "integer"},
+            "source_id": {"type": "string"},
+            "event": {
+                "type": "string",
+                "enum": ["transition", "flapping_started", "flapping_stopped"],
+            },
+            "from": STATUS,
+            "to": STATUS,
+            "at": {"type": "string", "format": "date-time"},
+            "error_message": NSTR,
+            "results": {"type": "array", "items": {"type": "object"}},
+        },
+    },
 }
 
 
 def document() -> dict[str, Any]:
-    events_list = {"type": "object", "required": ["events", "count"], "properties": {
-        "events": {"type": "array", "items": _ref("Event")}, "count": {"type": "integer"}}}
+    events_list = {
+        "type": "object",
+        "required": ["events", "count"],
+        "properties": {
+            "events": {"type": "array", "items": _ref("Event")},
+            "count": {"type": "integer"},
+        },
+    }
     paths: dict[str, Any] = {
-        "/api/v1/sources": _get("List sources", _json({"type": "object", "required": ["sources", "count"], "properties": {
-            "sources": {"type": "array", "items": _ref("Source")}, "count": {"type": "integer"},
-            "next_cursor": NSTR}}), [
-            _q("status", {"type": "string", "pattern": STATUS_LIST}, "comma-separated statuses"), _q("plugin", {"type": "string"}, "plugin name"),
-            _q("enabled", {"type": "string", "enum": ["true", "false"]}, "enabled or not"), LIMIT,
-            _q("cursor", {"type": "string", "minLength": 1, "maxLength": 50},
-               "next_cursor of the previous page (its last id)")]),
-        "/api/v1/sources/{source_id}": _get("One source", _json(_ref("Source")), [SOURCE_ID], NOT_FOUND),
-        "/api/v1/sources/{source_id}/events": _get("A source's events, newest first", _json(events_list), [
-            SOURCE_ID, LIMIT, _q("before", {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX}, "only events older than this id")], NOT_FOUND),
-        "/api/v1/events": _get("Every source's events after an id, oldest first", _json({**events_list, "properties": {
-            **events_list["properties"], "next_after": {"type": "integer"}}}), [
-            _q("after", {"type": "integer", "minimum": 0, "maximum": BIGINT_MAX, "default": 0},
-               "history id to continue after"), LIMIT]),
-        "/api/v1/summary": _get("Counts per status, flapping, daemon freshness", _json({"type": "object", "required": [
-            "counts", "total", "flapping", "generated_at", "daemon"], "properties": {
-            "counts": {"type": "object", "additionalProperties": {"type": "integer"}}, "total": {"type": "integer"},
-            "enabled": {"type": "integer"}, "flapping": {"type": "integer"}, "generated_at": {"type": "string"},
-            "daemon": {"type": "object"}}})),
-        "/api/v1/stream": _get("Server-Sent Events: `status` (transition) and `flapping` events; id = history id",
-                               {"description": "an event stream",
-                                "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-                               [{"name": "Last-Event-ID", "in": "header", "required": False,
-                                 "schema": {"type": "integer", "minimum": 0, "maximum": BIGINT_MAX}}]),
-        "/api/ai/connections": _get("The original AI connection route", _json({"type": "object", "required": [
-            "endpoint", "apiKey", "enabled", "lastTested", "testStatus"], "properties": {
-            "endpoint": {"type": "string", "enum": ["configured", "not_configured"]},
-            "apiKey": {"type": "string", "enum": [""]}, "enabled": {"type": "boolean"},
-            "lastTested": TS, "testStatus": NSTR}})),
-        "/api/ai/connection-status": _get("The original AI status route", _json({"type": "object", "required": [
-            "status", "lastTested", "testStatus", "endpoint", "connectionStatus", "errorMessage"], "properties": {
-            "status": {"type": "string", "enum": ["enabled", "disabled"]}, "lastTested": TS, "testStatus": NSTR,
-            "endpoint": {"type": "string"}, "connectionStatus": STATUS, "errorMessage": NSTR}})),
-        "/healthz": {"get": {"summary": "Liveness: 200 while the process serves", "security": [],
-                             "responses": {"200": _json({"type": "object"})}}},
-        "/readyz": _get("Readiness: database answers and a daemon heartbeat is fresh", _json({"type": "object"})),
-        "/metrics": _get("Prometheus metrics", {"description": "text exposition format",
-                                                "content": {"text/plain": {"schema": {"type": "string"}}}}),
+        "/api/v1/sources": _get(
+            "List sources",
+            _json(
+                {
+                    "type": "object",
+                    "required": ["sources", "count"],
+                    "properties": {
+                        "sources": {"type": "array", "items": _ref("Source")},
+                        "count": {"type": "integer"},
+                        "next_cursor": NSTR,
+                    },
+                }
+            ),
+            [
+                _q(
+                    "status", {"type": "string", "pattern": STATUS_LIST}, "comma-separated statuses"
+                ),
+                _q("plugin", {"type": "string"}, "plugin name"),
+                _q("enabled", {"type": "string", "enum": ["true", "false"]}, "enabled or not"),
+                LIMIT,
+                _q(
+                    "cursor",
+                    {"type": "string", "minLength": 1, "maxLength": 50},
+                    "next_cursor of the previous page (its last id)",
+                ),
+            ],
+        ),
+        "/api/v1/sources/{source_id}": _get(
+            "One source", _json(_ref("Source")), [SOURCE_ID], NOT_FOUND
+        ),
+        "/api/v1/sources/{source_id}/events": _get(
+            "A source's events, newest first",
+            _json(events_list),
+            [
+                SOURCE_ID,
+                LIMIT,
+                _q(
+                    "before",
+                    {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX},
+                    "only events older than this id",
+                ),
+            ],
+            NOT_FOUND,
+        ),
+        "/api/v1/events": _get(
+            "Every source's events after an id, oldest first",
+            _json(
+                {
+                    **events_list,
+                    "properties": {**events_list["properties"], "next_after": {"type": "integer"}},
+                }
+            ),
+            [
+                _q(
+                    "after",
+                    {"type": "integer", "minimum": 0, "maximum": BIGINT_MAX, "default": 0},
+                    "history id to continue after",
+                ),
+                LIMIT,
+            ],
+        ),
+        "/api/v1/summary": _get(
+            "Counts per status, flapping, daemon freshness",
+            _json(
+                {
+                    "type": "object",
+                    "required": ["counts", "total", "flapping", "generated_at", "daemon"],
+                    "properties": {
+                        "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+                        "total": {"type": "integer"},
+                        "enabled": {"type": "integer"},
+                        "flapping": {"type": "integer"},
+                        "generated_at": {"type": "string"},
+                        "daemon": {"type": "object"},
+                    },
+                }
+            ),
+        ),
+        "/api/v1/stream": _get(
+            "Server-Sent Events: `status` (transition) and `flapping` events; id = history id",
+            {
+                "description": "an event stream",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            },
+            [
+                {
+                    "name": "Last-Event-ID",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 0, "maximum": BIGINT_MAX},
+                }
+            ],
+        ),
+        "/api/ai/connections": _get(
+            "The original AI connection route",
+            _json(
+                {
+                    "type": "object",
+                    "required": ["endpoint", "apiKey", "enabled", "lastTested", "testStatus"],
+                    "properties": {
+                        "endpoint": {"type": "string", "enum": ["configured", "not_configured"]},
+                        "apiKey": {"type": "string", "enum": [""]},
+                        "enabled": {"type": "boolean"},
+                        "lastTested": TS,
+                        "testStatus": NSTR,
+                    },
+                }
+            ),
+        ),
+        "/api/ai/connection-status": _get(
+            "The original AI status route",
+            _json(
+                {
+                    "type": "object",
+                    "required": [
+                        "status",
+                        "lastTested",
+                        "testStatus",
+                        "endpoint",
+                        "connectionStatus",
+                        "errorMessage",
+                    ],
+                    "properties": {
+                        "status": {"type": "string", "enum": ["enabled", "disabled"]},
+                        "lastTested": TS,
+                        "testStatus": NSTR,
+                        "endpoint": {"type": "string"},
+                        "connectionStatus": STATUS,
+                        "errorMessage": NSTR,
+                    },
+                }
+            ),
+        ),
+        "/healthz": {
+            "get": {
+                "summary": "Liveness: 200 while the process serves",
+                "security": [],
+                "responses": {"200": _json({"type": "object"})},
+            }
+        },
+        "/readyz": _get(
+            "Readiness: database answers and a daemon heartbeat is fresh", _json({"type": "object"})
+        ),
+        "/metrics": _get(
+            "Prometheus metrics",
+            {
+                "description": "text exposition format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+        ),
         "/openapi.json": _get("This document", _json({"type": "object"})),
     }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "healthd status API", "version": __version__,
-                 "description": "Read-only status of healthd's data sources. JSON only; errors are "
-                                "{\"error\": {\"code\", \"message\"}}; responses carry an ETag."},
+        "info": {
+            "title": "healthd status API",
+            "version": __version__,
+            "description": "Read-only status of healthd's data sources. JSON only; errors are "
+            '{"error": {"code", "message"}}; responses carry an ETag.',
+        },
         "paths": paths,
         "components": {
             "schemas": SCHEMAS,
@@ -126,8 +321,10 @@ def document() -> dict[str, Any]:
                 "BadRequest": _json(_ref("Error"), "bad parameter"),
                 "Unauthorized": _json(_ref("Error"), "missing or wrong bearer token"),
                 "NotFound": _json(_ref("Error"), "no such source"),
-                "Unavailable": {**_json(_ref("Error"), "database unreachable"),
-                                "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
+                "Unavailable": {
+                    **_json(_ref("Error"), "database unreachable"),
+                    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                },
             },
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },

@@ -56,7 +56,9 @@ def statuses(name: str = "status") -> list[str] | None:
     values = raw.split(",")
     for v in values:
         if v not in STATUSES:
-            raise bad(name, f"unknown status {v!r} (a comma-separated list of {', '.join(STATUSES)})")
+            raise bad(
+                name, f"unknown status {v!r} (a comma-separated list of {', '.join(STATUSES)})"
+            )
     return values
 
 

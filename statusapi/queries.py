@@ -7,7 +7,9 @@ from typing import Any
 from statusapi.db import fetch_all, fetch_one
 
 # what the original /api/ai/* routes need of their source
-AI_COLUMNS = "id, config, enabled, connection_status, test_status, last_tested_at, test_error_message"
+AI_COLUMNS = (
+    "id, config, enabled, connection_status, test_status, last_tested_at, test_error_message"
+)
 EVENT_COLUMNS = "id, source_id, event, from_status, to_status, at, error_message, results"
 
 
@@ -22,11 +24,25 @@ SOURCE_SELECT = (
 )
 
 
-def list_source_rows(status: list[str] | None, plugin: str | None, enabled: bool | None,
-                     after_id: str | None, limit: int, rise: int, fall: int) -> list[tuple[Any, ...]]:
+def list_source_rows(
+    status: list[str] | None,
+    plugin: str | None,
+    enabled: bool | None,
+    after_id: str | None,
+    limit: int,
+    rise: int,
+    fall: int,
+) -> list[tuple[Any, ...]]:
     where = []
-    params: dict[str, Any] = {"rise": rise, "fall": fall, "limit": limit, "status": status,
-                              "plugin": plugin, "enabled": enabled, "after": after_id}
+    params: dict[str, Any] = {
+        "rise": rise,
+        "fall": fall,
+        "limit": limit,
+        "status": status,
+        "plugin": plugin,
+        "enabled": enabled,
+        "after": after_id,
+    }
     if status:
         where.append("connection_status = ANY(%(status)s)")
     if plugin:
@@ -40,8 +56,11 @@ def list_source_rows(status: list[str] | None, plugin: str | None, enabled: bool
 
 
 def get_source_row(source_id: str, rise: int, fall: int) -> tuple[Any, ...] | None:
-    return fetch_one(f"{SOURCE_SELECT} WHERE id = %(id)s", {"id": source_id, "rise": rise, "fall": fall},
-                     tuples=True)
+    return fetch_one(
+        f"{SOURCE_SELECT} WHERE id = %(id)s",
+        {"id": source_id, "rise": rise, "fall": fall},
+        tuples=True,
+    )
 
 
 def get_ai_source(source_id: str) -> dict[str, Any] | None:
@@ -54,15 +73,23 @@ def source_exists(source_id: str) -> bool:
 
 def source_events(source_id: str, limit: int, before_id: int | None) -> list[dict[str, Any]]:
     if before_id is None:
-        return fetch_all(f"SELECT {EVENT_COLUMNS} FROM status_history WHERE source_id = %s"
-                         " ORDER BY id DESC LIMIT %s", (source_id, limit))
-    return fetch_all(f"SELECT {EVENT_COLUMNS} FROM status_history WHERE source_id = %s AND id < %s"
-                     " ORDER BY id DESC LIMIT %s", (source_id, before_id, limit))
+        return fetch_all(
+            f"SELECT {EVENT_COLUMNS} FROM status_history WHERE source_id = %s"
+            " ORDER BY id DESC LIMIT %s",
+            (source_id, limit),
+        )
+    return fetch_all(
+        f"SELECT {EVENT_COLUMNS} FROM status_history WHERE source_id = %s AND id < %s"
+        " ORDER BY id DESC LIMIT %s",
+        (source_id, before_id, limit),
+    )
 
 
 def events_after(after_id: int, limit: int) -> list[dict[str, Any]]:
-    return fetch_all(f"SELECT {EVENT_COLUMNS} FROM status_history WHERE id > %s ORDER BY id LIMIT %s",
-                     (after_id, limit))
+    return fetch_all(
+        f"SELECT {EVENT_COLUMNS} FROM status_history WHERE id > %s ORDER BY id LIMIT %s",
+        (after_id, limit),
+    )
 
 
 def last_event_id() -> int:
@@ -79,7 +106,8 @@ def summary() -> dict[str, Any]:
         " count(*) FILTER (WHERE connection_status = 'error') AS error,"
         " count(*) FILTER (WHERE connection_status = 'unknown') AS unknown,"
         " count(*) FILTER (WHERE flapping) AS flapping,"
-        " now() AS generated_at FROM data_sources")
+        " now() AS generated_at FROM data_sources"
+    )
     assert row is not None
     return row
 
@@ -87,15 +115,18 @@ def summary() -> dict[str, Any]:
 def daemon_freshness() -> dict[str, Any]:
     row = fetch_one(
         "SELECT count(*) AS nodes, max(heartbeat_at) AS last_heartbeat_at,"
-        " extract(epoch FROM now() - max(heartbeat_at))::float8 AS age_s FROM daemon_nodes")
+        " extract(epoch FROM now() - max(heartbeat_at))::float8 AS age_s FROM daemon_nodes"
+    )
     assert row is not None
     return row
 
 
 def status_by_plugin() -> list[dict[str, Any]]:
-    return fetch_all("SELECT plugin, connection_status, enabled, count(*) AS n,"
-                     " count(*) FILTER (WHERE flapping) AS flapping"
-                     " FROM data_sources GROUP BY plugin, connection_status, enabled")
+    return fetch_all(
+        "SELECT plugin, connection_status, enabled, count(*) AS n,"
+        " count(*) FILTER (WHERE flapping) AS flapping"
+        " FROM data_sources GROUP BY plugin, connection_status, enabled"
+    )
 
 
 def ping() -> None:

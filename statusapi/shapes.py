@@ -42,7 +42,12 @@ def source(r: tuple[Any, ...]) -> dict[str, Any]:
 
 def event(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": row["id"], "source_id": row["source_id"], "event": row["event"],
-        "from": row["from_status"], "to": row["to_status"], "at": row["at"],
-        "error_message": row["error_message"], "results": row["results"],
+        "id": row["id"],
+        "source_id": row["source_id"],
+        "event": row["event"],
+        "from": row["from_status"],
+        "to": row["to_status"],
+        "at": row["at"],
+        "error_message": row["error_message"],
+        "results": row["results"],
     }

@@ -55,17 +55,28 @@ def db(db_url: str) -> Iterator[psycopg.Connection[Any]]:
 def healthd_cli(db_url: str) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run the real `healthd` command against this test's database."""
 
-    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
-            input: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, env: dict[str, str] | None = None, timeout: float = 60, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         full_env = {**os.environ, "HEALTHD_DATABASE_URL": db_url, **(env or {})}
-        return subprocess.run([sys.executable, "-m", "healthd", *args], capture_output=True,
-                              text=True, env=full_env, timeout=timeout, input=input)
+        return subprocess.run(
+            [sys.executable, "-m", "healthd", *args],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            timeout=timeout,
+            input=input,
+        )
 
     return run
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 20, interval: float = 0.05,
-             what: str = "condition") -> Any:
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = 20,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> Any:
     """Poll until predicate() is truthy; fail with ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:

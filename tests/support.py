@@ -43,7 +43,9 @@ class Target:
                         target.counts[mode] += 1
                     length = int(self.headers.get("Content-Length") or 0)
                     body = self.rfile.read(length) if length else b""
-                    target.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                    target.requests.append(
+                        {"path": self.path, "headers": dict(self.headers), "body": body}
+                    )
                 if mode == "hang":
                     time.sleep(30)
                     return
@@ -109,12 +111,20 @@ class DaemonProcess:
 
     def __init__(self, db_url: str, log_path: Path, **env: str) -> None:
         self.log_path = log_path
-        defaults = {"HEALTHD_INTERVAL": "1", "HEALTHD_RISE": "3", "HEALTHD_FALL": "3",
-                    "HEALTHD_TIMEOUT": "2"}
+        defaults = {
+            "HEALTHD_INTERVAL": "1",
+            "HEALTHD_RISE": "3",
+            "HEALTHD_FALL": "3",
+            "HEALTHD_TIMEOUT": "2",
+        }
         full = {**os.environ, **defaults, "HEALTHD_DATABASE_URL": db_url, **env}
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-m", "healthd", "run"], env=full,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "healthd", "run"],
+            env=full,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -190,10 +200,21 @@ class FakeOpenAI:
                 if self.path != "/v1/models":
                     return self._send(404, {"error": {"message": "not found"}})
                 if self.headers.get("Authorization") != f"Bearer {fake.key}":
-                    return self._send(401, {"error": {"message": f"Incorrect API key provided: {self.headers.get('Authorization', '')[7:]}"}})
+                    return self._send(
+                        401,
+                        {
+                            "error": {
+                                "message": f"Incorrect API key provided: {self.headers.get('Authorization', '')[7:]}"
+                            }
+                        },
+                    )
                 if fake.rate_limited:
-                    return self._send(429, {"error": {"message": "Rate limit reached for requests"}})
-                self._send(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in models]})
+                    return self._send(
+                        429, {"error": {"message": "Rate limit reached for requests"}}
+                    )
+                self._send(
+                    200, {"object": "list", "data": [{"id": m, "object": "model"} for m in models]}
+                )
 
             def _send(self, code: int, body: Any) -> None:
                 import json
@@ -218,9 +239,28 @@ class FakeOpenAI:
 def make_cert(directory: Path, days: int) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 valid for ``days`` days (openssl CLI)."""
     cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-                    "-out", str(cert), "-days", str(days), "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            str(days),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -234,13 +274,30 @@ class Gunicorn:
 
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        full = {**os.environ, "STATUSAPI_DATABASE_URL": db_url, "STATUSAPI_WORKERS": str(workers),
-                "STATUSAPI_ACCESS_LOG": "", **env}
+        full = {
+            **os.environ,
+            "STATUSAPI_DATABASE_URL": db_url,
+            "STATUSAPI_WORKERS": str(workers),
+            "STATUSAPI_ACCESS_LOG": "",
+            **env,
+        }
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.log_path = log_path
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(self.CONF), "-b", f"127.0.0.1:{self.port}",
-             "statusapi:create_app()"], env=full, stdout=self._log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(self.CONF),
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "statusapi:create_app()",
+            ],
+            env=full,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 30
         while True:
             try:

@@ -15,6 +15,13 @@ from healthd.plugins.base import (
 )
 
 __all__ = [
-    "Field", "Plugin", "ProbeResult", "create", "get", "names", "redact", "run_check",
+    "Field",
+    "Plugin",
+    "ProbeResult",
+    "create",
+    "get",
+    "names",
+    "redact",
+    "run_check",
     "validate_config",
 ]

@@ -22,8 +22,9 @@ def session() -> aiohttp.ClientSession:
     s = _sessions.get(loop)
     if s is None or s.closed:
         connector = aiohttp.TCPConnector(limit=0, force_close=True, ttl_dns_cache=10)
-        s = aiohttp.ClientSession(connector=connector, trust_env=False,
-                                  headers={"User-Agent": "healthd"})
+        s = aiohttp.ClientSession(
+            connector=connector, trust_env=False, headers={"User-Agent": "healthd"}
+        )
         _sessions[loop] = s
     return s
 
@@ -50,7 +51,10 @@ def describe_error(exc: BaseException, url: str, timeout: float) -> tuple[str, s
     if isinstance(exc, asyncio.TimeoutError | TimeoutError | aiohttp.ServerTimeoutError):
         return "disconnected", f"timed out after {timeout:g} s ({where})"
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return "disconnected", f"TLS certificate rejected: {_reason(exc.certificate_error)} ({where})"
+        return (
+            "disconnected",
+            f"TLS certificate rejected: {_reason(exc.certificate_error)} ({where})",
+        )
     if isinstance(exc, aiohttp.ClientSSLError):
         return "disconnected", f"TLS handshake failed ({where})"
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
@@ -79,4 +83,6 @@ def _os_reason(err: OSError) -> str:
 
 
 def _reason(err: Any) -> str:
-    return getattr(err, "verify_message", None) or getattr(err, "reason", None) or type(err).__name__
+    return (
+        getattr(err, "verify_message", None) or getattr(err, "reason", None) or type(err).__name__
+    )

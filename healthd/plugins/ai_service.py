@@ -14,7 +14,9 @@ from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
 
 class AiServicePlugin(Plugin):
     name = "ai-service"
-    description = "OpenAI-compatible API: lists models with the key; 401/403 means the key is rejected"
+    description = (
+        "OpenAI-compatible API: lists models with the key; 401/403 means the key is rejected"
+    )
     fields = {
         "endpoint": Field("str", required=True, help="base URL, e.g. https://api.example.com/v1"),
         "api_key": Field("str", required=True, secret=True),
@@ -29,7 +31,8 @@ class AiServicePlugin(Plugin):
         started = time.perf_counter()
         try:
             async with _http.session().get(
-                url, headers={"Authorization": f"Bearer {cfg['api_key']}"},
+                url,
+                headers={"Authorization": f"Bearer {cfg['api_key']}"},
                 ssl=_http.ssl_context(cfg["verify_tls"], cfg.get("ca_file")),
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as resp:
@@ -44,7 +47,9 @@ def _judge(status: int, body: bytes, model: str | None, latency: float) -> Probe
     if status in (401, 403):
         return ProbeResult.error(f"API key rejected ({status})", latency)
     if status == 429:
-        return ProbeResult.error(f"rate limited (429): {_api_message(body) or 'too many requests'}", latency)
+        return ProbeResult.error(
+            f"rate limited (429): {_api_message(body) or 'too many requests'}", latency
+        )
     if status != 200:
         detail = _api_message(body)
         return ProbeResult.error(f"HTTP {status}" + (f": {detail}" if detail else ""), latency)
@@ -52,9 +57,13 @@ def _judge(status: int, body: bytes, model: str | None, latency: float) -> Probe
         data = json.loads(body)
         ids = {m.get("id") for m in data.get("data", []) if isinstance(m, dict)}
     except (ValueError, AttributeError):
-        return ProbeResult.error("HTTP 200, but the body is not an OpenAI-style model list", latency)
+        return ProbeResult.error(
+            "HTTP 200, but the body is not an OpenAI-style model list", latency
+        )
     if model and model not in ids:
-        return ProbeResult.error(f"model {model!r} is not offered ({len(ids)} models listed)", latency)
+        return ProbeResult.error(
+            f"model {model!r} is not offered ({len(ids)} models listed)", latency
+        )
     return ProbeResult.connected(f"{len(ids)} models", latency)
 
 

@@ -80,14 +80,25 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
     "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
     "bool": lambda v: isinstance(v, bool),
     "list": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
-    "dict": lambda v: isinstance(v, dict)
-    and all(isinstance(x, str) and (isinstance(y, str) or is_reference(y)) for x, y in v.items()),
-    "codes": lambda v: (isinstance(v, int) and not isinstance(v, bool))
-    or (isinstance(v, list) and bool(v) and all(isinstance(x, int) for x in v)),
+    "dict": lambda v: (
+        isinstance(v, dict)
+        and all(
+            isinstance(x, str) and (isinstance(y, str) or is_reference(y)) for x, y in v.items()
+        )
+    ),
+    "codes": lambda v: (
+        (isinstance(v, int) and not isinstance(v, bool))
+        or (isinstance(v, list) and bool(v) and all(isinstance(x, int) for x in v))
+    ),
 }
 _KIND_WORDS = {
-    "str": "a string", "int": "an integer", "float": "a number", "bool": "true or false",
-    "list": "a list of strings", "dict": "an object of strings", "codes": "a status code or a list of them",
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "list": "a list of strings",
+    "dict": "an object of strings",
+    "codes": "a status code or a list of them",
 }
 
 
@@ -138,7 +149,16 @@ class Plugin:
         return [s for s in out if len(s) >= 3]
 
 
-SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "authorization", "credential", "dsn")
+SECRET_WORDS = (
+    "key",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "authorization",
+    "credential",
+    "dsn",
+)
 
 
 def _has_reference(value: Any) -> bool:
@@ -176,7 +196,9 @@ def validate_config(plugin: type[Plugin] | Plugin, config: Any) -> dict[str, Any
     for key in config:
         if key not in plugin.fields:
             known = ", ".join(plugin.fields) or "none"
-            raise ConfigError(f"config.{key}", f"unknown field for plugin {plugin.name} (known: {known})")
+            raise ConfigError(
+                f"config.{key}", f"unknown field for plugin {plugin.name} (known: {known})"
+            )
     for key, spec in plugin.fields.items():
         if key not in config or config[key] is None:
             if spec.required:
@@ -290,7 +312,9 @@ def redact(plugin_name: str, config: Any) -> Any:
         if is_reference(value):
             return dict(value)
         if isinstance(value, dict):
-            return {k: walk(v, secret or k in declared or _looks_secret(k)) for k, v in value.items()}
+            return {
+                k: walk(v, secret or k in declared or _looks_secret(k)) for k, v in value.items()
+            }
         if isinstance(value, list):
             return [walk(v, secret) for v in value]
         if secret:
@@ -307,6 +331,15 @@ def elapsed_ms(started: float) -> float:
 
 
 __all__ = [
-    "Field", "Plugin", "ProbeResult", "STATUSES", "create", "get", "names", "redact",
-    "run_check", "validate_config", "elapsed_ms",
+    "Field",
+    "Plugin",
+    "ProbeResult",
+    "STATUSES",
+    "create",
+    "get",
+    "names",
+    "redact",
+    "run_check",
+    "validate_config",
+    "elapsed_ms",
 ]

@@ -24,7 +24,12 @@ class CommandPlugin(Plugin):
     description = "Runs an executable with the Nagios plugin convention (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)"
     fields = {
         "argv": Field("list", required=True, help="the program and its arguments"),
-        "env": Field("dict", default={}, secret=True, help="extra environment (values may be secret references)"),
+        "env": Field(
+            "dict",
+            default={},
+            secret=True,
+            help="extra environment (values may be secret references)",
+        ),
     }
 
     def __init__(self, config: object) -> None:
@@ -40,17 +45,26 @@ class CommandPlugin(Plugin):
         env = {**os.environ, **cfg.get("env", {})}
         try:
             proc = await asyncio.create_subprocess_exec(
-                *cfg["argv"], stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True)
+                *cfg["argv"],
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
         except OSError as exc:
-            return ProbeResult.error(f"cannot run {cfg['argv'][0]}: {exc.strerror}", elapsed_ms(started))
+            return ProbeResult.error(
+                f"cannot run {cfg['argv'][0]}: {exc.strerror}", elapsed_ms(started)
+            )
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), timeout)
         except TimeoutError:
             _kill_group(proc.pid)
             with contextlib.suppress(ProcessLookupError):
                 await proc.wait()
-            return ProbeResult.disconnected(f"timed out after {timeout:g} s (process group killed)", elapsed_ms(started))
+            return ProbeResult.disconnected(
+                f"timed out after {timeout:g} s (process group killed)", elapsed_ms(started)
+            )
         except asyncio.CancelledError:
             _kill_group(proc.pid)
             raise
@@ -59,9 +73,13 @@ class CommandPlugin(Plugin):
         state = STATES.get(code, f"exit {code}")
         message = line or state
         if code in (0, 1):
-            return ProbeResult.connected(message if code == 0 else f"WARNING: {message}", elapsed_ms(started))
-        return ProbeResult.error(f"{state}: {message}" if line and not line.startswith(state) else message,
-                                 elapsed_ms(started))
+            return ProbeResult.connected(
+                message if code == 0 else f"WARNING: {message}", elapsed_ms(started)
+            )
+        return ProbeResult.error(
+            f"{state}: {message}" if line and not line.startswith(state) else message,
+            elapsed_ms(started),
+        )
 
 
 def _kill_group(pid: int) -> None:

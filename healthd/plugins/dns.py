@@ -13,7 +13,9 @@ from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
 
 class DnsPlugin(Plugin):
     name = "dns"
-    description = "DNS lookup: the name must resolve (optionally at one server, optionally to a value)"
+    description = (
+        "DNS lookup: the name must resolve (optionally at one server, optionally to a value)"
+    )
     fields = {
         "name": Field("str", required=True),
         "record_type": Field("str", default="A"),
@@ -25,7 +27,11 @@ class DnsPlugin(Plugin):
         cfg = self.resolved()
         resolver = dns.asyncresolver.Resolver(configure=not cfg.get("server"))
         if cfg.get("server"):
-            host, _, port = str(cfg["server"]).rpartition(":") if _has_port(cfg["server"]) else (cfg["server"], "", "")
+            host, _, port = (
+                str(cfg["server"]).rpartition(":")
+                if _has_port(cfg["server"])
+                else (cfg["server"], "", "")
+            )
             resolver.nameservers = [host]
             if port:
                 resolver.port = int(port)
@@ -39,15 +45,21 @@ class DnsPlugin(Plugin):
         except dns.resolver.NoAnswer:
             return ProbeResult.error(f"{name}: no {rtype} record", elapsed_ms(started))
         except dns.resolver.NoNameservers:
-            return ProbeResult.error(f"{name}: every server refused or failed (SERVFAIL)", elapsed_ms(started))
+            return ProbeResult.error(
+                f"{name}: every server refused or failed (SERVFAIL)", elapsed_ms(started)
+            )
         except dns.exception.Timeout:
-            return ProbeResult.disconnected(f"timed out after {timeout:g} s resolving {name}", elapsed_ms(started))
+            return ProbeResult.disconnected(
+                f"timed out after {timeout:g} s resolving {name}", elapsed_ms(started)
+            )
         except (dns.exception.DNSException, ValueError) as exc:
             return ProbeResult.error(f"{name}: {type(exc).__name__}", elapsed_ms(started))
         values = [r.to_text() for r in answer]
         expect = cfg.get("expect")
         if expect and expect not in values:
-            return ProbeResult.error(f"{name} {rtype} is {', '.join(values)}, expected {expect}", elapsed_ms(started))
+            return ProbeResult.error(
+                f"{name} {rtype} is {', '.join(values)}, expected {expect}", elapsed_ms(started)
+            )
         return ProbeResult.connected(f"{name} {rtype} {', '.join(values[:3])}", elapsed_ms(started))
 
 

@@ -24,13 +24,22 @@ class HttpPlugin(Plugin):
     fields = {
         "url": Field("str", required=True, help="http:// or https:// URL"),
         "method": Field("str", default="GET", choices=("GET", "HEAD", "POST", "OPTIONS")),
-        "headers": Field("dict", default={}, secret=True, help="request headers (values may be secret references)"),
+        "headers": Field(
+            "dict",
+            default={},
+            secret=True,
+            help="request headers (values may be secret references)",
+        ),
         "expect_status": Field("codes", help="a code or list of codes; default any 2xx/3xx"),
         "body_contains": Field("str", help="text the body must contain"),
         "verify_tls": Field("bool", default=True),
         "ca_file": Field("str", help="CA bundle to verify the server certificate against"),
         "follow_redirects": Field("bool", default=True),
-        "cert_expiry_days": Field("int", default=0, help="error when the certificate expires within N days (0: off; needs verify_tls)"),
+        "cert_expiry_days": Field(
+            "int",
+            default=0,
+            help="error when the certificate expires within N days (0: off; needs verify_tls)",
+        ),
     }
 
     def __init__(self, config: Any) -> None:
@@ -46,7 +55,9 @@ class HttpPlugin(Plugin):
         started = time.perf_counter()
         try:
             async with _http.session().request(
-                cfg["method"], url, headers=cfg.get("headers") or None,
+                cfg["method"],
+                url,
+                headers=cfg.get("headers") or None,
                 ssl=_http.ssl_context(cfg["verify_tls"], cfg.get("ca_file")),
                 allow_redirects=cfg["follow_redirects"],
                 timeout=aiohttp.ClientTimeout(total=timeout),
@@ -65,8 +76,9 @@ class HttpPlugin(Plugin):
             return ProbeResult(status, message, elapsed_ms(started))  # type: ignore[arg-type]
 
 
-def _judge(status: int, body: bytes, cfg: dict[str, Any], cert_problem: str | None,
-           latency: float) -> ProbeResult:
+def _judge(
+    status: int, body: bytes, cfg: dict[str, Any], cert_problem: str | None, latency: float
+) -> ProbeResult:
     expected = cfg.get("expect_status")
     if expected is None:
         good = 200 <= status < 400
@@ -76,7 +88,9 @@ def _judge(status: int, body: bytes, cfg: dict[str, Any], cert_problem: str | No
         return ProbeResult.error(f"HTTP {status}", latency)
     needle = cfg.get("body_contains")
     if needle is not None and needle.encode() not in body:
-        return ProbeResult.error(f"HTTP {status}, but the body does not contain {needle!r}", latency)
+        return ProbeResult.error(
+            f"HTTP {status}, but the body does not contain {needle!r}", latency
+        )
     if cert_problem:
         return ProbeResult.error(cert_problem, latency)
     return ProbeResult.connected(f"HTTP {status}", latency)
@@ -88,8 +102,12 @@ async def _cert_problem(url: str, cfg: dict[str, Any], timeout: float) -> str | 
     parts = urlsplit(url)
     ctx = ssl.create_default_context(cafile=cfg.get("ca_file"))
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(
-            parts.hostname, parts.port or 443, ssl=ctx, server_hostname=parts.hostname), timeout)
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(
+                parts.hostname, parts.port or 443, ssl=ctx, server_hostname=parts.hostname
+            ),
+            timeout,
+        )
     except (OSError, TimeoutError):
         return None  # the request itself just succeeded; a flaky second handshake is not news
     cert = writer.get_extra_info("peercert")

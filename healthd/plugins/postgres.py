@@ -56,7 +56,11 @@ class PostgresPlugin(Plugin):
     async def _connect(self, dsn: str, timeout: float, started: float) -> ProbeResult | None:
         try:
             self._conn = await psycopg.AsyncConnection.connect(
-                dsn, connect_timeout=max(1, int(timeout)), autocommit=True, application_name="healthd-probe")
+                dsn,
+                connect_timeout=max(1, int(timeout)),
+                autocommit=True,
+                application_name="healthd-probe",
+            )
         except psycopg.OperationalError as exc:
             status, message = _connect_reason(exc)
             return ProbeResult(status, message, elapsed_ms(started))  # type: ignore[arg-type]

@@ -26,9 +26,13 @@ class TcpPlugin(Plugin):
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
         except TimeoutError:
-            return ProbeResult.disconnected(f"timed out after {timeout:g} s connecting to {host}:{port}")
+            return ProbeResult.disconnected(
+                f"timed out after {timeout:g} s connecting to {host}:{port}"
+            )
         except ConnectionRefusedError:
-            return ProbeResult.disconnected(f"connection refused ({host}:{port})", elapsed_ms(started))
+            return ProbeResult.disconnected(
+                f"connection refused ({host}:{port})", elapsed_ms(started)
+            )
         except OSError as exc:
             reason = (exc.strerror or type(exc).__name__).lower()
             return ProbeResult.disconnected(f"{reason} ({host}:{port})", elapsed_ms(started))
@@ -39,8 +43,14 @@ class TcpPlugin(Plugin):
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
 
-    async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                        cfg: dict[str, object], started: float, timeout: float) -> ProbeResult:
+    async def _converse(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        cfg: dict[str, object],
+        started: float,
+        timeout: float,
+    ) -> ProbeResult:
         if cfg.get("send"):
             writer.write(str(cfg["send"]).encode())
             await writer.drain()
@@ -57,7 +67,11 @@ class TcpPlugin(Plugin):
                         break
                     data += chunk
         except TimeoutError:
-            return ProbeResult.error(f"no {expect!r} in the reply within {timeout:g} s", elapsed_ms(started))
+            return ProbeResult.error(
+                f"no {expect!r} in the reply within {timeout:g} s", elapsed_ms(started)
+            )
         if str(expect).encode() in data:
             return ProbeResult.connected(f"got {expect!r}", elapsed_ms(started))
-        return ProbeResult.error(f"connection closed without {expect!r} in the reply", elapsed_ms(started))
+        return ProbeResult.error(
+            f"connection closed without {expect!r} in the reply", elapsed_ms(started)
+        )

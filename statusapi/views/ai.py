@@ -28,24 +28,28 @@ def _endpoint(row: dict[str, Any] | None) -> str:
 @bp.get("/api/ai/connections")
 def connections() -> Response:
     row = _source()
-    return json_response({
-        "endpoint": _endpoint(row),
-        "apiKey": "",
-        "enabled": bool(row and row["enabled"]),
-        "lastTested": row["last_tested_at"] if row else None,
-        "testStatus": row["test_status"] if row else None,
-    })
+    return json_response(
+        {
+            "endpoint": _endpoint(row),
+            "apiKey": "",
+            "enabled": bool(row and row["enabled"]),
+            "lastTested": row["last_tested_at"] if row else None,
+            "testStatus": row["test_status"] if row else None,
+        }
+    )
 
 
 @bp.get("/api/ai/connection-status")
 def connection_status() -> Response:
     row = _source()
     up = bool(row and row["enabled"] and row["connection_status"] == "connected")
-    return json_response({
-        "status": "enabled" if up else "disabled",
-        "lastTested": row["last_tested_at"] if row else None,
-        "testStatus": row["test_status"] if row else None,
-        "endpoint": _endpoint(row),
-        "connectionStatus": row["connection_status"] if row else "unknown",
-        "errorMessage": row["test_error_message"] if row else None,
-    })
+    return json_response(
+        {
+            "status": "enabled" if up else "disabled",
+            "lastTested": row["last_tested_at"] if row else None,
+            "testStatus": row["test_status"] if row else None,
+            "endpoint": _endpoint(row),
+            "connectionStatus": row["connection_status"] if row else "unknown",
+            "errorMessage": row["test_error_message"] if row else None,
+        }
+    )

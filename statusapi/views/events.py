@@ -16,5 +16,10 @@ def events() -> Response:
     limit = params.integer("limit", 100, 1, 1000)
     assert after is not None and limit is not None
     rows = queries.events_after(after, limit)
-    return json_response({"events": [shapes.event(r) for r in rows], "count": len(rows),
-                          "next_after": rows[-1]["id"] if rows else after})
+    return json_response(
+        {
+            "events": [shapes.event(r) for r in rows],
+            "count": len(rows),
+            "next_after": rows[-1]["id"] if rows else after,
+        }
+    )

@@ -23,17 +23,26 @@ def readyz() -> Response:
     fresh = queries.daemon_freshness()
     max_age = current_app.config["HEARTBEAT_MAX_AGE"]
     if fresh["age_s"] is None:
-        return error_response(503, "not_ready", "no daemon has ever sent a heartbeat", {"Retry-After": "5"})
+        return error_response(
+            503, "not_ready", "no daemon has ever sent a heartbeat", {"Retry-After": "5"}
+        )
     if fresh["age_s"] > max_age:
-        return error_response(503, "not_ready",
-                              f"the freshest daemon heartbeat is {fresh['age_s']:.0f} s old (limit {max_age:g} s)",
-                              {"Retry-After": "5"})
+        return error_response(
+            503,
+            "not_ready",
+            f"the freshest daemon heartbeat is {fresh['age_s']:.0f} s old (limit {max_age:g} s)",
+            {"Retry-After": "5"},
+        )
     return json_response({"status": "ready", "daemon_heartbeat_age_s": round(fresh["age_s"], 3)})
 
 
 @bp.get("/metrics")
 def prometheus() -> Response:
-    return Response(metrics.render(), mimetype="text/plain", content_type="text/plain; version=0.0.4; charset=utf-8")
+    return Response(
+        metrics.render(),
+        mimetype="text/plain",
+        content_type="text/plain; version=0.0.4; charset=utf-8",
+    )
 
 
 @bp.get("/openapi.json")

@@ -16,12 +16,24 @@ def list_sources() -> Response:
     limit = params.integer("limit", 100, 1, 1000)
     assert limit is not None
     cfg = current_app.config
-    rows = queries.list_source_rows(params.statuses(), params.text("plugin"), params.boolean("enabled"),
-                                    params.cursor(), limit + 1, cfg["DEFAULT_RISE"], cfg["DEFAULT_FALL"])
+    rows = queries.list_source_rows(
+        params.statuses(),
+        params.text("plugin"),
+        params.boolean("enabled"),
+        params.cursor(),
+        limit + 1,
+        cfg["DEFAULT_RISE"],
+        cfg["DEFAULT_FALL"],
+    )
     more = len(rows) > limit
     rows = rows[:limit]
-    return json_response({"sources": [shapes.source(r) for r in rows], "count": len(rows),
-                          "next_cursor": rows[-1][0] if more else None})
+    return json_response(
+        {
+            "sources": [shapes.source(r) for r in rows],
+            "count": len(rows),
+            "next_cursor": rows[-1][0] if more else None,
+        }
+    )
 
 
 @bp.get("/api/v1/sources/<source_id>")
@@ -50,11 +62,19 @@ def summary() -> Response:
     fresh = queries.daemon_freshness()
     max_age = current_app.config["HEARTBEAT_MAX_AGE"]
     age = fresh["age_s"]
-    return json_response({
-        "counts": {k: row[k] for k in params.STATUSES},
-        "total": row["total"], "enabled": row["enabled"], "flapping": row["flapping"],
-        "generated_at": row["generated_at"],
-        "daemon": {"fresh": age is not None and age <= max_age, "nodes": fresh["nodes"],
-                   "last_heartbeat_at": fresh["last_heartbeat_at"],
-                   "age_s": round(age, 3) if age is not None else None, "max_age_s": max_age},
-    })
+    return json_response(
+        {
+            "counts": {k: row[k] for k in params.STATUSES},
+            "total": row["total"],
+            "enabled": row["enabled"],
+            "flapping": row["flapping"],
+            "generated_at": row["generated_at"],
+            "daemon": {
+                "fresh": age is not None and age <= max_age,
+                "nodes": fresh["nodes"],
+                "last_heartbeat_at": fresh["last_heartbeat_at"],
+                "age_s": round(age, 3) if age is not None else None,
+                "max_age_s": max_age,
+            },
+        }
+    )

@@ -125,7 +125,9 @@ def _resume_id() -> int | None:
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(400, "bad_parameter", "Last-Event-ID: must be an event id (an integer)") from None
+        raise ApiError(
+            400, "bad_parameter", "Last-Event-ID: must be an event id (an integer)"
+        ) from None
     if not 0 <= value < 2**63:
         raise ApiError(400, "bad_parameter", "Last-Event-ID: must be between 0 and 2^63-1")
     return value
@@ -134,7 +136,9 @@ def _resume_id() -> int | None:
 @bp.get("/api/v1/stream")
 def stream() -> Response:
     resume = _resume_id()
-    last = resume if resume is not None else queries.last_event_id()  # 503 now if the database is down
+    last = (
+        resume if resume is not None else queries.last_event_id()
+    )  # 503 now if the database is down
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     resp = Response(_events(app, last), mimetype="text/event-stream")
     resp.headers["Cache-Control"] = "no-cache"

@@ -17,7 +17,10 @@ from healthd.embedded import free_port
 def _wait_port(port: int, deadline_s: float = 10) -> None:
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", port), timeout=0.5),
+        ):
             return
         time.sleep(0.05)
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
@@ -61,19 +64,29 @@ http {{
 def blackbox() -> Iterator[int]:
     exe = shutil.which("prometheus-blackbox-exporter")
     if not exe:
-        raise SystemExit("blackbox_exporter is needed: apt-get install prometheus-blackbox-exporter")
+        raise SystemExit(
+            "blackbox_exporter is needed: apt-get install prometheus-blackbox-exporter"
+        )
     d = Path(tempfile.mkdtemp(prefix="bench-bb-"))
-    (d / "bb.yml").write_text("modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n"
-                              "    http:\n      preferred_ip_protocol: ip4\n")
+    (d / "bb.yml").write_text(
+        "modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n"
+        "    http:\n      preferred_ip_protocol: ip4\n"
+    )
     port = free_port()
-    with _serving([exe, f"--config.file={d / 'bb.yml'}", f"--web.listen-address=127.0.0.1:{port}"], port, d):
+    with _serving(
+        [exe, f"--config.file={d / 'bb.yml'}", f"--web.listen-address=127.0.0.1:{port}"], port, d
+    ):
         yield port
 
 
 def wrk(url: str, seconds: int = 10, connections: int = 64, threads: int = 2) -> float:
     """Requests/s that wrk measured."""
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     for line in out.splitlines():
         if line.startswith("Requests/sec:"):
             return float(line.split()[1])

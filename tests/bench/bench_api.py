@@ -32,11 +32,30 @@ def start(app: str, url: str, cwd: Path, threads: int = 32) -> tuple[object, int
     import subprocess
 
     port = free_port()
-    env = {**os.environ, "DSN": url, "STATUSAPI_DATABASE_URL": url, "STATUSAPI_WORKERS": "2",
-           "STATUSAPI_THREADS": str(threads), "STATUSAPI_ACCESS_LOG": ""}
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
-                             "-b", f"127.0.0.1:{port}", app], cwd=cwd, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "DSN": url,
+        "STATUSAPI_DATABASE_URL": url,
+        "STATUSAPI_WORKERS": "2",
+        "STATUSAPI_THREADS": str(threads),
+        "STATUSAPI_ACCESS_LOG": "",
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(ROOT / "deploy" / "gunicorn.conf.py"),
+            "-b",
+            f"127.0.0.1:{port}",
+            app,
+        ],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     import socket
 
     for _ in range(200):
@@ -55,7 +74,9 @@ async def sse_latency(port: int, url: str, events: int) -> list[float]:
         await r.content.readline()
         conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
         for _ in range(events):
-            await conn.execute("INSERT INTO status_history (source_id, from_status, to_status) VALUES ('s1','connected','error')")
+            await conn.execute(
+                "INSERT INTO status_history (source_id, from_status, to_status) VALUES ('s1','connected','error')"
+            )
             t = time.perf_counter()
             while True:
                 line = await asyncio.wait_for(r.content.readline(), 20)
@@ -76,7 +97,9 @@ async def fanout(port: int, url: str, n: int) -> tuple[int, float]:
 
     async def sub(s: aiohttp.ClientSession) -> None:
         nonlocal ready
-        async with s.get(f"http://127.0.0.1:{port}/api/v1/stream", timeout=aiohttp.ClientTimeout(total=60)) as r:
+        async with s.get(
+            f"http://127.0.0.1:{port}/api/v1/stream", timeout=aiohttp.ClientTimeout(total=60)
+        ) as r:
             await r.content.readline()
             ready += 1
             await start.wait()
@@ -97,7 +120,9 @@ async def fanout(port: int, url: str, n: int) -> tuple[int, float]:
         start.set()
         conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
         t = time.perf_counter()
-        await conn.execute("INSERT INTO status_history (source_id, from_status, to_status) VALUES ('s1','error','connected')")
+        await conn.execute(
+            "INSERT INTO status_history (source_id, from_status, to_status) VALUES ('s1','error','connected')"
+        )
         await conn.close()
         await asyncio.wait(tasks, timeout=10)
         for task in tasks:
@@ -107,9 +132,15 @@ async def fanout(port: int, url: str, n: int) -> tuple[int, float]:
 
 def main() -> None:
     with migrated_database() as url:
-        specs = [SourceSpec(id=f"s{i}", plugin="http", name=f"s{i}",
-                            config={"url": f"http://127.0.0.1/{i}", "headers": {"Authorization": "x"}})
-                 for i in range(1000)]
+        specs = [
+            SourceSpec(
+                id=f"s{i}",
+                plugin="http",
+                name=f"s{i}",
+                config={"url": f"http://127.0.0.1/{i}", "headers": {"Authorization": "x"}},
+            )
+            for i in range(1000)
+        ]
         catalog.import_sources(url, specs, prune=False)
         with psycopg.connect(url, autocommit=True) as c:
             c.execute("VACUUM ANALYZE data_sources")
@@ -117,8 +148,10 @@ def main() -> None:
         bare, bport = start("api_app:app", url, CEILINGS)
         ours, oport = start("statusapi:create_app()", url, ROOT, threads=600)
         try:
-            for label, b_path, o_path in [("P5 one source by id", "/one/s500", "/api/v1/sources/s500"),
-                                          ("P6 100 sources", "/all", "/api/v1/sources?limit=100")]:
+            for label, b_path, o_path in [
+                ("P5 one source by id", "/one/s500", "/api/v1/sources/s500"),
+                ("P6 100 sources", "/all", "/api/v1/sources?limit=100"),
+            ]:
                 b = wrk(f"http://127.0.0.1:{bport}{b_path}", 10, 32)
                 o = wrk(f"http://127.0.0.1:{oport}{o_path}", 10, 32)
                 rows.append((label, o, b))
@@ -130,14 +163,22 @@ def main() -> None:
             for p in (bare, ours):
                 p.terminate()  # type: ignore[attr-defined]
                 p.wait()  # type: ignore[attr-defined]
-    print("\n| id | measure | statusapi | bare Flask+psycopg | ratio / target |\n|---|---|---|---|---|")
+    print(
+        "\n| id | measure | statusapi | bare Flask+psycopg | ratio / target |\n|---|---|---|---|---|"
+    )
     for label, o, b in rows:
-        print(f"| {label.split()[0]} | {label[3:]} (req/s, wrk -c32, 10 s) | {o:,.0f} | {b:,.0f} | {o / b:.2f} (>= 0.8) |")
+        print(
+            f"| {label.split()[0]} | {label[3:]} (req/s, wrk -c32, 10 s) | {o:,.0f} | {b:,.0f} | {o / b:.2f} (>= 0.8) |"
+        )
     p99 = statistics.quantiles(lat, n=100)[98]
-    print(f"| P7 | history row committed -> SSE subscriber (200 events) | p50 {statistics.median(lat) * 1000:.0f} ms, "
-          f"p99 {p99 * 1000:.0f} ms | | p99 < 250 ms |")
-    print(f"| P8 | 1,000 SSE subscribers on one host, one event to all | {received:,} received, last after "
-          f"{spread * 1000:.0f} ms | | 1,000 within 1 s |")
+    print(
+        f"| P7 | history row committed -> SSE subscriber (200 events) | p50 {statistics.median(lat) * 1000:.0f} ms, "
+        f"p99 {p99 * 1000:.0f} ms | | p99 < 250 ms |"
+    )
+    print(
+        f"| P8 | 1,000 SSE subscribers on one host, one event to all | {received:,} received, last after "
+        f"{spread * 1000:.0f} ms | | 1,000 within 1 s |"
+    )
 
 
 if __name__ == "__main__":

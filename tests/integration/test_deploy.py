@@ -23,13 +23,21 @@ from tests.conftest import wait_for
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+@pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
+)
 def test_units_verify() -> None:
     units = [str(DEPLOY / n) for n in ("healthd.service", "statusapi.service", "statusapi.socket")]
-    proc = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True, timeout=60)
-    complaints = [line for line in (proc.stdout + proc.stderr).splitlines()
-                  if line.strip() and "/opt/healthd/bin/" not in line
-                  and "Failed to prepare filename" not in line]
+    proc = subprocess.run(
+        ["systemd-analyze", "verify", *units], capture_output=True, text=True, timeout=60
+    )
+    complaints = [
+        line
+        for line in (proc.stdout + proc.stderr).splitlines()
+        if line.strip()
+        and "/opt/healthd/bin/" not in line
+        and "Failed to prepare filename" not in line
+    ]
     assert complaints == [], complaints
 
 
@@ -59,8 +67,21 @@ def test_healthd_up_runs_everything_and_stops_clean() -> None:
     port = embedded.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HEALTHD_", "STATUSAPI_"))}
     log = open(data / "up.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "healthd", "up", "--data-dir", str(data / "state"),
-                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "healthd",
+            "up",
+            "--data-dir",
+            str(data / "state"),
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     base = f"http://127.0.0.1:{port}"
 
     def sources() -> list[dict[str, object]]:
@@ -71,21 +92,39 @@ def test_healthd_up_runs_everything_and_stops_clean() -> None:
             return []
 
     try:
-        listed = wait_for(lambda: len(sources()) == 3 and sources(), timeout=90, what="the example sources")
+        listed = wait_for(
+            lambda: len(sources()) == 3 and sources(), timeout=90, what="the example sources"
+        )
         assert {s["id"] for s in listed} == {"statusapi", "embedded-postgres", "closed-port"}
-        probed = wait_for(lambda: (s := sources()) and all(x["last_tested_at"] for x in s) and s,
-                          timeout=30, what="every example probed")
+        probed = wait_for(
+            lambda: (s := sources()) and all(x["last_tested_at"] for x in s) and s,
+            timeout=30,
+            what="every example probed",
+        )
         status = {s["id"]: s["connection_status"] for s in probed}
-        assert status == {"statusapi": "connected", "embedded-postgres": "connected", "closed-port": "disconnected"}
+        assert status == {
+            "statusapi": "connected",
+            "embedded-postgres": "connected",
+            "closed-port": "disconnected",
+        }
         out = (data / "up.log").read_text()
-        db_url = next(line.split("database:")[1].strip() for line in out.splitlines() if "database:" in line)
+        db_url = next(
+            line.split("database:")[1].strip() for line in out.splitlines() if "database:" in line
+        )
         t = time.monotonic()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
         assert time.monotonic() - t < 30
-        leftovers = wait_for(lambda: not _procs_mentioning(str(data / "state")) and not _procs_mentioning(db_url)
-                             and not _procs_mentioning(f"127.0.0.1:{port}") or None, timeout=10,
-                             what="no process left behind")
+        leftovers = wait_for(
+            lambda: (
+                not _procs_mentioning(str(data / "state"))
+                and not _procs_mentioning(db_url)
+                and not _procs_mentioning(f"127.0.0.1:{port}")
+                or None
+            ),
+            timeout=10,
+            what="no process left behind",
+        )
         assert leftovers is True
         assert "Traceback" not in (data / "up.log").read_text()
     finally:

@@ -23,8 +23,11 @@ pytestmark = pytest.mark.slow
 def server(db_url: str, db: psycopg.Connection[Any], tmp_path: Path) -> Iterator[Gunicorn]:
     seed(db)
     db.execute("INSERT INTO daemon_nodes (node_id, hostname, pid) VALUES ('n', 'h', 1)")
-    g = Gunicorn(db_url.replace("postgres@", "healthd_readonly@"), tmp_path / "gunicorn.log",
-                 STATUSAPI_STREAM_KEEPALIVE="1")
+    g = Gunicorn(
+        db_url.replace("postgres@", "healthd_readonly@"),
+        tmp_path / "gunicorn.log",
+        STATUSAPI_STREAM_KEEPALIVE="1",
+    )
     yield g
     assert g.stop() == 0
     assert "Traceback" not in g.log_path.read_text()
@@ -39,12 +42,22 @@ def get(url: str) -> tuple[int, dict[str, str], bytes]:
 
 
 def test_every_route_smoke(server: Gunicorn) -> None:
-    for route, status in [("/healthz", 200), ("/readyz", 200), ("/api/v1/sources", 200),
-                          ("/api/v1/sources/web", 200), ("/api/v1/sources/web/events", 200),
-                          ("/api/v1/events?after=0", 200), ("/api/v1/summary", 200),
-                          ("/api/ai/connections", 200), ("/api/ai/connection-status", 200),
-                          ("/metrics", 200), ("/openapi.json", 200), ("/api/v1/sources/ghost", 404),
-                          ("/nope", 404), ("/api/v1/sources?limit=0", 400)]:
+    for route, status in [
+        ("/healthz", 200),
+        ("/readyz", 200),
+        ("/api/v1/sources", 200),
+        ("/api/v1/sources/web", 200),
+        ("/api/v1/sources/web/events", 200),
+        ("/api/v1/events?after=0", 200),
+        ("/api/v1/summary", 200),
+        ("/api/ai/connections", 200),
+        ("/api/ai/connection-status", 200),
+        ("/metrics", 200),
+        ("/openapi.json", 200),
+        ("/api/v1/sources/ghost", 404),
+        ("/nope", 404),
+        ("/api/v1/sources?limit=0", 400),
+    ]:
         code, headers, body = get(server.base + route)
         assert code == status, (route, code, body)
         assert SECRET.encode() not in body
@@ -59,7 +72,9 @@ class SSE:
         headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
         self.conn.request("GET", "/api/v1/stream", headers=headers)
         self.resp = self.conn.getresponse()
-        assert self.resp.status == 200 and self.resp.getheader("Content-Type").startswith("text/event-stream")
+        assert self.resp.status == 200 and self.resp.getheader("Content-Type").startswith(
+            "text/event-stream"
+        )
 
     def next_event(self, timeout: float = 10) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -82,8 +97,11 @@ class SSE:
 
 
 def add_event(db: psycopg.Connection[Any], sid: str, to: str) -> int:
-    return db.execute("INSERT INTO status_history (source_id, from_status, to_status) VALUES (%s, 'connected', %s)"
-                      " RETURNING id", (sid, to)).fetchone()[0]
+    return db.execute(
+        "INSERT INTO status_history (source_id, from_status, to_status) VALUES (%s, 'connected', %s)"
+        " RETURNING id",
+        (sid, to),
+    ).fetchone()[0]
 
 
 def test_stream_delivers_and_resumes(server: Gunicorn, db: psycopg.Connection[Any]) -> None:

@@ -47,8 +47,14 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     target, fake = Target(), FakeOpenAI(SECRET)
     dns_ok, dns_silent = DnsServer({"db.internal": "10.1.2.3"}), DnsServer({}, silent=True)
     with hanging_listener() as hang_port:
-        yield {"target": target, "ai": fake, "dns": dns_ok, "dns_silent": dns_silent, "hang": hang_port,
-               "closed": embedded.free_port()}
+        yield {
+            "target": target,
+            "ai": fake,
+            "dns": dns_ok,
+            "dns_silent": dns_silent,
+            "hang": hang_port,
+            "closed": embedded.free_port(),
+        }
     target.close()
     fake.close()
     dns_ok.close()
@@ -61,24 +67,41 @@ def contract_cases(s: dict[str, Any], pg_url: str) -> dict[str, dict[str, Any]]:
     closed = s["closed"]
     bad_pg = pg_url.replace("postgres@", f"postgres:{SECRET}@").rsplit(":", 1)[0] + f":{closed}/x"
     return {
-        "http": {"good": {"url": s["target"].url + f"?token={SECRET}", "headers": {"X-Api-Key": SECRET}},
-                 "unreachable": {"url": f"http://u:{SECRET}@127.0.0.1:{closed}/?key={SECRET}"},
-                 "hang": {"url": hang + "/"}},
-        "ai-service": {"good": {"endpoint": s["ai"].endpoint, "api_key": SECRET},
-                       "unreachable": {"endpoint": f"http://127.0.0.1:{closed}/v1", "api_key": SECRET},
-                       "hang": {"endpoint": hang + "/v1", "api_key": SECRET}},
-        "postgres": {"good": {"dsn": pg_url.replace("postgres@", f"postgres:{SECRET}@")},
-                     "unreachable": {"dsn": bad_pg},
-                     "hang": {"dsn": f"postgresql://postgres:{SECRET}@127.0.0.1:{s['hang']}/x"}},
-        "tcp": {"good": {"host": "127.0.0.1", "port": s["target"].port},
-                "unreachable": {"host": "127.0.0.1", "port": closed},
-                "hang": {"host": "127.0.0.1", "port": s["hang"], "send": "PING\r\n", "expect": "+PONG"}},
-        "dns": {"good": {"name": "db.internal", "server": f"127.0.0.1:{s['dns'].port}"},
-                "unreachable": {"name": "db.internal", "server": f"127.0.0.1:{s['dns_silent'].port}"},
-                "hang": {"name": "db.internal", "server": f"127.0.0.1:{s['dns_silent'].port}"}},
-        "command": {"good": {"argv": [sys.executable, "-c", "print('OK - fine')"], "env": {"TOKEN": SECRET}},
-                    "unreachable": {"argv": [str(NAGIOS / "check_tcp"), "-H", "127.0.0.1", "-p", str(closed)]},
-                    "hang": {"argv": ["sleep", "30"], "env": {"TOKEN": SECRET}}},
+        "http": {
+            "good": {"url": s["target"].url + f"?token={SECRET}", "headers": {"X-Api-Key": SECRET}},
+            "unreachable": {"url": f"http://u:{SECRET}@127.0.0.1:{closed}/?key={SECRET}"},
+            "hang": {"url": hang + "/"},
+        },
+        "ai-service": {
+            "good": {"endpoint": s["ai"].endpoint, "api_key": SECRET},
+            "unreachable": {"endpoint": f"http://127.0.0.1:{closed}/v1", "api_key": SECRET},
+            "hang": {"endpoint": hang + "/v1", "api_key": SECRET},
+        },
+        "postgres": {
+            "good": {"dsn": pg_url.replace("postgres@", f"postgres:{SECRET}@")},
+            "unreachable": {"dsn": bad_pg},
+            "hang": {"dsn": f"postgresql://postgres:{SECRET}@127.0.0.1:{s['hang']}/x"},
+        },
+        "tcp": {
+            "good": {"host": "127.0.0.1", "port": s["target"].port},
+            "unreachable": {"host": "127.0.0.1", "port": closed},
+            "hang": {"host": "127.0.0.1", "port": s["hang"], "send": "PING\r\n", "expect": "+PONG"},
+        },
+        "dns": {
+            "good": {"name": "db.internal", "server": f"127.0.0.1:{s['dns'].port}"},
+            "unreachable": {"name": "db.internal", "server": f"127.0.0.1:{s['dns_silent'].port}"},
+            "hang": {"name": "db.internal", "server": f"127.0.0.1:{s['dns_silent'].port}"},
+        },
+        "command": {
+            "good": {
+                "argv": [sys.executable, "-c", "print('OK - fine')"],
+                "env": {"TOKEN": SECRET},
+            },
+            "unreachable": {
+                "argv": [str(NAGIOS / "check_tcp"), "-H", "127.0.0.1", "-p", str(closed)]
+            },
+            "hang": {"argv": ["sleep", "30"], "env": {"TOKEN": SECRET}},
+        },
     }
 
 
@@ -86,8 +109,12 @@ BUILTINS = ["http", "ai-service", "postgres", "tcp", "dns", "command"]
 
 
 @pytest.mark.parametrize("name", BUILTINS)
-def test_contract(name: str, servers: dict[str, Any], pg_cluster: embedded.Cluster,
-                  caplog: pytest.LogCaptureFixture) -> None:
+def test_contract(
+    name: str,
+    servers: dict[str, Any],
+    pg_cluster: embedded.Cluster,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
     cases = contract_cases(servers, pg_cluster.url())[name]
     good = probe(name, cases["good"])
@@ -173,7 +200,9 @@ def test_ai_service(servers: dict[str, Any]) -> None:
     fake.rate_limited = True
     try:
         r = probe("ai-service", {"endpoint": fake.endpoint, "api_key": SECRET})
-        assert r.status == "error" and r.message.startswith("rate limited (429): Rate limit reached")
+        assert r.status == "error" and r.message.startswith(
+            "rate limited (429): Rate limit reached"
+        )
     finally:
         fake.rate_limited = False
 
@@ -183,8 +212,10 @@ def test_postgres_reconnects_after_terminate(pg_cluster: embedded.Cluster) -> No
         plugin = plugins.create("postgres", {"dsn": pg_cluster.url()})
         out = [await plugins.run_check(plugin, 2)]
         with psycopg.connect(pg_cluster.url(), autocommit=True) as admin:
-            killed = admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                                   " WHERE application_name = 'healthd-probe'").fetchall()
+            killed = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = 'healthd-probe'"
+            ).fetchall()
             assert killed == [(True,)]
         out.append(await plugins.run_check(plugin, 2))
         out.append(await plugins.run_check(plugin, 2))
@@ -207,18 +238,27 @@ def test_dns(servers: dict[str, Any]) -> None:
     assert r.ok and "10.1.2.3" in r.message
     r = probe("dns", {"name": "nope.internal", "server": f"127.0.0.1:{port}"})
     assert r.status == "error" and "NXDOMAIN" in r.message
-    r = probe("dns", {"name": "db.internal", "server": f"127.0.0.1:{servers['dns_silent'].port}"}, timeout=0.5)
+    r = probe(
+        "dns",
+        {"name": "db.internal", "server": f"127.0.0.1:{servers['dns_silent'].port}"},
+        timeout=0.5,
+    )
     assert r.status == "disconnected" and "timed out" in r.message
 
 
-@pytest.mark.skipif(not (NAGIOS / "check_tcp").exists(), reason="monitoring-plugins-basic not installed")
+@pytest.mark.skipif(
+    not (NAGIOS / "check_tcp").exists(), reason="monitoring-plugins-basic not installed"
+)
 def test_real_nagios_plugins(servers: dict[str, Any]) -> None:
     port = servers["target"].port
     r = probe("command", {"argv": [str(NAGIOS / "check_tcp"), "-H", "127.0.0.1", "-p", str(port)]})
     assert r.ok and r.message.startswith("TCP OK")
     r = probe("command", {"argv": [str(NAGIOS / "check_http"), "-H", "127.0.0.1", "-p", str(port)]})
     assert r.ok and r.message.startswith("HTTP OK")
-    r = probe("command", {"argv": [str(NAGIOS / "check_tcp"), "-H", "127.0.0.1", "-p", str(servers["closed"])]})
+    r = probe(
+        "command",
+        {"argv": [str(NAGIOS / "check_tcp"), "-H", "127.0.0.1", "-p", str(servers["closed"])]},
+    )
     assert r.status == "error" and "Connection refused" in r.message
     r = probe("command", {"argv": ["sh", "-c", "echo 'DISK WARNING - 91% used'; exit 1"]})
     assert r.ok and r.message == "WARNING: DISK WARNING - 91% used"
@@ -230,7 +270,9 @@ def test_real_nagios_plugins(servers: dict[str, Any]) -> None:
 
 def test_command_timeout_kills_the_process_group(tmp_path: Path) -> None:
     pidfile = tmp_path / "child.pid"
-    r = probe("command", {"argv": ["sh", "-c", f"sleep 30 & echo $! > {pidfile}; wait"]}, timeout=0.5)
+    r = probe(
+        "command", {"argv": ["sh", "-c", f"sleep 30 & echo $! > {pidfile}; wait"]}, timeout=0.5
+    )
     assert r.status == "disconnected" and "process group killed" in r.message
     child = int(pidfile.read_text())
     deadline = time.monotonic() + 5
@@ -240,14 +282,19 @@ def test_command_timeout_kills_the_process_group(tmp_path: Path) -> None:
         except ProcessLookupError:
             break
         # a killed child lingers as a zombie until reaped by init; that counts as gone
-        if Path(f"/proc/{child}/stat").exists() and Path(f"/proc/{child}/stat").read_text().split()[2] == "Z":
+        if (
+            Path(f"/proc/{child}/stat").exists()
+            and Path(f"/proc/{child}/stat").read_text().split()[2] == "Z"
+        ):
             break
         time.sleep(0.05)
     else:
         pytest.fail("the plugin's child process survived the timeout")
 
 
-def test_secret_references(monkeypatch: pytest.MonkeyPatch, servers: dict[str, Any], tmp_path: Path) -> None:
+def test_secret_references(
+    monkeypatch: pytest.MonkeyPatch, servers: dict[str, Any], tmp_path: Path
+) -> None:
     fake = servers["ai"]
     monkeypatch.setenv("AI_KEY", SECRET)
     assert probe("ai-service", {"endpoint": fake.endpoint, "api_key": {"env": "AI_KEY"}}).ok
@@ -255,7 +302,10 @@ def test_secret_references(monkeypatch: pytest.MonkeyPatch, servers: dict[str, A
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
     assert probe("ai-service", {"endpoint": fake.endpoint, "api_key": {"file": "ai-key"}}).ok
     r = probe("ai-service", {"endpoint": fake.endpoint, "api_key": {"env": "NOT_SET_ANYWHERE"}})
-    assert r.status == "error" and r.message == 'secret reference {"env": "NOT_SET_ANYWHERE"}: the variable is not set'
+    assert (
+        r.status == "error"
+        and r.message == 'secret reference {"env": "NOT_SET_ANYWHERE"}: the variable is not set'
+    )
     r = probe("ai-service", {"endpoint": fake.endpoint, "api_key": {"file": "missing"}})
     assert r.status == "error" and r.message.startswith('secret reference {"file": "missing"}')
 
@@ -269,16 +319,25 @@ def test_plugin_crash_and_bad_config_are_contained() -> None:
 
     r = asyncio.run(plugins.run_check(Boom({}), 1))
     assert r.status == "error" and "RuntimeError: kaboom" in r.message
-    for name, cfg, field in [("http", {"url": "ftp://x"}, "config.url"), ("tcp", {"host": "x"}, "config.port"),
-                             ("command", {"argv": []}, "config.argv"), ("http", {"url": "http://x", "verify_tls": "yes"}, "config.verify_tls")]:
+    for name, cfg, field in [
+        ("http", {"url": "ftp://x"}, "config.url"),
+        ("tcp", {"host": "x"}, "config.port"),
+        ("command", {"argv": []}, "config.argv"),
+        ("http", {"url": "http://x", "verify_tls": "yes"}, "config.verify_tls"),
+    ]:
         with pytest.raises(Exception, match=field):
             plugins.create(name, cfg)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "HEALTHD_DATABASE_URL"}
-    return subprocess.run([sys.executable, "-m", "healthd", *args], capture_output=True, text=True,
-                          timeout=30, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "healthd", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
 
 
 def test_probe_cli(servers: dict[str, Any], healthd_cli: Any, db: psycopg.Connection[Any]) -> None:
@@ -289,12 +348,20 @@ def test_probe_cli(servers: dict[str, Any], healthd_cli: Any, db: psycopg.Connec
     assert r.returncode == 3 and r.stderr.count("\n") == 1 and "unknown plugin 'nope'" in r.stderr
     r = _cli("probe", "--plugin", "http", "--config", "{}")
     assert r.returncode == 3 and "config.url: is required" in r.stderr
-    r = _cli("probe", "--plugin", "ai-service", "--json", "--config",
-             json.dumps({"endpoint": servers["ai"].endpoint, "api_key": SECRET}))
+    r = _cli(
+        "probe",
+        "--plugin",
+        "ai-service",
+        "--json",
+        "--config",
+        json.dumps({"endpoint": servers["ai"].endpoint, "api_key": SECRET}),
+    )
     out = json.loads(r.stdout)
     assert r.returncode == 0 and out["status"] == "connected" and SECRET not in r.stdout + r.stderr
-    db.execute("INSERT INTO data_sources (id, name, plugin, config) VALUES ('t', 't', 'http', %s)",
-               (json.dumps({"url": servers["target"].url}),))
+    db.execute(
+        "INSERT INTO data_sources (id, name, plugin, config) VALUES ('t', 't', 'http', %s)",
+        (json.dumps({"url": servers["target"].url}),),
+    )
     r = healthd_cli("probe", "t")
     assert r.returncode == 0 and r.stdout.startswith("t: connected")
     assert db.execute("SELECT last_tested_at FROM data_sources WHERE id='t'").fetchone() == (None,)

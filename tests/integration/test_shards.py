@@ -27,22 +27,36 @@ def per_path(target: Target) -> dict[str, int]:
         return out
 
 
-def test_two_daemons_split_the_sources_and_take_over(db: psycopg.Connection[Any], db_url: str,
-                                                     tmp_path: Path) -> None:
+def test_two_daemons_split_the_sources_and_take_over(
+    db: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
     target = Target()
     try:
         for i in range(N):
-            db.execute("INSERT INTO data_sources (id, name, plugin, config) VALUES (%s, %s, 'http', %s)",
-                       (f"s{i}", f"s{i}", json.dumps({"url": f"{target.url}s{i}"})))
+            db.execute(
+                "INSERT INTO data_sources (id, name, plugin, config) VALUES (%s, %s, 'http', %s)",
+                (f"s{i}", f"s{i}", json.dumps({"url": f"{target.url}s{i}"})),
+            )
         a = DaemonProcess(db_url, tmp_path / "a.log", HEALTHD_INTERVAL="2")
-        wait_for(lambda: db.execute("SELECT count(*) FROM shard_leases WHERE node_id IS NOT NULL").fetchone()[0] == 64,
-                 what="the first daemon holding every shard")
+        wait_for(
+            lambda: (
+                db.execute(
+                    "SELECT count(*) FROM shard_leases WHERE node_id IS NOT NULL"
+                ).fetchone()[0]
+                == 64
+            ),
+            what="the first daemon holding every shard",
+        )
         b = DaemonProcess(db_url, tmp_path / "b.log", HEALTHD_INTERVAL="2")
         try:
+
             def split() -> bool:
-                rows = db.execute("SELECT node_id, count(*) FROM shard_leases WHERE expires_at > now()"
-                                  " GROUP BY node_id").fetchall()
+                rows = db.execute(
+                    "SELECT node_id, count(*) FROM shard_leases WHERE expires_at > now()"
+                    " GROUP BY node_id"
+                ).fetchall()
                 return sorted(n for _, n in rows) == [32, 32]
+
             wait_for(split, timeout=30, what="the shards split 32/32")
             time.sleep(3)  # let the hand-over settle: probes already in flight finish
             with target.lock:
@@ -54,13 +68,28 @@ def test_two_daemons_split_the_sources_and_take_over(db: psycopg.Connection[Any]
             assert max(counts.values()) <= 4, counts
             a.proc.send_signal(signal.SIGKILL)
             a.proc.wait()
-            wait_for(lambda: db.execute("SELECT count(DISTINCT node_id) FROM shard_leases WHERE expires_at > now()"
-                                        " AND node_id IS NOT NULL").fetchone()[0] == 1
-                     and db.execute("SELECT count(*) FROM shard_leases WHERE expires_at > now()").fetchone()[0] == 64,
-                     timeout=40, what="the survivor taking over every shard")
+            wait_for(
+                lambda: (
+                    db.execute(
+                        "SELECT count(DISTINCT node_id) FROM shard_leases WHERE expires_at > now()"
+                        " AND node_id IS NOT NULL"
+                    ).fetchone()[0]
+                    == 1
+                    and db.execute(
+                        "SELECT count(*) FROM shard_leases WHERE expires_at > now()"
+                    ).fetchone()[0]
+                    == 64
+                ),
+                timeout=40,
+                what="the survivor taking over every shard",
+            )
             with target.lock:
                 target.requests.clear()
-            wait_for(lambda: len(per_path(target)) == N, timeout=10, what="every source probed by the survivor")
+            wait_for(
+                lambda: len(per_path(target)) == N,
+                timeout=10,
+                what="every source probed by the survivor",
+            )
             assert b.stop() == 0
             assert "probing 64 of 64 shards" in b.log()
         finally:

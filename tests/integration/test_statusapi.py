@@ -22,24 +22,82 @@ SECRET = "sk-top-secret-777"
 def seed(db: psycopg.Connection[Any]) -> None:
     now = datetime.now(UTC)
     rows = [
-        ("ai-connection", "AI", "ai", "ai-service", {"endpoint": "http://127.0.0.1:9/v1", "api_key": SECRET},
-         "connected", "success", None),
-        ("web", "Web", "service", "http", {"url": f"https://user:{SECRET}@127.0.0.1/?token={SECRET}",
-                                           "headers": {"Authorization": f"Bearer {SECRET}"}},
-         "error", "failed", "HTTP 500"),
-        ("db", "DB", "database", "postgres", {"dsn": {"env": "PG_DSN"}}, "disconnected", "failed", "connection refused"),
-        ("new", "New", "service", "tcp", {"host": "127.0.0.1", "port": 1, "password": SECRET}, "unknown", None, None),
+        (
+            "ai-connection",
+            "AI",
+            "ai",
+            "ai-service",
+            {"endpoint": "http://127.0.0.1:9/v1", "api_key": SECRET},
+            "connected",
+            "success",
+            None,
+        ),
+        (
+            "web",
+            "Web",
+            "service",
+            "http",
+            {
+                "url": f"https://user:{SECRET}@127.0.0.1/?token={SECRET}",
+                "headers": {"Authorization": f"Bearer {SECRET}"},
+            },
+            "error",
+            "failed",
+            "HTTP 500",
+        ),
+        (
+            "db",
+            "DB",
+            "database",
+            "postgres",
+            {"dsn": {"env": "PG_DSN"}},
+            "disconnected",
+            "failed",
+            "connection refused",
+        ),
+        (
+            "new",
+            "New",
+            "service",
+            "tcp",
+            {"host": "127.0.0.1", "port": 1, "password": SECRET},
+            "unknown",
+            None,
+            None,
+        ),
     ]
     for sid, name, typ, plugin, cfg, status, test, msg in rows:
-        db.execute("INSERT INTO data_sources (id, name, type, plugin, config, connection_status, test_status,"
-                   " test_error_message, last_tested_at, status_changed_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                   (sid, name, typ, plugin, json.dumps(cfg), status, test, msg,
-                    now if test else None, now if test else None))
-    db.execute("UPDATE data_sources SET pending_status='connected', pending_count=1, flapping=true WHERE id='web'")
-    for i, (sid, frm, to) in enumerate([("web", "unknown", "connected"), ("db", "unknown", "disconnected"),
-                                        ("web", "connected", "error")]):
-        db.execute("INSERT INTO status_history (source_id, from_status, to_status, at, error_message) VALUES"
-                   " (%s, %s, %s, %s, %s)", (sid, frm, to, now + timedelta(seconds=i), None))
+        db.execute(
+            "INSERT INTO data_sources (id, name, type, plugin, config, connection_status, test_status,"
+            " test_error_message, last_tested_at, status_changed_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+            (
+                sid,
+                name,
+                typ,
+                plugin,
+                json.dumps(cfg),
+                status,
+                test,
+                msg,
+                now if test else None,
+                now if test else None,
+            ),
+        )
+    db.execute(
+        "UPDATE data_sources SET pending_status='connected', pending_count=1, flapping=true WHERE id='web'"
+    )
+    for i, (sid, frm, to) in enumerate(
+        [
+            ("web", "unknown", "connected"),
+            ("db", "unknown", "disconnected"),
+            ("web", "connected", "error"),
+        ]
+    ):
+        db.execute(
+            "INSERT INTO status_history (source_id, from_status, to_status, at, error_message) VALUES"
+            " (%s, %s, %s, %s, %s)",
+            (sid, frm, to, now + timedelta(seconds=i), None),
+        )
 
 
 @pytest.fixture
@@ -59,18 +117,34 @@ def client(app: Flask) -> FlaskClient:
 
 
 def heartbeat(db: psycopg.Connection[Any], age_s: float = 0) -> None:
-    db.execute("INSERT INTO daemon_nodes (node_id, hostname, pid, heartbeat_at) VALUES"
-               " ('n1', 'h', 1, now() - make_interval(secs => %s))", (age_s,))
+    db.execute(
+        "INSERT INTO daemon_nodes (node_id, hostname, pid, heartbeat_at) VALUES"
+        " ('n1', 'h', 1, now() - make_interval(secs => %s))",
+        (age_s,),
+    )
 
 
 def test_list_filters_and_paging(client: FlaskClient) -> None:
     body = client.get("/api/v1/sources").get_json()
-    assert body["count"] == 4 and [s["id"] for s in body["sources"]] == ["ai-connection", "db", "new", "web"]
+    assert body["count"] == 4 and [s["id"] for s in body["sources"]] == [
+        "ai-connection",
+        "db",
+        "new",
+        "web",
+    ]
     web = body["sources"][3]
-    assert web["pending"] == {"status": "connected", "count": 1, "needed": 3} and web["flapping"] is True
+    assert (
+        web["pending"] == {"status": "connected", "count": 1, "needed": 3}
+        and web["flapping"] is True
+    )
     assert web["last_tested_at"].endswith("Z")
-    assert [s["id"] for s in client.get("/api/v1/sources?status=error,disconnected").get_json()["sources"]] == ["db", "web"]
-    assert [s["id"] for s in client.get("/api/v1/sources?plugin=tcp").get_json()["sources"]] == ["new"]
+    assert [
+        s["id"]
+        for s in client.get("/api/v1/sources?status=error,disconnected").get_json()["sources"]
+    ] == ["db", "web"]
+    assert [s["id"] for s in client.get("/api/v1/sources?plugin=tcp").get_json()["sources"]] == [
+        "new"
+    ]
     assert client.get("/api/v1/sources?enabled=false").get_json()["count"] == 0
     page1 = client.get("/api/v1/sources?limit=3").get_json()
     assert page1["count"] == 3 and page1["next_cursor"]
@@ -78,8 +152,18 @@ def test_list_filters_and_paging(client: FlaskClient) -> None:
     assert [s["id"] for s in page2["sources"]] == ["web"] and page2["next_cursor"] is None
 
 
-@pytest.mark.parametrize("query", ["status=broken", "limit=0", "limit=1001", "limit=x", "enabled=maybe",
-                                   "cursor=" + "x" * 51, "limit=1&limit=2"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "status=broken",
+        "limit=0",
+        "limit=1001",
+        "limit=x",
+        "enabled=maybe",
+        "cursor=" + "x" * 51,
+        "limit=1&limit=2",
+    ],
+)
 def test_bad_parameters_are_400_json(client: FlaskClient, query: str) -> None:
     r = client.get(f"/api/v1/sources?{query}")
     assert r.status_code == 400 and r.is_json
@@ -101,9 +185,21 @@ def test_one_source_and_404(client: FlaskClient) -> None:
 
 
 def test_secret_appears_in_no_route(client: FlaskClient) -> None:
-    routes = ["/api/v1/sources", "/api/v1/sources/web", "/api/v1/sources/ai-connection", "/api/v1/sources/new",
-              "/api/v1/sources/web/events", "/api/v1/events", "/api/v1/summary", "/api/ai/connections",
-              "/api/ai/connection-status", "/metrics", "/openapi.json", "/healthz", "/readyz"]
+    routes = [
+        "/api/v1/sources",
+        "/api/v1/sources/web",
+        "/api/v1/sources/ai-connection",
+        "/api/v1/sources/new",
+        "/api/v1/sources/web/events",
+        "/api/v1/events",
+        "/api/v1/summary",
+        "/api/ai/connections",
+        "/api/ai/connection-status",
+        "/metrics",
+        "/openapi.json",
+        "/healthz",
+        "/readyz",
+    ]
     for route in routes:
         r = client.get(route)
         assert SECRET not in r.get_data(as_text=True), route
@@ -117,7 +213,9 @@ def test_events(client: FlaskClient) -> None:
     assert [(e["from"], e["to"]) for e in ev] == [("connected", "error"), ("unknown", "connected")]
     assert client.get("/api/v1/sources/web/events?limit=1001").status_code == 400
     feed = client.get("/api/v1/events?after=0&limit=2").get_json()
-    assert [e["source_id"] for e in feed["events"]] == ["web", "db"] and feed["next_after"] == feed["events"][1]["id"]
+    assert [e["source_id"] for e in feed["events"]] == ["web", "db"] and feed["next_after"] == feed[
+        "events"
+    ][1]["id"]
     rest = client.get(f"/api/v1/events?after={feed['next_after']}").get_json()
     assert [(e["source_id"], e["to"]) for e in rest["events"]] == [("web", "error")]
 
@@ -127,7 +225,10 @@ def test_summary_and_readiness(client: FlaskClient, db: psycopg.Connection[Any])
     assert s["counts"] == {"unknown": 1, "connected": 1, "disconnected": 1, "error": 1}
     assert s["flapping"] == 1 and s["daemon"]["fresh"] is False
     r = client.get("/readyz")
-    assert r.status_code == 503 and "no daemon has ever sent a heartbeat" in r.get_json()["error"]["message"]
+    assert (
+        r.status_code == 503
+        and "no daemon has ever sent a heartbeat" in r.get_json()["error"]["message"]
+    )
     heartbeat(db, age_s=120)
     r = client.get("/readyz")
     assert r.status_code == 503 and "120 s old" in r.get_json()["error"]["message"]
@@ -142,15 +243,34 @@ def test_original_ai_routes(client: FlaskClient, app: Flask, db: psycopg.Connect
     assert c["endpoint"] == "configured" and c["apiKey"] == "" and c["enabled"] is True
     assert c["testStatus"] == "success" and c["lastTested"].endswith("Z")
     s = client.get("/api/ai/connection-status").get_json()
-    assert set(s) == {"status", "lastTested", "testStatus", "endpoint", "connectionStatus", "errorMessage"}
-    assert s["status"] == "enabled" and s["connectionStatus"] == "connected" and s["errorMessage"] is None
-    db.execute("UPDATE data_sources SET connection_status='error', test_error_message='API key rejected (401)'"
-               " WHERE id='ai-connection'")
+    assert set(s) == {
+        "status",
+        "lastTested",
+        "testStatus",
+        "endpoint",
+        "connectionStatus",
+        "errorMessage",
+    }
+    assert (
+        s["status"] == "enabled"
+        and s["connectionStatus"] == "connected"
+        and s["errorMessage"] is None
+    )
+    db.execute(
+        "UPDATE data_sources SET connection_status='error', test_error_message='API key rejected (401)'"
+        " WHERE id='ai-connection'"
+    )
     s = client.get("/api/ai/connection-status").get_json()
     assert s["status"] == "disabled" and s["errorMessage"] == "API key rejected (401)"
     db.execute("DELETE FROM data_sources WHERE id='ai-connection'")
     c = client.get("/api/ai/connections").get_json()
-    assert c == {"endpoint": "not_configured", "apiKey": "", "enabled": False, "lastTested": None, "testStatus": None}
+    assert c == {
+        "endpoint": "not_configured",
+        "apiKey": "",
+        "enabled": False,
+        "lastTested": None,
+        "testStatus": None,
+    }
 
 
 def test_etag_and_304(client: FlaskClient, db: psycopg.Connection[Any]) -> None:
@@ -171,9 +291,17 @@ def test_bearer_tokens(db_url: str, db: psycopg.Connection[Any]) -> None:
         r = client.get("/api/v1/sources")
         assert r.status_code == 401 and r.get_json()["error"]["code"] == "unauthorized"
         assert r.headers["WWW-Authenticate"].startswith("Bearer")
-        assert client.get("/api/v1/sources", headers={"Authorization": "Bearer wrong"}).status_code == 401
-        assert client.get("/api/v1/sources", headers={"Authorization": "Bearer t0k3n-b"}).status_code == 200
-        assert client.get("/metrics", headers={"Authorization": "Bearer t0k3n-a"}).status_code == 200
+        assert (
+            client.get("/api/v1/sources", headers={"Authorization": "Bearer wrong"}).status_code
+            == 401
+        )
+        assert (
+            client.get("/api/v1/sources", headers={"Authorization": "Bearer t0k3n-b"}).status_code
+            == 200
+        )
+        assert (
+            client.get("/metrics", headers={"Authorization": "Bearer t0k3n-a"}).status_code == 200
+        )
     finally:
         if app.extensions.get("healthd_pool"):
             app.extensions["healthd_pool"].close()
@@ -184,7 +312,10 @@ def test_cors(db_url: str) -> None:
     client = app.test_client()
     r = client.get("/healthz", headers={"Origin": "https://dash.example"})
     assert r.headers["Access-Control-Allow-Origin"] == "https://dash.example"
-    assert "Access-Control-Allow-Origin" not in client.get("/healthz", headers={"Origin": "https://evil.example"}).headers
+    assert (
+        "Access-Control-Allow-Origin"
+        not in client.get("/healthz", headers={"Origin": "https://evil.example"}).headers
+    )
 
 
 def test_metrics_text(client: FlaskClient) -> None:
@@ -230,7 +361,9 @@ def test_metrics_pass_promtool(client: FlaskClient) -> None:
         pytest.skip("promtool (Debian package prometheus) is not installed")
     client.get("/api/v1/sources")
     text = client.get("/metrics").get_data()
-    proc = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, timeout=30)
+    proc = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, timeout=30
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

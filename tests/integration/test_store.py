@@ -14,18 +14,40 @@ from healthd.store import ResultRow, Store, state_from_row
 
 def _insert(db: psycopg.Connection[Any], *ids: str) -> None:
     for sid in ids:
-        db.execute("INSERT INTO data_sources (id, name, plugin, config) VALUES (%s, %s, 'http', '{}')", (sid, sid))
+        db.execute(
+            "INSERT INTO data_sources (id, name, plugin, config) VALUES (%s, %s, 'http', '{}')",
+            (sid, sid),
+        )
 
 
 def test_state_round_trip(db: psycopg.Connection[Any], db_url: str) -> None:
     _insert(db, "a", "b")
-    streak = (Observation("error", "HTTP 500", 1_700_000_000.25), Observation("disconnected", "refused\ttab", 1_700_000_001.5))
-    st = State(status="unknown", pending="disconnected", count=2, streak=streak, recent="cced", flapping=True, percent=31.5)
+    streak = (
+        Observation("error", "HTTP 500", 1_700_000_000.25),
+        Observation("disconnected", "refused\ttab", 1_700_000_001.5),
+    )
+    st = State(
+        status="unknown",
+        pending="disconnected",
+        count=2,
+        streak=streak,
+        recent="cced",
+        flapping=True,
+        percent=31.5,
+    )
 
     async def go() -> None:
         store = Store(db_url, "n")
         store.add_result(ResultRow("a", streak[-1], 12.5, st, True))
-        store.add_result(ResultRow("b", Observation("connected", "ok", 1_700_000_002.0), 1.0, State(status="unknown"), False))
+        store.add_result(
+            ResultRow(
+                "b",
+                Observation("connected", "ok", 1_700_000_002.0),
+                1.0,
+                State(status="unknown"),
+                False,
+            )
+        )
         assert await store.flush() == []
         await store.close()
 
@@ -34,10 +56,14 @@ def test_state_round_trip(db: psycopg.Connection[Any], db_url: str) -> None:
     cols = [d.name for d in db.execute("SELECT * FROM data_sources LIMIT 0").description]
     got = state_from_row(dict(zip(cols, row, strict=True)))
     assert got == st
-    a = db.execute("SELECT test_status, test_error_message, latency_ms, reconnect_count FROM data_sources"
-                   " WHERE id='a'").fetchone()
+    a = db.execute(
+        "SELECT test_status, test_error_message, latency_ms, reconnect_count FROM data_sources"
+        " WHERE id='a'"
+    ).fetchone()
     assert a == ("failed", "refused\ttab", 12.5, 1)
-    assert db.execute("SELECT test_status, test_error_message FROM data_sources WHERE id='b'").fetchone() == ("success", None)
+    assert db.execute(
+        "SELECT test_status, test_error_message FROM data_sources WHERE id='b'"
+    ).fetchone() == ("success", None)
 
 
 def test_transition_is_compare_and_swap(db: psycopg.Connection[Any], db_url: str) -> None:
@@ -68,7 +94,9 @@ def test_outage_keeps_buffers_until_flushed(db: psycopg.Connection[Any], pg_clus
 
     async def go() -> Store:
         store = Store(dead, "n")
-        store.add_result(ResultRow("a", Observation("error", "x", 1.0), None, State(status="error"), False))
+        store.add_result(
+            ResultRow("a", Observation("error", "x", 1.0), None, State(status="error"), False)
+        )
         store.add_event("a", Event("transition", "unknown", "error", "x", 1.0, ()))
         assert await store.flush() == []
         assert store.down_since is not None and len(store.results) == 1 and len(store.events) == 1

@@ -43,13 +43,23 @@ def receiver() -> Iterator[Target]:
 
 
 def test_delivery_retries_with_a_stable_id_and_a_valid_signature(
-        db: psycopg.Connection[Any], db_url: str, tmp_path: Path, receiver: Target, healthd_cli: Any) -> None:
+    db: psycopg.Connection[Any], db_url: str, tmp_path: Path, receiver: Target, healthd_cli: Any
+) -> None:
     target = Target()
     try:
-        db.execute("INSERT INTO data_sources (id, name, plugin, config) VALUES ('web', 'Web', 'http', %s)",
-                   (json.dumps({"url": target.url}),))
-        r = healthd_cli("webhooks", "add", receiver.url + "hook", "--secret-env", "HOOK_SECRET",
-                        "--events", "transition")
+        db.execute(
+            "INSERT INTO data_sources (id, name, plugin, config) VALUES ('web', 'Web', 'http', %s)",
+            (json.dumps({"url": target.url}),),
+        )
+        r = healthd_cli(
+            "webhooks",
+            "add",
+            receiver.url + "hook",
+            "--secret-env",
+            "HOOK_SECRET",
+            "--events",
+            "transition",
+        )
         assert r.returncode == 0, r.stderr
         receiver.set("fail")
         d = DaemonProcess(db_url, tmp_path / "d.log", HOOK_SECRET=HOOK_SECRET)
@@ -60,15 +70,31 @@ def test_delivery_retries_with_a_stable_id_and_a_valid_signature(
             wait_for(lambda: receiver.count("ok") >= 1, timeout=15, what="the retried delivery")
             posts = [p for p in receiver.requests if p["path"] == "/hook"]
             first, retried = posts[0], posts[-1]
-            assert first["headers"]["X-Healthd-Delivery"] == retried["headers"]["X-Healthd-Delivery"]
+            assert (
+                first["headers"]["X-Healthd-Delivery"] == retried["headers"]["X-Healthd-Delivery"]
+            )
             assert first["body"] == retried["body"]
             assert retried["headers"]["X-Healthd-Event"] == "transition"
-            expected = "sha256=" + hmac.new(HOOK_SECRET.encode(), retried["body"], hashlib.sha256).hexdigest()
+            expected = (
+                "sha256="
+                + hmac.new(HOOK_SECRET.encode(), retried["body"], hashlib.sha256).hexdigest()
+            )
             assert retried["headers"]["X-Healthd-Signature"] == expected
             payload = json.loads(retried["body"])
-            assert (payload["source_id"], payload["from"], payload["to"]) == ("web", "unknown", "connected")
-            wait_for(lambda: db.execute("SELECT delivered_at IS NOT NULL, attempts FROM webhook_outbox").fetchone()
-                     == (True, 2), what="the outbox row marked delivered after 2 attempts")
+            assert (payload["source_id"], payload["from"], payload["to"]) == (
+                "web",
+                "unknown",
+                "connected",
+            )
+            wait_for(
+                lambda: (
+                    db.execute(
+                        "SELECT delivered_at IS NOT NULL, attempts FROM webhook_outbox"
+                    ).fetchone()
+                    == (True, 2)
+                ),
+                what="the outbox row marked delivered after 2 attempts",
+            )
             assert d.stop() == 0
             assert HOOK_SECRET not in d.log()
         finally:

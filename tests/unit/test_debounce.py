@@ -101,7 +101,9 @@ def test_status_changes_only_after_enough_agreeing_results(seq: list[str], th: T
 
 
 @given(st.integers(2, 5), st.integers(2, 5), st.sampled_from([D, E]), st.integers(2, 60))
-def test_strictly_alternating_results_never_change_status(rise: int, fall: int, bad: str, n: int) -> None:
+def test_strictly_alternating_results_never_change_status(
+    rise: int, fall: int, bad: str, n: int
+) -> None:
     th = Thresholds(rise=rise, fall=fall)
     for first in (C, bad):
         seq = [first] + [bad if i % 2 == 0 else C for i in range(n)]
@@ -119,6 +121,13 @@ def test_mixed_failure_kinds_count_as_one_streak(fails: list[str]) -> None:
 def test_a_restored_state_continues_its_streak(a: list[str], b: list[str], th: Thresholds) -> None:
     state, _, _ = run(a, th)
     # what the store persists and reads back: the same fields, rebuilt
-    restored = State(state.status, state.pending, state.count, tuple(state.streak), str(state.recent),
-                     state.flapping, state.percent)
+    restored = State(
+        state.status,
+        state.pending,
+        state.count,
+        tuple(state.streak),
+        str(state.recent),
+        state.flapping,
+        state.percent,
+    )
     assert run(b, th, state=restored)[:2] == run(b, th, state=state)[:2]

@@ -14,18 +14,29 @@ def test_defaults() -> None:
 
 
 def test_environment_and_flags() -> None:
-    env = {"HEALTHD_DATABASE_URL": "postgresql:///x", "HEALTHD_INTERVAL": "2",
-           "STATUSAPI_TOKENS": "a, b,,", "HEALTHD_LOG_FORMAT": "json"}
+    env = {
+        "HEALTHD_DATABASE_URL": "postgresql:///x",
+        "HEALTHD_INTERVAL": "2",
+        "STATUSAPI_TOKENS": "a, b,,",
+        "HEALTHD_LOG_FORMAT": "json",
+    }
     s = settings.load(env, rise=5, fall=None)
     assert s.database_url == "postgresql:///x" and s.api_database_url == "postgresql:///x"
     assert s.interval == 2.0 and settings.default_retry(s.interval) == 1.0
     assert s.tokens == ("a", "b") and s.rise == 5 and s.fall == 3 and s.log_format == "json"
 
 
-@pytest.mark.parametrize(("name", "raw"), [
-    ("HEALTHD_INTERVAL", "soon"), ("HEALTHD_RISE", "0"), ("HEALTHD_FALL", "1.5"),
-    ("HEALTHD_TIMEOUT", "-1"), ("HEALTHD_LOG_FORMAT", "xml"), ("HEALTHD_CONCURRENCY", "x"),
-])
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("HEALTHD_INTERVAL", "soon"),
+        ("HEALTHD_RISE", "0"),
+        ("HEALTHD_FALL", "1.5"),
+        ("HEALTHD_TIMEOUT", "-1"),
+        ("HEALTHD_LOG_FORMAT", "xml"),
+        ("HEALTHD_CONCURRENCY", "x"),
+    ],
+)
 def test_bad_values_name_the_variable(name: str, raw: str) -> None:
     with pytest.raises(ConfigError) as err:
         settings.load({name: raw})
