@@ -46,6 +46,8 @@ def _parse_json(raw: str, field: str) -> Any:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ConfigError(field, f"is not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise ConfigError(field, "is nested too deeply") from None
 
 
 class Ctx:
@@ -154,7 +156,7 @@ def up(ctx: Ctx, data_dir: Path, port: int, host: str) -> None:
 @click.option("--config", "config_json", help="probe without a database: the config as JSON")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.1),
+    type=float,
     help="seconds (default: the source's or HEALTHD_TIMEOUT)",
 )
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
@@ -203,6 +205,9 @@ def _probe_target(
     config_json: str | None,
     timeout: float | None,
 ) -> tuple[str, Any, float]:
+    if timeout is not None:
+        _, lo, hi = settings.RANGES["timeout"]
+        timeout = settings.check_number("--timeout", timeout, float, lo, hi)
     if source_id and (plugin_name or config_json):
         raise ConfigError("ID", "give either a source ID or --plugin/--config, not both")
     if source_id:

@@ -6,6 +6,7 @@ error at start-up rather than a surprise at 3 a.m.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -40,26 +41,54 @@ def default_retry(interval: float) -> float:
     return max(1.0, interval / 3)
 
 
-def _number(name: str, raw: str, kind: type, minimum: float) -> Any:
+# Every number healthd takes, from any door (environment, CLI flag, import file, a row
+# edited with plain SQL), is finite and within these bounds: a NaN breaks the order of the
+# scheduling heap, a negative interval spins, zero divides.
+RANGES: dict[str, tuple[type, float, float]] = {
+    "interval": (float, 0.1, 86400.0),
+    "retry_interval": (float, 0.1, 86400.0),
+    "timeout": (float, 0.1, 3600.0),
+    "rise": (int, 1, 1000),
+    "fall": (int, 1, 1000),
+    "concurrency": (int, 1, 100_000),
+}
+
+
+def check_number(name: str, value: Any, kind: type, lo: float, hi: float) -> Any:
+    """``value`` if it is a finite ``kind`` within [lo, hi]; else ConfigError naming ``name``."""
+    word = "an integer" if kind is int else "a positive number"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int if kind is int else (int, float))
+        or not math.isfinite(value)
+        or not lo <= value <= hi
+    ):
+        raise ConfigError(name, f"must be {word} from {lo:g} to {hi:g}, got {value!r}")
+    return kind(value)
+
+
+def _number(name: str, raw: str, kind: type, attr: str) -> Any:
     try:
         value = kind(raw)
     except ValueError:
         raise ConfigError(name, f"must be a {kind.__name__}, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(name, f"must be at least {minimum}, got {raw!r}")
-    return value
+    _, lo, hi = RANGES[attr]
+    return check_number(name, value, kind, lo, hi)
 
 
 _ENV: dict[str, tuple[str, Any]] = {
     # env var -> (settings field, parser)
     "HEALTHD_DATABASE_URL": ("database_url", str),
     "STATUSAPI_DATABASE_URL": ("api_database_url", str),
-    "HEALTHD_INTERVAL": ("interval", lambda n, v: _number(n, v, float, 0.1)),
-    "HEALTHD_RISE": ("rise", lambda n, v: _number(n, v, int, 1)),
-    "HEALTHD_FALL": ("fall", lambda n, v: _number(n, v, int, 1)),
-    "HEALTHD_RETRY_INTERVAL": ("retry_interval", lambda n, v: _number(n, v, float, 0.1)),
-    "HEALTHD_TIMEOUT": ("timeout", lambda n, v: _number(n, v, float, 0.1)),
-    "HEALTHD_CONCURRENCY": ("concurrency", lambda n, v: _number(n, v, int, 1)),
+    "HEALTHD_INTERVAL": ("interval", lambda n, v: _number(n, v, float, "interval")),
+    "HEALTHD_RISE": ("rise", lambda n, v: _number(n, v, int, "rise")),
+    "HEALTHD_FALL": ("fall", lambda n, v: _number(n, v, int, "fall")),
+    "HEALTHD_RETRY_INTERVAL": (
+        "retry_interval",
+        lambda n, v: _number(n, v, float, "retry_interval"),
+    ),
+    "HEALTHD_TIMEOUT": ("timeout", lambda n, v: _number(n, v, float, "timeout")),
+    "HEALTHD_CONCURRENCY": ("concurrency", lambda n, v: _number(n, v, int, "concurrency")),
     "HEALTHD_LOG_FORMAT": ("log_format", str),
     "STATUSAPI_TOKENS": ("tokens", str),
     "STATUSAPI_AI_SOURCE_ID": ("ai_source_id", str),
@@ -89,6 +118,11 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings
             values[attr] = _parse(name, raw)
     settings = Settings(**values)
     flags = {k: v for k, v in overrides.items() if v is not None}
+    for attr, value in flags.items():
+        # a CLI flag passes the same checks as its variable (click's float takes "nan")
+        if attr in RANGES:
+            kind, lo, hi = RANGES[attr]
+            flags[attr] = check_number("--" + attr.replace("_", "-"), value, kind, lo, hi)
     if flags:
         settings = replace(settings, **flags)
     if settings.api_database_url is None and settings.database_url:

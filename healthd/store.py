@@ -156,7 +156,10 @@ WITH upd AS (
     INSERT INTO webhook_outbox (webhook_id, history_id, event, payload)
     SELECT w.id, h.id, h.event, jsonb_build_object(
         'id', h.id, 'event', h.event, 'source_id', h.source_id, 'source_name', won.name,
-        'from', won.from_status, 'to', won.to_status, 'at', h.at, 'message', won.msg)
+        'from', won.from_status, 'to', won.to_status,
+        -- UTC with a Z whatever the session's TimeZone (jsonb renders timestamptz in it)
+        'at', to_char(h.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'message', won.msg)
     FROM h JOIN won ON won.id = h.source_id AND won.event = h.event
     CROSS JOIN webhooks w WHERE w.enabled AND h.event = ANY (w.events)
 )
@@ -352,7 +355,9 @@ class Store:
                         r.source_id,
                         ts(r.obs.at),
                         "success" if ok else "failed",
-                        None if ok else (r.obs.message or None),
+                        # a success keeps its text too (a Nagios WARNING, perfdata): the
+                        # raw last result is what the probe said, whatever the verdict
+                        r.obs.message or None,
                         r.latency_ms,
                         st.pending,
                         st.count,

@@ -86,3 +86,18 @@ def _reason(err: Any) -> str:
     return (
         getattr(err, "verify_message", None) or getattr(err, "reason", None) or type(err).__name__
     )
+
+
+async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
+    """At most ``limit`` bytes of the body, and whether there was more: a server that
+    answers with gigabytes costs this process ``limit`` bytes, not the whole answer."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await resp.content.read(min(65536, limit + 1 - size))
+        if not chunk:
+            return b"".join(chunks), False
+        chunks.append(chunk)
+        size += len(chunk)
+    body = b"".join(chunks)
+    return body[:limit], True

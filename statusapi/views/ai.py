@@ -50,6 +50,9 @@ def connection_status() -> Response:
             "testStatus": row["test_status"] if row else None,
             "endpoint": _endpoint(row),
             "connectionStatus": row["connection_status"] if row else "unknown",
-            "errorMessage": row["test_error_message"] if row else None,
+            # a success's message is kept in the row (the raw result) but is no error
+            "errorMessage": row["test_error_message"]
+            if row and row["test_status"] == "failed"
+            else None,
         }
     )
