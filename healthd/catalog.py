@@ -14,6 +14,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from healthd import dburl
 from healthd.errors import DatabaseError, NotFound
 from healthd.migrate import first_line
 from healthd.sources import SETTINGS_FIELDS, SourceSpec
@@ -30,8 +31,8 @@ def connect(url: str) -> Iterator[psycopg.Connection[dict[str, Any]]]:
     """A connection whose failures become one-line DatabaseErrors."""
     try:
         conn = psycopg.connect(url, connect_timeout=10, row_factory=dict_row)
-    except psycopg.OperationalError as exc:
-        raise DatabaseError(f"cannot connect to the database: {first_line(exc)}") from None
+    except psycopg.Error as exc:
+        raise DatabaseError(f"cannot connect to the database: {dburl.describe(exc)}") from None
     try:
         with conn:
             yield conn

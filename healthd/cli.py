@@ -558,4 +558,6 @@ def cli_entry() -> None:
     except SystemExit:
         raise
     except Exception as exc:  # last resort: one line, never a traceback
-        fail(f"internal error: {type(exc).__name__}: {exc}")
+        from healthd.secrets import strip_url_credentials
+
+        fail(f"internal error: {type(exc).__name__}: {strip_url_credentials(str(exc))}")

@@ -255,7 +255,8 @@ class Daemon:
         try:
             await self.lease_round()  # takes this daemon's shards and loads their sources
         except Unavailable:
-            log.error("database unreachable at start; will keep retrying")
+            # the reason (unreachable, authentication failed) was logged by the store
+            log.error("no database at start; will keep retrying")
         s, sch = self.settings, self.scheduler
         sch.add_job(self.job_dispatch, "interval", seconds=DISPATCH_EVERY, id="dispatch")
         sch.add_job(self.job_flush, "interval", seconds=FLUSH_EVERY, id="flush")

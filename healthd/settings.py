@@ -34,7 +34,9 @@ class Settings:
     def require_database_url(self) -> str:
         if not self.database_url:
             raise ConfigError("HEALTHD_DATABASE_URL", "is not set (a libpq URL or conninfo string)")
-        return self.database_url
+        from healthd import dburl
+
+        return dburl.check(self.database_url, "HEALTHD_DATABASE_URL")
 
 
 def default_retry(interval: float) -> float:
@@ -56,7 +58,7 @@ RANGES: dict[str, tuple[type, float, float]] = {
 
 def check_number(name: str, value: Any, kind: type, lo: float, hi: float) -> Any:
     """``value`` if it is a finite ``kind`` within [lo, hi]; else ConfigError naming ``name``."""
-    word = "an integer" if kind is int else "a positive number"
+    word = "a positive integer" if kind is int else "a positive number"
     if (
         isinstance(value, bool)
         or not isinstance(value, int if kind is int else (int, float))

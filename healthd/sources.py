@@ -18,9 +18,7 @@ from healthd.settings import RANGES, check_number
 # . _ ~ : -, starting with a letter or digit (so never "." or ".."). \Z, not $: "$" also
 # matches before a trailing newline.
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~:-]{0,49}\Z")
-ID_RULE = (
-    "must be 1-50 characters: letters, digits and . _ ~ : - (starting with a letter or digit)"
-)
+ID_RULE = "must be 1-50 characters: letters, digits and . _ ~ : - (starting with a letter or digit)"
 SETTINGS_FIELDS = ("interval_s", "timeout_s", "rise", "fall", "retry_interval_s")
 INT_FIELDS = ("rise", "fall")
 KNOWN_FIELDS = ("id", "name", "type", "plugin", "config", "enabled", *SETTINGS_FIELDS)

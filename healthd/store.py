@@ -233,9 +233,13 @@ class Store:
     def _failed(self, exc: BaseException) -> None:
         if self.down_since is None:
             self.down_since = time.monotonic()
+            from healthd import dburl
+
             log.error(
-                "database unreachable (%s); probing goes on, results are kept until it is back",
-                first_line(exc),
+                "database %s; probing goes on, results are kept until it is back",
+                dburl.describe(exc)
+                if dburl.is_auth_failure(exc)
+                else f"unreachable ({first_line(exc)})",
             )
         self._retry_at = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, 30.0)

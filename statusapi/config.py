@@ -23,4 +23,16 @@ def from_env() -> dict[str, Any]:
         "POOL_MAX": int(os.environ.get("STATUSAPI_POOL_MAX", "8")),
         "STREAM_POLL": float(os.environ.get("STATUSAPI_STREAM_POLL", "0.1")),
         "STREAM_KEEPALIVE": float(os.environ.get("STATUSAPI_STREAM_KEEPALIVE", "15")),
+        "STREAM_MAX": stream_max(),
     }
+
+
+def stream_max() -> int:
+    """Stream subscribers per worker: STATUSAPI_STREAM_MAX, else fewer than the worker's
+    threads (gunicorn.conf.py exports its count) by an eighth, at least two, so streams
+    can never take every thread and /healthz always answers."""
+    explicit = os.environ.get("STATUSAPI_STREAM_MAX", "").strip()
+    if explicit:
+        return max(0, int(explicit))
+    threads = int(os.environ.get("STATUSAPI_THREADS", "256") or 256)
+    return max(0, threads - max(2, threads // 8))

@@ -5,6 +5,7 @@ hot standby."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import psycopg
@@ -12,9 +13,13 @@ from flask import Flask, current_app
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from healthd import dburl
+from healthd.errors import ConfigError
 from statusapi.errors import ApiError
 
 _lock = threading.Lock()
+POOL_WAIT = 2.0  # seconds a request waits for a pooled connection before a 503
+AUTH_LOOK = 0.05  # while waiting, how often to look whether the credentials were refused
 
 
 def init_app(app: Flask) -> None:
@@ -35,11 +40,16 @@ def get_pool() -> ConnectionPool:
                         "not_configured",
                         "no database configured (STATUSAPI_DATABASE_URL / HEALTHD_DATABASE_URL)",
                     )
+                try:
+                    conninfo = dburl.check(url, "STATUSAPI_DATABASE_URL")
+                except ConfigError as exc:
+                    raise ApiError(503, "not_configured", str(exc)) from None
                 pool = ConnectionPool(
-                    url,
+                    conninfo,
+                    connection_class=_RecordingConnection,
                     min_size=1,
                     max_size=app.config["POOL_MAX"],
-                    timeout=2.0,
+                    timeout=POOL_WAIT,
                     open=False,
                     reconnect_timeout=0,
                     kwargs={
@@ -56,6 +66,59 @@ def get_pool() -> ConnectionPool:
     return pool
 
 
+class _Attempts:
+    """When the pool's newest connection attempt was refused for its credentials: a wrong
+    password is no outage, and waiting out the pool's timeout would only hide it."""
+
+    def __init__(self) -> None:
+        self.auth_failed_at = 0.0
+        self.detail = ""
+
+    def failed(self, exc: BaseException) -> None:
+        if dburl.is_auth_failure(exc):
+            self.detail = dburl.auth_detail(exc)
+            self.auth_failed_at = time.monotonic()
+
+    def succeeded(self) -> None:
+        self.auth_failed_at = 0.0
+
+
+attempts = _Attempts()
+
+
+class _RecordingConnection(psycopg.Connection[Any]):
+    @classmethod
+    def connect(cls, conninfo: str = "", **kwargs: Any) -> Any:
+        try:
+            conn = super().connect(conninfo, **kwargs)
+        except psycopg.OperationalError as exc:
+            attempts.failed(exc)
+            raise
+        attempts.succeeded()
+        return conn
+
+
+def _checkout(pool: ConnectionPool) -> Any:
+    """A pooled connection within the pool's timeout; an authentication failure of a
+    connection attempt made meanwhile ends the wait at once (503 saying so)."""
+    started = time.monotonic()
+    deadline = started + POOL_WAIT
+    while True:
+        try:
+            return pool.getconn(timeout=min(AUTH_LOOK, max(deadline - time.monotonic(), 0.001)))
+        except PoolTimeout:
+            if attempts.auth_failed_at >= started:
+                raise ApiError(
+                    503,
+                    "database_auth_failed",
+                    f"the database refused the API's credentials ({attempts.detail}); "
+                    "check STATUSAPI_DATABASE_URL",
+                    headers={"Retry-After": "30"},
+                ) from None
+            if time.monotonic() >= deadline:
+                raise
+
+
 def _query(sql: str, params: Any, one: bool, tuples: bool) -> Any:
     # A pooled connection can be dead without the pool knowing (the database restarted
     # since it was last used). Checking every connection on checkout would cost a round
@@ -63,10 +126,15 @@ def _query(sql: str, params: Any, one: bool, tuples: bool) -> Any:
     # on a fresh one (the pool discards the broken one), and only then becomes a 503.
     for attempt in (1, 2):
         try:
-            with get_pool().connection() as conn:
-                cur = conn.cursor(row_factory=tuple_row) if tuples else conn.cursor()
-                cur.execute(sql, params)
-                return cur.fetchone() if one else cur.fetchall()
+            pool = get_pool()
+            conn = _checkout(pool)
+            try:
+                with conn:  # as pool.connection() does: the pool keeps it, unless broken
+                    cur = conn.cursor(row_factory=tuple_row) if tuples else conn.cursor()
+                    cur.execute(sql, params)
+                    return cur.fetchone() if one else cur.fetchall()
+            finally:
+                pool.putconn(conn)
         except psycopg.OperationalError:
             if attempt == 2:
                 break

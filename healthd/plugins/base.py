@@ -25,7 +25,14 @@ from importlib.metadata import entry_points
 from typing import Any, ClassVar, Literal
 
 from healthd.errors import ConfigError, NotFound
-from healthd.secrets import SecretError, is_reference, resolve, scrub, strip_url_credentials
+from healthd.secrets import (
+    SecretError,
+    is_reference,
+    referenced_values,
+    resolve,
+    scrub,
+    strip_url_credentials,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +79,9 @@ class Field:
     secret: bool = False
     help: str = ""
     choices: tuple[str, ...] = ()
+    # not secret as a whole, but may hold a reference (a str field) or references among
+    # its items (a list field): argv ["mysql", "-p", {"env": "DB_PW"}], a tcp AUTH line
+    refs: bool = False
 
 
 _CHECKS: dict[str, Callable[[Any], bool]] = {
@@ -138,7 +148,8 @@ class Plugin:
         """The secret values a message of this probe must not contain."""
         if getattr(self, "_static", False):
             return self._static_secrets
-        return self.secrets_in(self.resolved())
+        found = self.secrets_in(self.resolved()) + referenced_values(self.config)
+        return [s for s in found if len(s) >= 3]
 
     def secrets_in(self, config: Mapping[str, Any]) -> list[str]:
         """Every resolved secret value, so messages can be scrubbed of them."""
@@ -207,8 +218,13 @@ def validate_config(plugin: type[Plugin] | Plugin, config: Any) -> dict[str, Any
                 out[key] = spec.default
             continue
         value = config[key]
-        if spec.secret and is_reference(value):
+        if (spec.secret or spec.refs) and is_reference(value):
             out[key] = dict(value)
+            continue
+        if spec.refs and spec.kind == "list" and isinstance(value, list):
+            if not all(isinstance(x, str) or is_reference(x) for x in value):
+                raise ConfigError(f"config.{key}", "must be a list of strings or references")
+            out[key] = [dict(x) if is_reference(x) else x for x in value]
             continue
         if not _CHECKS[spec.kind](value):
             raise ConfigError(f"config.{key}", f"must be {_KIND_WORDS[spec.kind]}")

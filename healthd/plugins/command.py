@@ -25,7 +25,12 @@ class CommandPlugin(Plugin):
     name = "command"
     description = "Runs an executable with the Nagios plugin convention (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)"
     fields = {
-        "argv": Field("list", required=True, help="the program and its arguments"),
+        "argv": Field(
+            "list",
+            required=True,
+            refs=True,
+            help="the program and its arguments (an argument may be a secret reference)",
+        ),
         "env": Field(
             "dict",
             default={},

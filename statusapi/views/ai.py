@@ -50,9 +50,10 @@ def connection_status() -> Response:
             "testStatus": row["test_status"] if row else None,
             "endpoint": _endpoint(row),
             "connectionStatus": row["connection_status"] if row else "unknown",
-            # a success's message is kept in the row (the raw result) but is no error
-            "errorMessage": row["test_error_message"]
-            if row and row["test_status"] == "failed"
-            else None,
+            # a success's message is kept in the row (the raw result), but a healthy
+            # connection has no error to report
+            "errorMessage": None
+            if not row or (row["test_status"] == "success" and up)
+            else row["test_error_message"],
         }
     )
