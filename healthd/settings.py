@@ -62,10 +62,12 @@ def check_number(name: str, value: Any, kind: type, lo: float, hi: float) -> Any
     if (
         isinstance(value, bool)
         or not isinstance(value, int if kind is int else (int, float))
-        or not math.isfinite(value)
+        or (isinstance(value, float) and not math.isfinite(value))
         or not lo <= value <= hi
     ):
-        raise ConfigError(name, f"must be {word} from {lo:g} to {hi:g}, got {value!r}")
+        shown = repr(value)
+        shown = shown if len(shown) <= 30 else shown[:27] + "..."
+        raise ConfigError(name, f"must be {word} from {lo:g} to {hi:g}, got {shown}")
     return kind(value)
 
 

@@ -172,6 +172,9 @@ def _parse(path: Path, text: str) -> Any:
         raise ConfigError(str(path), f"is not valid {kind}: {exc}") from None
     except RecursionError:
         raise ConfigError(str(path), "is nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        kind = "JSON" if is_json else "TOML"
+        raise ConfigError(str(path), f"is not valid {kind}: {str(exc).split(';')[0]}") from None
 
 
 def validate_all(entries: list[Any]) -> list[SourceSpec]:
