@@ -138,7 +138,9 @@ def test_import_refuses_nan_interval_naming_entry_and_field(
     r = healthd_cli("sources", "import", str(f))
     assert r.returncode == 1
     assert one_line(r).startswith("healthd: entry 2 (id 'b'): interval_s: must be")
-    f.write_text('[[sources]]\nid = "t"\nplugin = "tcp"\ninterval_s = inf\nconfig = {host = "h", port = 1}\n')
+    f.write_text(
+        '[[sources]]\nid = "t"\nplugin = "tcp"\ninterval_s = inf\nconfig = {host = "h", port = 1}\n'
+    )
     f2 = tmp_path / "s.toml"
     f.rename(f2)
     r = healthd_cli("sources", "import", str(f2))
@@ -165,7 +167,9 @@ def test_a_nan_row_written_by_sql_fails_only_itself(
                 ).fetchone()[0],
                 what="the NaN row reported",
             )
-            msg = db.execute("SELECT test_error_message FROM data_sources WHERE id='nan'").fetchone()
+            msg = db.execute(
+                "SELECT test_error_message FROM data_sources WHERE id='nan'"
+            ).fetchone()
             assert "interval_s: must be a positive number" in msg[0]
             first = target.count("ok")
             wait_for(lambda: target.count("ok") >= first + 5, what="the good source still probed")
@@ -281,7 +285,9 @@ def _retry_stream(port: int) -> bool:
 
 
 def _outbox_row(db: psycopg.Connection[Any], url: str) -> None:
-    db.execute("INSERT INTO data_sources (id, name, plugin, config) VALUES ('web', 'Web', 'http', '{}')")
+    db.execute(
+        "INSERT INTO data_sources (id, name, plugin, config) VALUES ('web', 'Web', 'http', '{}')"
+    )
     db.execute("INSERT INTO webhooks (url) VALUES (%s)", (url,))
     db.execute(
         "INSERT INTO status_history (id, source_id, from_status, to_status) VALUES (1, 'web', 'unknown', 'connected')"
@@ -297,9 +303,7 @@ def test_webhook_redirect_is_a_failed_attempt(
     db: psycopg.Connection[Any], db_url: str, code: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     srv = Scripted(
-        lambda m, p: (code, {"Location": "/elsewhere"}, b"")
-        if p == "/hook"
-        else (200, {}, b"ok")
+        lambda m, p: (code, {"Location": "/elsewhere"}, b"") if p == "/hook" else (200, {}, b"ok")
     )
     try:
         _outbox_row(db, srv.base + "/hook")
@@ -327,14 +331,19 @@ def test_webhook_at_is_utc_z_whatever_the_session_time_zone(
 ) -> None:
     dbname = db_url.rsplit("/", 1)[1]
     db.execute(f"ALTER DATABASE {dbname} SET timezone = 'Asia/Kolkata'")
-    db.execute("INSERT INTO data_sources (id, name, plugin, config) VALUES ('a', 'A', 'http', '{}')")
+    db.execute(
+        "INSERT INTO data_sources (id, name, plugin, config) VALUES ('a', 'A', 'http', '{}')"
+    )
     db.execute("INSERT INTO webhooks (url) VALUES ('http://127.0.0.1:9/hook')")
     at = datetime(2026, 1, 2, 3, 4, 5, 250000, tzinfo=UTC).timestamp()
 
     async def go() -> None:
         store = Store(db_url, "n")
         store.add_event(
-            "a", Event("transition", "unknown", "connected", "", at, (Observation("connected", "", at),))
+            "a",
+            Event(
+                "transition", "unknown", "connected", "", at, (Observation("connected", "", at),)
+            ),
         )
         assert len(await store.flush()) == 1
         await store.close()
@@ -353,11 +362,13 @@ def test_http_strips_declared_headers_on_a_cross_host_redirect(
     monkeypatch.setenv("EDGE_API_KEY", "key-4242-edge")
     other = Scripted(lambda m, p: (200, {}, b"landed"), host="127.0.0.2")
     home = Scripted(
-        lambda m, p: (302, {"Location": other.base + "/x"}, b"")
-        if p == "/away"
-        else (302, {"Location": "/final"}, b"")
-        if p == "/near"
-        else (200, {}, b"home")
+        lambda m, p: (
+            (302, {"Location": other.base + "/x"}, b"")
+            if p == "/away"
+            else (302, {"Location": "/final"}, b"")
+            if p == "/near"
+            else (200, {}, b"home")
+        )
     )
     try:
         headers = {"X-Api-Key": {"env": "EDGE_API_KEY"}, "Authorization": "Bearer plain-tok"}
@@ -431,7 +442,9 @@ def test_argv_and_send_references_resolved_and_scrubbed(healthd_cli: Any) -> Non
     cfg = json.dumps({"argv": ["sh", "-c", 'echo "login with $0"; exit 2', {"env": "EDGE_PW"}]})
     r = healthd_cli("probe", "--plugin", "command", "--config", cfg, env=env)
     assert r.returncode == 2 and "login with ***" in r.stdout and "hunter2" not in r.stdout
-    assert healthd_cli("sources", "add", "c", "--plugin", "command", "--config", cfg).returncode == 0
+    assert (
+        healthd_cli("sources", "add", "c", "--plugin", "command", "--config", cfg).returncode == 0
+    )
     shown = json.loads(healthd_cli("sources", "show", "c", "--json", env=env).stdout)
     assert shown["config"]["argv"][3] == {"env": "EDGE_PW"}
 
@@ -448,7 +461,12 @@ def test_argv_and_send_references_resolved_and_scrubbed(healthd_cli: Any) -> Non
 
     threading.Thread(target=serve, daemon=True).start()
     tcp = json.dumps(
-        {"host": "127.0.0.1", "port": srv.getsockname()[1], "send": {"env": "EDGE_PW"}, "expect": "+OK"}
+        {
+            "host": "127.0.0.1",
+            "port": srv.getsockname()[1],
+            "send": {"env": "EDGE_PW"},
+            "expect": "+OK",
+        }
     )
     r = healthd_cli("probe", "--plugin", "tcp", "--config", tcp, env=env)
     srv.close()
@@ -477,14 +495,40 @@ def test_malformed_connection_string_leaks_no_fragment(
 @pytest.mark.parametrize(
     ("content", "suffix", "needle"),
     [
-        ('{"sources": [{"id": "web\\n", "plugin": "tcp", "config": {"host": "h", "port": 1}}]}', ".json", "entry 1 (id 'web\\n'): id: must be"),
-        ('{"sources": [{"id": "web", "name": "a\\u0000b", "plugin": "tcp", "config": {"host": "h", "port": 1}}]}', ".json", "entry 1 (id 'web'): name: must not contain a NUL"),
-        ('{"sources": [{"id": "web", "plugin": "http", "config": {"url": "http://h/", "headers": {"X": "\\u0000"}}}]}', ".json", "entry 1 (id 'web'): config.headers.X: must not contain a NUL"),
-        ('{"sources": [{"id": "web", "type": "\\ud800", "plugin": "tcp", "config": {"host": "h", "port": 1}}]}', ".json", "entry 1 (id 'web'): type: must be valid Unicode"),
-        ('{"sources": [{"id": "web", "plugin": "tcp", "config": {"host": "h", "port": 1}, "timeout_s": 1e39}]}', ".json", "entry 1 (id 'web'): timeout_s: must be"),
+        (
+            '{"sources": [{"id": "web\\n", "plugin": "tcp", "config": {"host": "h", "port": 1}}]}',
+            ".json",
+            "entry 1 (id 'web\\n'): id: must be",
+        ),
+        (
+            '{"sources": [{"id": "web", "name": "a\\u0000b", "plugin": "tcp", "config": {"host": "h", "port": 1}}]}',
+            ".json",
+            "entry 1 (id 'web'): name: must not contain a NUL",
+        ),
+        (
+            '{"sources": [{"id": "web", "plugin": "http", "config": {"url": "http://h/", "headers": {"X": "\\u0000"}}}]}',
+            ".json",
+            "entry 1 (id 'web'): config.headers.X: must not contain a NUL",
+        ),
+        (
+            '{"sources": [{"id": "web", "type": "\\ud800", "plugin": "tcp", "config": {"host": "h", "port": 1}}]}',
+            ".json",
+            "entry 1 (id 'web'): type: must be valid Unicode",
+        ),
+        (
+            '{"sources": [{"id": "web", "plugin": "tcp", "config": {"host": "h", "port": 1}, "timeout_s": 1e39}]}',
+            ".json",
+            "entry 1 (id 'web'): timeout_s: must be",
+        ),
         ('{"sources": ' + "[" * 100_000 + "]" * 100_000 + "}", ".json", "is nested too deeply"),
         ("a = " + "[" * 100_000 + "]" * 100_000, ".toml", "is nested too deeply"),
-        ('{"sources": [{"id": "web", "plugin": "tcp", "config": {"host": "h", "port": 1' + "0" * 5000 + "}}]}", ".json", "is not valid JSON"),
+        (
+            '{"sources": [{"id": "web", "plugin": "tcp", "config": {"host": "h", "port": 1'
+            + "0" * 5000
+            + "}}]}",
+            ".json",
+            "is not valid JSON",
+        ),
     ],
 )
 def test_import_edge_cases_are_one_line_naming_the_field(
@@ -521,7 +565,10 @@ def test_nagios_warning_text_is_kept_by_the_daemon(
     healthd_cli: Any, db: psycopg.Connection[Any], db_url: str, tmp_path: Path
 ) -> None:
     cfg = json.dumps({"argv": [str(NAGIOS / "check_dummy"), "1", "disk 91% used"]})
-    assert healthd_cli("sources", "add", "disk", "--plugin", "command", "--config", cfg).returncode == 0
+    assert (
+        healthd_cli("sources", "add", "disk", "--plugin", "command", "--config", cfg).returncode
+        == 0
+    )
     d = DaemonProcess(db_url, tmp_path / "d.log")
     try:
         row = wait_for(
@@ -571,20 +618,32 @@ def _raw(port: int, request: bytes) -> tuple[int, str, bytes]:
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    ctype = next((v for k, _, v in (ln.partition(": ") for ln in lines[1:]) if k.lower() == "content-type"), "")
+    ctype = next(
+        (v for k, _, v in (ln.partition(": ") for ln in lines[1:]) if k.lower() == "content-type"),
+        "",
+    )
     return int(lines[0].split()[1]), ctype, body
 
 
-def test_gunicorn_own_errors_are_json(db_url: str, db: psycopg.Connection[Any], tmp_path: Path) -> None:
+def test_gunicorn_own_errors_are_json(
+    db_url: str, db: psycopg.Connection[Any], tmp_path: Path
+) -> None:
     g = Gunicorn(db_url, tmp_path / "g.log", workers=1)
     try:
         long_ok = "/api/v1/sources?plugin=" + "x" * 6000  # over gunicorn's default 4094
-        status, ctype, _ = _raw(g.port, f"GET {long_ok} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        status, ctype, _ = _raw(
+            g.port, f"GET {long_ok} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+        )
         assert status == 200 and ctype.startswith("application/json")
         cases = [
             (f"GET /api/v1/sources?plugin={'x' * 9000} HTTP/1.1\r\nHost: x\r\n\r\n".encode(), 414),
             (f"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {'y' * 20000}\r\n\r\n".encode(), 431),
-            (b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(120)) + b"\r\n", 431),
+            (
+                b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                + b"".join(b"X-%d: 1\r\n" % i for i in range(120))
+                + b"\r\n",
+                431,
+            ),
             (b"THIS IS NOT HTTP\r\n\r\n", 400),
         ]
         for request, want in cases:
@@ -659,4 +718,3 @@ def test_schemathesis_cache_is_ignored() -> None:
         ["git", "ls-files", ".schemathesis"], cwd=root, capture_output=True, text=True, check=False
     )
     assert tracked.stdout.strip() == ""
-

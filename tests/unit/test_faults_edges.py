@@ -139,7 +139,10 @@ def test_first_line_keeps_perfdata() -> None:
     ("text", "shown"),
     [
         ("https://admin:p@ssw0rd@host/", "https://host/"),
-        ("see https://u:a@b@c@example.com:8443/x?y=1 now", "see https://example.com:8443/x?y=1 now"),
+        (
+            "see https://u:a@b@c@example.com:8443/x?y=1 now",
+            "see https://example.com:8443/x?y=1 now",
+        ),
         ("postgresql://app:s3@cr@t@db:5432/app", "postgresql://db:5432/app"),
         ("https://host/path?email=a@b.c", "https://host/path?email=a@b.c"),
     ],
