@@ -7,6 +7,7 @@ the operator's side of the table.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -121,9 +122,14 @@ def import_sources(url: str, specs: list[SourceSpec], prune: bool) -> dict[str, 
         conn.execute(
             "CREATE TEMP TABLE import_sources (LIKE data_sources INCLUDING DEFAULTS) ON COMMIT DROP"
         )
-        with conn.cursor().copy(f"COPY import_sources ({cols}) FROM STDIN") as copy:
-            for spec in specs:
-                copy.write_row(_row(spec))
+        try:
+            with conn.cursor().copy(f"COPY import_sources ({cols}) FROM STDIN") as copy:
+                for spec in specs:
+                    copy.write_row(_row(spec))
+        except psycopg.errors.DataError as exc:
+            # validation refuses what it knows PostgreSQL would; anything left still names
+            # the entry and the field, from COPY's "line N, column C" context
+            raise _copy_refusal(exc, specs) from None
         before = conn.execute("SELECT count(*) AS n FROM data_sources").fetchone() or {"n": 0}
         upserted = conn.execute(
             f"INSERT INTO data_sources AS d ({cols}) SELECT {cols} FROM import_sources "
@@ -143,6 +149,17 @@ def import_sources(url: str, specs: list[SourceSpec], prune: bool) -> dict[str, 
         "removed": pruned,
         "unchanged": len(specs) - upserted,
     }
+
+
+def _copy_refusal(exc: psycopg.Error, specs: list[SourceSpec]) -> DatabaseError:
+    context = exc.diag.context or ""
+    m = re.search(r"line (\d+)(?:, column (\w+))?", context)
+    problem = exc.diag.message_primary or "refused"
+    if not m:
+        return DatabaseError(f"the database refused the import: {problem}")
+    n = int(m.group(1))
+    sid = specs[n - 1].id if 0 < n <= len(specs) else "?"
+    return DatabaseError(f"entry {n} (id {sid!r}): {m.group(2) or 'a field'}: {problem}")
 
 
 def export_sources(url: str) -> list[dict[str, Any]]:

@@ -541,6 +541,23 @@ def test_import_edge_cases_are_one_line_naming_the_field(
     assert needle in one_line(r)
 
 
+def test_a_refusal_left_to_the_database_still_names_entry_and_field(
+    db: psycopg.Connection[Any], db_url: str
+) -> None:
+    from healthd import catalog
+    from healthd.errors import DatabaseError
+    from healthd.sources import SourceSpec
+
+    specs = [
+        SourceSpec(id="a", plugin="tcp", config={"host": "h", "port": 1}, name="A"),
+        SourceSpec(id="b", plugin="tcp", config={"host": "h", "port": 1}, name="n" * 101),
+    ]
+    with pytest.raises(DatabaseError) as err:
+        catalog.import_sources(db_url, specs, prune=False)
+    assert str(err.value).startswith("entry 2 (id 'b'): name: value too long")
+    assert db.execute("SELECT count(*) FROM data_sources").fetchone() == (0,)
+
+
 def test_import_bad_utf8_is_one_line(healthd_cli: Any, tmp_path: Path) -> None:
     f = tmp_path / "s.json"
     f.write_bytes(b'{"sources": [{"id": "w\xff"}]}')
