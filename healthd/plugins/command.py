@@ -23,7 +23,10 @@ MESSAGE_LIMIT = 1000  # the first line whole, perfdata included, up to this
 
 class CommandPlugin(Plugin):
     name = "command"
-    description = "Runs an executable with the Nagios plugin convention (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)"
+    description = (
+        "Runs an executable with the Nagios plugin convention"
+        " (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)"
+    )
     fields = {
         "argv": Field(
             "list",
