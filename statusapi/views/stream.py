@@ -58,13 +58,11 @@ class Broadcaster:
 
     def try_subscribe(self, limit: int) -> bool:
         """subscribe() unless ``limit`` subscribers are already here (False, nothing done)."""
-        with self.cond:
+        with self.cond:  # an RLock: the check and subscribe() are one step
             if self.subscribers >= limit:
                 return False
-        # two racing callers may both pass: the cap is a soft guard against exhausting
-        # the worker's threads, and it still holds within one
-        self.subscribe()
-        return True
+            self.subscribe()
+            return True
 
     def after(self, last: int, timeout: float) -> list[tuple[int, str]] | None:
         """Events with id > last (waiting up to ``timeout``); None when the ring no longer
@@ -212,9 +210,9 @@ def client_gone(sock: Any) -> bool:
         if not readable:
             return False
         return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"")
-    except BlockingIOError:
-        return False
-    except (OSError, ValueError):
+    except (BlockingIOError, ValueError):
+        return False  # ValueError: a TLS socket takes no recv flags; the next write tells
+    except OSError:
         return True
 
 
