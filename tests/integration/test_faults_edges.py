@@ -489,6 +489,16 @@ def test_malformed_connection_string_leaks_no_fragment(
         assert fragment not in r.stderr + r.stdout
 
 
+def test_malformed_postgres_dsn_leaks_no_fragment(healthd_cli: Any) -> None:
+    bad = "password=s3cr3t host=127.0.0.1 leak"
+    r = healthd_cli("probe", "--plugin", "postgres", "--config", json.dumps({"dsn": bad}))
+    assert r.returncode == 3 and "config.dsn: is not a valid libpq URL" in one_line(r)
+    cfg = json.dumps({"dsn": {"env": "EDGE_DSN"}})
+    r = healthd_cli("probe", "--plugin", "postgres", "--config", cfg, env={"EDGE_DSN": bad})
+    assert r.returncode == 2 and "not a valid libpq URL" in r.stdout, r
+    assert "leak" not in r.stdout + r.stderr and "s3cr3t" not in r.stdout + r.stderr
+
+
 # -- 13: import and probe edge cases ----------------------------------------------------
 
 
