@@ -91,13 +91,11 @@ def _reason(err: Any) -> str:
 async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
     """At most ``limit`` bytes of the body, and whether there was more: a server that
     answers with gigabytes costs this process ``limit`` bytes, not the whole answer."""
-    chunks: list[bytes] = []
-    size = 0
-    while size <= limit:
-        chunk = await resp.content.read(min(65536, limit + 1 - size))
+    buf = bytearray()
+    while len(buf) <= limit:
+        chunk = await resp.content.read(min(65536, limit + 1 - len(buf)))
         if not chunk:
-            return b"".join(chunks), False
-        chunks.append(chunk)
-        size += len(chunk)
-    body = b"".join(chunks)
-    return body[:limit], True
+            return bytes(buf), False
+        buf += chunk
+    del buf[limit:]
+    return bytes(buf), True
