@@ -34,6 +34,7 @@ from healthd.scheduler import Runtime, build_source, spread
 from healthd.settings import Settings
 from healthd.store import ResultRow, Store, Unavailable
 from healthd.webhooks import Sender
+from healthd.words import CONNECTED, TRANSITION
 
 log = logging.getLogger("healthd")
 
@@ -99,8 +100,8 @@ class Daemon:
             "from_status": ev.from_status,
             "to_status": ev.to_status,
         }
-        if ev.kind == "transition":
-            reason = f" ({ev.message})" if ev.message and ev.to_status != "connected" else ""
+        if ev.kind == TRANSITION:
+            reason = f" ({ev.message})" if ev.message and ev.to_status != CONNECTED else ""
             log.info(
                 "source %s: %s -> %s%s",
                 source_id,

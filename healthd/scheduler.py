@@ -30,6 +30,7 @@ from healthd.debounce import Observation, State, Thresholds
 from healthd.errors import HealthdError
 from healthd.settings import Settings, default_retry
 from healthd.store import ResultRow, state_from_row
+from healthd.words import CONNECTED
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +243,7 @@ class Runtime:
         )
 
     def status_counts(self) -> tuple[int, int]:
-        healthy = sum(1 for s in self.sources.values() if s.state.status == "connected")
+        healthy = sum(1 for s in self.sources.values() if s.state.status == CONNECTED)
         return healthy, len(self.sources) - healthy
 
 

@@ -27,6 +27,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from healthd import fields
 from healthd.debounce import Event, Observation, State
 from healthd.migrate import first_line
 
@@ -36,11 +37,7 @@ T = TypeVar("T")
 ANALYZE_OVER = 200  # batches larger than this get planner statistics before the join
 MAX_EVENTS = 200_000  # events kept through an outage; past this the oldest are dropped (logged)
 
-SOURCE_COLUMNS = (
-    "id, name, plugin, config, enabled, interval_s, timeout_s, rise, fall, retry_interval_s, "
-    "connection_status, pending_status, pending_count, pending_results, recent_results, flapping, "
-    "percent_state_change, updated_at"
-)
+SOURCE_COLUMNS = ", ".join(fields.DAEMON)
 
 
 class Unavailable(Exception):

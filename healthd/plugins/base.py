@@ -22,15 +22,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import entry_points
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from healthd.errors import ConfigError, NotFound
 from healthd.secrets import SecretError, is_reference, resolve, scrub, strip_url_credentials
+from healthd.words import CONNECTED, DISCONNECTED, ERROR, PROBE_STATUSES, Status
 
 log = logging.getLogger(__name__)
 
-Status = Literal["connected", "disconnected", "error"]
-STATUSES: tuple[str, ...] = ("connected", "disconnected", "error")
+STATUSES = PROBE_STATUSES
 
 
 @dataclass(frozen=True)
@@ -45,19 +45,19 @@ class ProbeResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "connected"
+        return self.status == CONNECTED
 
     @classmethod
     def connected(cls, message: str = "", latency_ms: float | None = None) -> ProbeResult:
-        return cls("connected", message, latency_ms)
+        return cls(CONNECTED, message, latency_ms)
 
     @classmethod
     def disconnected(cls, message: str, latency_ms: float | None = None) -> ProbeResult:
-        return cls("disconnected", message, latency_ms)
+        return cls(DISCONNECTED, message, latency_ms)
 
     @classmethod
     def error(cls, message: str, latency_ms: float | None = None) -> ProbeResult:
-        return cls("error", message, latency_ms)
+        return cls(ERROR, message, latency_ms)
 
 
 @dataclass(frozen=True)
