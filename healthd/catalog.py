@@ -15,8 +15,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from healthd import fields
-from healthd.errors import DatabaseError, NotFound
-from healthd.migrate import first_line
+from healthd.errors import DatabaseError, NotFound, first_line
 from healthd.sources import SourceSpec
 
 COLUMNS = fields.OPERATOR

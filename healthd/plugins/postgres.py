@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 
+from healthd.errors import first_line
 from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
 from healthd.words import CONNECTED, DISCONNECTED, ERROR
 
@@ -48,7 +49,7 @@ class PostgresPlugin(Plugin):
                     return ProbeResult.disconnected("connection lost", elapsed_ms(started))
                 continue
             except psycopg.Error as exc:
-                return ProbeResult.error(f"query failed: {_first_line(exc)}", elapsed_ms(started))
+                return ProbeResult.error(f"query failed: {first_line(exc)}", elapsed_ms(started))
             break
         if reconnected:
             self.reconnects += 1
@@ -79,11 +80,6 @@ class PostgresPlugin(Plugin):
                 await conn.close()
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
 def _connect_reason(exc: psycopg.OperationalError) -> tuple[str, str]:
     """(status, message): the server answering "no" is an error, not reaching it is not."""
     text = str(exc).lower()
@@ -99,4 +95,4 @@ def _connect_reason(exc: psycopg.OperationalError) -> tuple[str, str]:
         return DISCONNECTED, "DNS lookup failed"
     if "starting up" in text or "shutting down" in text:
         return DISCONNECTED, "the server is starting up or shutting down"
-    return DISCONNECTED, "cannot connect: " + _first_line(exc)
+    return DISCONNECTED, "cannot connect: " + first_line(exc)
