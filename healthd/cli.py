@@ -220,9 +220,9 @@ async def _probe_once(plugin: plugins.Plugin, timeout: float) -> plugins.ProbeRe
         return await plugins.run_check(plugin, timeout)
     finally:
         await plugin.close()
-        from healthd.plugins import _http
+        from healthd.plugins import httpclient
 
-        await _http.close_session()
+        await httpclient.close_session()
 
 
 # -- status / plugins ----------------------------------------------------------------

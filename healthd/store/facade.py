@@ -60,6 +60,10 @@ class Store:
     def down_since(self) -> float | None:
         return self.writer.down_since
 
+    def backlog(self) -> tuple[int, int]:
+        """(results, events) buffered and not yet written."""
+        return len(self.buffers.results), len(self.buffers.events)
+
     async def run(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
         """One statement in its own transaction; raises Unavailable when the database is down."""
         return await self.writer.run(sql, params)

@@ -1,4 +1,5 @@
-"""One aiohttp session per event loop, shared by the http and ai-service plugins.
+"""One aiohttp session per event loop, shared by the http and ai-service plugins and the
+webhook sender (healthd/webhooks.py): public, though it lives among the plugins.
 
 A fresh TCP connection per probe (force_close) is deliberate: a health check that rides
 a pooled keep-alive connection would not notice a listener that stopped accepting.
