@@ -1,6 +1,6 @@
 """Every SQL statement the CLI runs: source and webhook management, status reads.
 
-The daemon's SQL lives in store.py and the API's in statusapi/queries.py; this module is
+The daemon's SQL lives in healthd/store/ and the API's in statusapi/queries.py; this module is
 the operator's side of the table.
 """
 
