@@ -78,7 +78,8 @@ WITH upd AS (
     LEFT JOIN data_sources s ON e.event <> %(transition)s AND s.id = e.id
     WHERE u.id IS NOT NULL OR s.id IS NOT NULL
 ), h AS (
-    INSERT INTO status_history (source_id, event, from_status, to_status, at, error_message, results)
+    INSERT INTO status_history
+        (source_id, event, from_status, to_status, at, error_message, results)
     SELECT id, event, from_status, to_status, at, msg, results FROM won ORDER BY seq
     RETURNING id, source_id, event, at
 ), o AS (
