@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from healthd import plugins
+from healthd import fields, plugins
 from healthd.errors import ConfigError, NotFound
 from healthd.settings import RANGES, check_number
 
@@ -19,9 +19,9 @@ from healthd.settings import RANGES, check_number
 # matches before a trailing newline.
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~:-]{0,49}\Z")
 ID_RULE = "must be 1-50 characters: letters, digits and . _ ~ : - (starting with a letter or digit)"
-SETTINGS_FIELDS = ("interval_s", "timeout_s", "rise", "fall", "retry_interval_s")
-INT_FIELDS = ("rise", "fall")
-KNOWN_FIELDS = ("id", "name", "type", "plugin", "config", "enabled", *SETTINGS_FIELDS)
+SETTINGS_FIELDS = fields.SETTINGS
+INT_FIELDS = tuple(f for f in SETTINGS_FIELDS if fields.BY_NAME[f].sql_type == "integer")
+KNOWN_FIELDS = fields.OPERATOR
 
 
 @dataclass(frozen=True)

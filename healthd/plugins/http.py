@@ -12,7 +12,7 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
-from healthd.plugins import _http
+from healthd.plugins import httpclient
 from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
 from healthd.secrets import safe_url
 
@@ -67,7 +67,7 @@ class HttpPlugin(Plugin):
         except RedirectRefused as exc:
             return ProbeResult.error(str(exc), elapsed_ms(started))
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            word, message = _http.describe_error(exc, url, timeout)
+            word, message = httpclient.describe_error(exc, url, timeout)
             return ProbeResult(word, message, elapsed_ms(started))  # type: ignore[arg-type]
 
 
@@ -92,11 +92,11 @@ async def _fetch(cfg: dict[str, Any], timeout: float) -> tuple[int, bytes]:
     declared: dict[str, str] = cfg.get("headers") or {}
     for _ in range(MAX_REDIRECTS + 1):
         same = origin(url) == home
-        async with _http.session().request(
+        async with httpclient.session().request(
             method,
             url,
             headers=(declared if same else None) or None,
-            ssl=_http.ssl_context(cfg["verify_tls"], cfg.get("ca_file")),
+            ssl=httpclient.ssl_context(cfg["verify_tls"], cfg.get("ca_file")),
             allow_redirects=False,
             timeout=aiohttp.ClientTimeout(total=timeout),
         ) as resp:
@@ -110,7 +110,7 @@ async def _fetch(cfg: dict[str, Any], timeout: float) -> tuple[int, bytes]:
                 continue
             body = b""
             if cfg.get("body_contains") is not None:
-                body, _ = await _http.read_capped(resp, BODY_LIMIT)
+                body, _ = await httpclient.read_capped(resp, BODY_LIMIT)
             return resp.status, body
     raise RedirectRefused(f"more than {MAX_REDIRECTS} redirects ({safe_url(cfg['url'])})")
 

@@ -22,7 +22,7 @@ import pytest
 
 from healthd import embedded, plugins
 from healthd.debounce import Event, Observation
-from healthd.plugins import _http
+from healthd.plugins import httpclient as _http
 from healthd.plugins.base import ProbeResult
 from healthd.store import Store
 from healthd.webhooks import Sender
