@@ -24,7 +24,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from healthd import embedded, migrate, plugins  # noqa: E402
-from healthd.plugins import _http  # noqa: E402
+from healthd.plugins import httpclient  # noqa: E402
 from statusapi import create_app  # noqa: E402
 from tests.support import Gunicorn  # noqa: E402
 
@@ -76,7 +76,7 @@ def ai_service_peak() -> tuple[str, float]:
         try:
             return await plugins.run_check(p, 20)
         finally:
-            await _http.close_session()
+            await httpclient.close_session()
 
     tracemalloc.start()
     r = asyncio.run(go())
