@@ -44,9 +44,10 @@ def get_pool() -> ConnectionPool:
                     conninfo = dburl.check(url, "STATUSAPI_DATABASE_URL")
                 except ConfigError as exc:
                     raise ApiError(503, "not_configured", str(exc)) from None
+                attempts = app.extensions["healthd_pool_attempts"] = _Attempts()
                 pool = ConnectionPool(
                     conninfo,
-                    connection_class=_RecordingConnection,
+                    connection_class=_recording(attempts),
                     min_size=1,
                     max_size=app.config["POOL_MAX"],
                     timeout=POOL_WAIT,
@@ -73,6 +74,7 @@ class _Attempts:
     def __init__(self) -> None:
         self.auth_failed_at = 0.0
         self.detail = ""
+        self.ever_connected = False
 
     def failed(self, exc: BaseException) -> None:
         if dburl.is_auth_failure(exc):
@@ -81,26 +83,32 @@ class _Attempts:
 
     def succeeded(self) -> None:
         self.auth_failed_at = 0.0
+        self.ever_connected = True
 
 
-attempts = _Attempts()
+def _recording(attempts: _Attempts) -> type[psycopg.Connection[Any]]:
+    """A connection class for one pool that tells ``attempts`` how each connect went."""
+
+    class RecordingConnection(psycopg.Connection[Any]):
+        @classmethod
+        def connect(cls, conninfo: str = "", **kwargs: Any) -> Any:
+            try:
+                conn = super().connect(conninfo, **kwargs)
+            except psycopg.OperationalError as exc:
+                attempts.failed(exc)
+                raise
+            attempts.succeeded()
+            return conn
+
+    return RecordingConnection
 
 
-class _RecordingConnection(psycopg.Connection[Any]):
-    @classmethod
-    def connect(cls, conninfo: str = "", **kwargs: Any) -> Any:
-        try:
-            conn = super().connect(conninfo, **kwargs)
-        except psycopg.OperationalError as exc:
-            attempts.failed(exc)
-            raise
-        attempts.succeeded()
-        return conn
-
-
-def _checkout(pool: ConnectionPool) -> Any:
+def _checkout(pool: ConnectionPool, attempts: _Attempts) -> Any:
     """A pooled connection within the pool's timeout; an authentication failure of a
     connection attempt made meanwhile ends the wait at once (503 saying so)."""
+    if attempts.ever_connected and not attempts.auth_failed_at:
+        # the usual case, the credentials known good: one wait in the pool's fair queue
+        return pool.getconn()
     started = time.monotonic()
     deadline = started + POOL_WAIT
     while True:
@@ -127,7 +135,7 @@ def _query(sql: str, params: Any, one: bool, tuples: bool) -> Any:
     for attempt in (1, 2):
         try:
             pool = get_pool()
-            conn = _checkout(pool)
+            conn = _checkout(pool, current_app.extensions["healthd_pool_attempts"])
             try:
                 with conn:  # as pool.connection() does: the pool keeps it, unless broken
                     cur = conn.cursor(row_factory=tuple_row) if tuples else conn.cursor()
