@@ -568,6 +568,13 @@ def test_a_refusal_left_to_the_database_still_names_entry_and_field(
     assert db.execute("SELECT count(*) FROM data_sources").fetchone() == (0,)
 
 
+def test_deeply_nested_config_flag_is_one_line(healthd_cli: Any) -> None:
+    deep = "[" * 50_000 + "]" * 50_000  # one argument may hold at most 128 KiB
+    for args in (("probe", "--plugin", "tcp"), ("sources", "add", "x", "--plugin", "tcp")):
+        r = healthd_cli(*args, "--config", deep)
+        assert r.returncode in (1, 3) and "--config: is nested too deeply" in one_line(r)
+
+
 def test_import_bad_utf8_is_one_line(healthd_cli: Any, tmp_path: Path) -> None:
     f = tmp_path / "s.json"
     f.write_bytes(b'{"sources": [{"id": "w\xff"}]}')
