@@ -353,6 +353,19 @@ def test_webhook_at_is_utc_z_whatever_the_session_time_zone(
     assert payload["at"] == "2026-01-02T03:04:05.250000Z"
 
 
+def test_cli_json_times_are_utc_z_whatever_the_session_time_zone(
+    db: psycopg.Connection[Any], db_url: str, healthd_cli: Any
+) -> None:
+    dbname = db_url.rsplit("/", 1)[1]
+    db.execute(f"ALTER DATABASE {dbname} SET timezone = 'Asia/Kolkata'")
+    db.execute(
+        "INSERT INTO data_sources (id, name, plugin, config, last_tested_at)"
+        " VALUES ('a', 'A', 'tcp', '{}', '2026-01-02T03:04:05Z')"
+    )
+    shown = json.loads(healthd_cli("status", "--json").stdout)["sources"][0]
+    assert shown["last_tested_at"] == "2026-01-02T03:04:05Z"
+
+
 # -- 9: the http plugin and secret headers on redirects -------------------------------
 
 
