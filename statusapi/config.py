@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from healthd import settings
+from healthd.errors import ConfigError
 
 
 def from_env() -> dict[str, Any]:
@@ -33,6 +34,14 @@ def stream_max() -> int:
     can never take every thread and /healthz always answers."""
     explicit = os.environ.get("STATUSAPI_STREAM_MAX", "").strip()
     if explicit:
-        return max(0, int(explicit))
-    threads = int(os.environ.get("STATUSAPI_THREADS", "256") or 256)
+        return _count("STATUSAPI_STREAM_MAX", explicit)
+    threads = _count("STATUSAPI_THREADS", os.environ.get("STATUSAPI_THREADS", "").strip() or "256")
     return max(0, threads - max(2, threads // 8))
+
+
+def _count(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"must be an integer, got {raw!r}") from None
+    return int(settings.check_number(name, value, int, 0, 100_000))

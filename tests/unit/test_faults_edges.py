@@ -245,3 +245,36 @@ def test_openapi_stream_is_an_event_stream_and_nul_is_excluded() -> None:
     assert re.match(pattern, "web") and not re.match(pattern, "we\x00b")
     sid = doc["paths"]["/api/v1/sources/{source_id}"]["get"]["parameters"][0]["schema"]
     assert not re.match(sid["pattern"], "\x00")
+
+
+# -- 7: the stream cap stays below the worker's threads --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "cap"),
+    [
+        ({}, 224),
+        ({"STATUSAPI_THREADS": "8"}, 6),
+        ({"STATUSAPI_THREADS": "4"}, 2),
+        ({"STATUSAPI_THREADS": "2"}, 0),
+        ({"STATUSAPI_THREADS": "64", "STATUSAPI_STREAM_MAX": "10"}, 10),
+    ],
+)
+def test_stream_cap_below_the_thread_count(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], cap: int
+) -> None:
+    from statusapi.config import stream_max
+
+    monkeypatch.delenv("STATUSAPI_THREADS", raising=False)
+    monkeypatch.delenv("STATUSAPI_STREAM_MAX", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert stream_max() == cap
+
+
+def test_stream_cap_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from statusapi.config import stream_max
+
+    monkeypatch.setenv("STATUSAPI_STREAM_MAX", "lots")
+    with pytest.raises(ConfigError, match="^STATUSAPI_STREAM_MAX: must be an integer"):
+        stream_max()
