@@ -27,6 +27,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from healthd import retention
 from healthd.debounce import Event, Observation, State
 from healthd.migrate import first_line
 
@@ -142,23 +143,41 @@ WITH upd AS (
     UPDATE data_sources d SET connection_status = e.to_status, status_changed_at = e.at
     FROM healthd_events e
     WHERE e.event = 'transition' AND d.id = e.id AND d.connection_status = e.from_status
-    RETURNING d.id, d.name
+    RETURNING d.id, d.name, d.depends_on
 ), won AS (
-    SELECT e.*, coalesce(u.name, s.name) AS name FROM healthd_events e
+    SELECT e.*, coalesce(u.name, s.name) AS name, coalesce(u.depends_on, s.depends_on) AS parents
+    FROM healthd_events e
     LEFT JOIN upd u ON e.event = 'transition' AND u.id = e.id
     LEFT JOIN data_sources s ON e.event <> 'transition' AND s.id = e.id
     WHERE u.id IS NOT NULL OR s.id IS NOT NULL
+), marked AS (
+    -- recorded either way; marked so that no webhook goes out (§11). A parent's status is
+    -- the one this wave gives it, else its row's (the statement sees the rows as before).
+    SELECT won.*, healthd_in_maintenance(won.id, won.at) AS maintenance,
+        CASE WHEN won.event = 'transition' AND won.to_status IN ('disconnected', 'error')
+            AND cardinality(won.parents) > 0 THEN (
+            SELECT array_agg(p.id ORDER BY p.id) FROM data_sources p
+            LEFT JOIN healthd_events pe ON pe.event = 'transition' AND pe.id = p.id
+            WHERE p.id = ANY (won.parents)
+              AND coalesce(pe.to_status, p.connection_status) <> 'connected')
+        END AS suppressed_by
+    FROM won
 ), h AS (
-    INSERT INTO status_history (source_id, event, from_status, to_status, at, error_message, results)
-    SELECT id, event, from_status, to_status, at, msg, results FROM won ORDER BY seq
+    INSERT INTO status_history (source_id, event, from_status, to_status, at, error_message, results,
+        maintenance, suppressed_by)
+    SELECT id, event, from_status, to_status, at, msg, results, maintenance, suppressed_by
+    FROM marked ORDER BY seq
     RETURNING id, source_id, event, at
 ), o AS (
     INSERT INTO webhook_outbox (webhook_id, history_id, event, payload)
     SELECT w.id, h.id, h.event, jsonb_build_object(
-        'id', h.id, 'event', h.event, 'source_id', h.source_id, 'source_name', won.name,
-        'from', won.from_status, 'to', won.to_status, 'at', h.at, 'message', won.msg)
-    FROM h JOIN won ON won.id = h.source_id AND won.event = h.event
+        'id', h.id, 'event', h.event, 'source_id', h.source_id, 'source_name', m.name,
+        'from', m.from_status, 'to', m.to_status, 'at', h.at, 'message', m.msg)
+    FROM h JOIN marked m ON m.id = h.source_id AND m.event = h.event
     CROSS JOIN webhooks w WHERE w.enabled AND h.event = ANY (w.events)
+        AND NOT m.maintenance AND m.suppressed_by IS NULL
+        AND (w.source_ids IS NULL OR h.source_id = ANY (w.source_ids))
+        AND (w.to_statuses IS NULL OR h.event <> 'transition' OR m.to_status = ANY (w.to_statuses))
 )
 SELECT id, source_id, event FROM h
 """
@@ -495,25 +514,45 @@ class Store:
             " FROM webhooks w WHERE w.id = o.webhook_id AND o.id IN ("
             "  SELECT id FROM webhook_outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL"
             "  AND next_attempt_at <= now() ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
-            " RETURNING o.id, o.delivery_id, o.event, o.payload, o.attempts, w.url, w.secret_ref",
+            " RETURNING o.id, o.delivery_id, o.event, o.payload, o.attempts, w.url, w.secret_ref,"
+            " w.format",
             (lease_s, limit),
         )
 
-    async def delivery_done(self, outbox_id: int) -> None:
+    async def delivery_done(self, outbox_id: int, status: int | None = None) -> None:
         await self.run(
-            "UPDATE webhook_outbox SET delivered_at = now(), last_error = NULL WHERE id = %s",
-            (outbox_id,),
+            "UPDATE webhook_outbox SET delivered_at = now(), last_error = NULL, last_status = %s"
+            " WHERE id = %s",
+            (status, outbox_id),
         )
 
-    async def delivery_failed(self, outbox_id: int, error: str, retry_in: float | None) -> None:
+    async def delivery_failed(
+        self, outbox_id: int, error: str, retry_in: float | None, status: int | None = None
+    ) -> None:
+        # last_status: the receiver's HTTP status, NULL when none answered (the delivery log)
         if retry_in is None:
             await self.run(
-                "UPDATE webhook_outbox SET gave_up_at = now(), last_error = %s WHERE id = %s",
-                (error, outbox_id),
+                "UPDATE webhook_outbox SET gave_up_at = now(), last_error = %s, last_status = %s"
+                " WHERE id = %s",
+                (error, status, outbox_id),
             )
         else:
             await self.run(
                 "UPDATE webhook_outbox SET next_attempt_at = now() + make_interval(secs => %s),"
-                " last_error = %s WHERE id = %s",
-                (retry_in, error, outbox_id),
+                " last_error = %s, last_status = %s WHERE id = %s",
+                (retry_in, error, status, outbox_id),
             )
+
+    # -- retention -----------------------------------------------------------------
+    async def prune_batch(self, cut: datetime) -> retention.Pruned | None:
+        """One small batch of pruning on the writer thread (a flush waits at most one
+        batch); None when another daemon holds the pruning lock."""
+        return await self._in_thread(self._prune_sync, cut)
+
+    def _prune_sync(self, cut: datetime) -> retention.Pruned | None:
+        conn = self._connection()
+        try:
+            return retention.prune_batch(conn, cut)
+        except psycopg.OperationalError as exc:
+            self._failed(exc)
+            raise Unavailable() from None

@@ -10,7 +10,10 @@ from statusapi.db import fetch_all, fetch_one
 AI_COLUMNS = (
     "id, config, enabled, connection_status, test_status, last_tested_at, test_error_message"
 )
-EVENT_COLUMNS = "id, source_id, event, from_status, to_status, at, error_message, results"
+EVENT_COLUMNS = (
+    "id, source_id, event, from_status, to_status, at, error_message, results, maintenance,"
+    " suppressed_by"
+)
 
 
 # The Source shape's columns, in the order shapes.source reads them. Rows come back
@@ -20,7 +23,14 @@ SOURCE_SELECT = (
     "SELECT id, name, type, plugin, enabled, connection_status, test_status, last_tested_at,"
     " test_error_message, status_changed_at, latency_ms, flapping, pending_status, pending_count,"
     " CASE WHEN pending_status = 'connected' THEN coalesce(rise, %(rise)s) ELSE coalesce(fall, %(fall)s) END,"
-    " interval_s, timeout_s, updated_at, config::text FROM data_sources"
+    " interval_s, timeout_s, updated_at, config::text,"
+    # §11: the parents, those of them not connected now, and whether a window is open
+    " depends_on,"
+    " CASE WHEN cardinality(depends_on) = 0 THEN '{}'::varchar[] ELSE ARRAY("
+    "  SELECT p.id FROM data_sources p WHERE p.id = ANY (data_sources.depends_on)"
+    "  AND p.connection_status <> 'connected' ORDER BY p.id) END,"
+    " healthd_in_maintenance(id, now())"
+    " FROM data_sources"
 )
 
 
@@ -131,3 +141,43 @@ def status_by_plugin() -> list[dict[str, Any]]:
 
 def ping() -> None:
     fetch_one("SELECT 1 AS one")
+
+
+# -- operations (§11) ------------------------------------------------------------------
+
+
+def maintenance_windows() -> list[dict[str, Any]]:
+    """Windows open now or to come, with their current or next occurrence."""
+    return fetch_all(
+        "SELECT * FROM (SELECT w.id, w.source_ids, w.starts_at, w.ends_at, w.every_dow,"
+        " to_char(w.every_time, 'HH24:MI') AS every_time, w.tz,"
+        " extract(epoch FROM w.duration)::float8 AS duration_s, w.reason,"
+        " lower(o.r) AS current_start, upper(o.r) AS current_end, o.r @> now() AS active"
+        " FROM maintenance_windows w, LATERAL (SELECT healthd_window_occurrence(w, now()) AS r) o"
+        ") x WHERE current_start IS NOT NULL ORDER BY current_start, id"
+    )
+
+
+def deliveries(
+    webhook_id: int | None, failed: bool, before_id: int | None, limit: int
+) -> list[dict[str, Any]]:
+    where = ["TRUE"]
+    if webhook_id is not None:
+        where.append("o.webhook_id = %(webhook)s")
+    if failed:
+        where.append("(o.gave_up_at IS NOT NULL OR (o.delivered_at IS NULL AND o.attempts > 0))")
+    if before_id is not None:
+        where.append("o.id < %(before)s")
+    return fetch_all(
+        "SELECT o.id, o.delivery_id::text AS delivery_id, o.webhook_id, w.url, w.format, o.event,"
+        " o.history_id, o.payload->>'source_id' AS source_id,"
+        " CASE WHEN o.delivered_at IS NOT NULL THEN 'delivered'"
+        "  WHEN o.gave_up_at IS NOT NULL THEN 'given_up' ELSE 'pending' END AS state,"
+        " o.attempts, o.last_status, o.last_error,"
+        " CASE WHEN o.delivered_at IS NULL AND o.gave_up_at IS NULL"
+        "  THEN o.next_attempt_at END AS next_attempt_at,"
+        " o.delivered_at, o.gave_up_at, o.created_at"
+        " FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id"
+        f" WHERE {' AND '.join(where)} ORDER BY o.id DESC LIMIT %(limit)s",
+        {"webhook": webhook_id, "before": before_id, "limit": limit},
+    )

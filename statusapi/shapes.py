@@ -37,6 +37,9 @@ def source(r: tuple[Any, ...]) -> dict[str, Any]:
     d["timeout_s"] = r[16]
     d["updated_at"] = r[17]
     d["config"] = redacted_config(r[3], r[18])
+    d["depends_on"] = r[19]
+    d["unreachable_via"] = r[20]
+    d["in_maintenance"] = r[21]
     return d
 
 
@@ -50,4 +53,6 @@ def event(row: dict[str, Any]) -> dict[str, Any]:
         "at": row["at"],
         "error_message": row["error_message"],
         "results": row["results"],
+        "maintenance": row["maintenance"],
+        "suppressed_by": row["suppressed_by"],
     }
