@@ -210,7 +210,8 @@ def list_webhooks(url: str) -> list[dict[str, Any]]:
         return conn.execute(
             "SELECT w.id, w.url, w.secret_ref, w.events, w.enabled, w.created_at, w.to_statuses,"
             " w.source_ids, w.format,"
-            " count(o.id) FILTER (WHERE o.delivered_at IS NULL AND o.gave_up_at IS NULL) AS pending,"
+            " count(o.id) FILTER (WHERE o.delivered_at IS NULL AND o.gave_up_at IS NULL)"
+            " AS pending,"
             " count(o.id) FILTER (WHERE o.gave_up_at IS NOT NULL) AS failed"
             " FROM webhooks w LEFT JOIN webhook_outbox o ON o.webhook_id = w.id"
             " GROUP BY w.id ORDER BY w.id"

@@ -163,8 +163,9 @@ WITH upd AS (
         END AS suppressed_by
     FROM won
 ), h AS (
-    INSERT INTO status_history (source_id, event, from_status, to_status, at, error_message, results,
-        maintenance, suppressed_by)
+    INSERT INTO status_history
+        (source_id, event, from_status, to_status, at, error_message, results, maintenance,
+        suppressed_by)
     SELECT id, event, from_status, to_status, at, msg, results, maintenance, suppressed_by
     FROM marked ORDER BY seq
     RETURNING id, source_id, event, at
@@ -177,7 +178,8 @@ WITH upd AS (
     CROSS JOIN webhooks w WHERE w.enabled AND h.event = ANY (w.events)
         AND NOT m.maintenance AND m.suppressed_by IS NULL
         AND (w.source_ids IS NULL OR h.source_id = ANY (w.source_ids))
-        AND (w.to_statuses IS NULL OR h.event <> 'transition' OR m.to_status = ANY (w.to_statuses))
+        AND (w.to_statuses IS NULL OR h.event <> 'transition'
+            OR m.to_status = ANY (w.to_statuses))
 )
 SELECT id, source_id, event FROM h
 """
@@ -427,7 +429,8 @@ class Store:
                 # the compare-and-swap refused; the next resync reloads its state
                 self.conflicts += 1
                 log.warning(
-                    "source %s: %s %s -> %s not written (status changed elsewhere or source removed)",
+                    "source %s: %s %s -> %s not written"
+                    " (status changed elsewhere or source removed)",
                     sid,
                     ev.kind,
                     ev.from_status,
@@ -437,7 +440,8 @@ class Store:
     # -- daemon bookkeeping --------------------------------------------------------
     async def heartbeat(self, hostname: str, pid: int, sources: int, version: str) -> None:
         await self.run(
-            "INSERT INTO daemon_nodes (node_id, hostname, pid, sources, version) VALUES (%s, %s, %s, %s, %s) "
+            "INSERT INTO daemon_nodes (node_id, hostname, pid, sources, version)"
+            " VALUES (%s, %s, %s, %s, %s) "
             "ON CONFLICT (node_id) DO UPDATE SET heartbeat_at = now(), sources = EXCLUDED.sources",
             (self.node_id, hostname, pid, sources, version),
         )
@@ -466,7 +470,8 @@ class Store:
                 held = {
                     r["shard"]
                     for r in conn.execute(
-                        "UPDATE shard_leases SET expires_at = now() + make_interval(secs => %(ttl)s)"
+                        "UPDATE shard_leases"
+                        " SET expires_at = now() + make_interval(secs => %(ttl)s)"
                         " WHERE node_id = %(node)s AND expires_at > now() RETURNING shard",
                         p,
                     )
