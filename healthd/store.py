@@ -150,18 +150,30 @@ WITH upd AS (
     LEFT JOIN upd u ON e.event = 'transition' AND u.id = e.id
     LEFT JOIN data_sources s ON e.event <> 'transition' AND s.id = e.id
     WHERE u.id IS NOT NULL OR s.id IS NOT NULL
+), maint AS (
+    -- inside a maintenance window at the event's time (set-based: windows are few, events
+    -- many; the source filter runs before the window's occurrence is computed)
+    SELECT DISTINCT won.id, won.event FROM won
+    JOIN maintenance_windows w ON w.source_ids IS NULL OR won.id = ANY (w.source_ids)
+    WHERE healthd_window_occurrence(w, won.at) @> won.at
+), pairs AS MATERIALIZED (
+    SELECT c.id, unnest(c.parents) AS pid FROM won c
+    WHERE c.event = 'transition' AND c.to_status IN ('disconnected', 'error')
+      AND cardinality(c.parents) > 0
+), down AS (
+    -- a failing child's parents that are not connected: the status this wave gives a
+    -- parent, else its row's (the statement sees the rows as they were before it)
+    SELECT pr.id, array_agg(pr.pid ORDER BY pr.pid) AS parents
+    FROM pairs pr JOIN data_sources p ON p.id = pr.pid
+    LEFT JOIN healthd_events pe ON pe.event = 'transition' AND pe.id = pr.pid
+    WHERE coalesce(pe.to_status, p.connection_status) <> 'connected'
+    GROUP BY pr.id
 ), marked AS (
-    -- recorded either way; marked so that no webhook goes out (§11). A parent's status is
-    -- the one this wave gives it, else its row's (the statement sees the rows as before).
-    SELECT won.*, healthd_in_maintenance(won.id, won.at) AS maintenance,
-        CASE WHEN won.event = 'transition' AND won.to_status IN ('disconnected', 'error')
-            AND cardinality(won.parents) > 0 THEN (
-            SELECT array_agg(p.id ORDER BY p.id) FROM data_sources p
-            LEFT JOIN healthd_events pe ON pe.event = 'transition' AND pe.id = p.id
-            WHERE p.id = ANY (won.parents)
-              AND coalesce(pe.to_status, p.connection_status) <> 'connected')
-        END AS suppressed_by
+    -- recorded either way; marked so that no webhook goes out (interface.md §11)
+    SELECT won.*, mt.id IS NOT NULL AS maintenance, d.parents AS suppressed_by
     FROM won
+    LEFT JOIN maint mt ON mt.id = won.id AND mt.event = won.event
+    LEFT JOIN down d ON won.event = 'transition' AND d.id = won.id
 ), h AS (
     INSERT INTO status_history
         (source_id, event, from_status, to_status, at, error_message, results, maintenance,
