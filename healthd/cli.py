@@ -573,11 +573,9 @@ def _webhook_events(raw: str) -> list[str]:
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def webhooks_list(ctx: Ctx, as_json: bool) -> None:
-    from healthd.secrets import safe_url
-
     rows = catalog.list_webhooks(ctx.url)
     if as_json:
-        dump({"webhooks": [{**r, "url": safe_url(r["url"])} for r in rows]})
+        dump({"webhooks": [{**r, "url": _shown_url(r)} for r in rows]})
         return
     for r in rows:
         route = ""
@@ -586,9 +584,19 @@ def webhooks_list(ctx: Ctx, as_json: bool) -> None:
         if r.get("source_ids"):
             route += f"\tsources {','.join(r['source_ids'])}"
         click.echo(
-            f"{r['id']}\t{safe_url(r['url'])}\t{r.get('format', 'healthd')}\t"
+            f"{r['id']}\t{_shown_url(r)}\t{r.get('format', 'healthd')}\t"
             f"{','.join(r['events'])}{route}\tpending {r['pending']}, failed {r['failed']}"
         )
+
+
+def _shown_url(row: dict[str, Any]) -> str:
+    """No credentials or query; a Slack-format URL's path is its secret, so not that either."""
+    from healthd.secrets import safe_url
+    from healthd.webhooks import origin
+
+    if row.get("format") == "slack":
+        return origin(row["url"]) + "/..."
+    return safe_url(row["url"])
 
 
 @webhooks.command("remove")

@@ -93,6 +93,8 @@ def test_slack_and_standard_formats(
     with receiver(_slack_shape) as slack, receiver() as standard:
         add_source(db, "web", target.url)
         assert healthd_cli("webhooks", "add", slack.url, "--format", "slack").returncode == 0
+        listed = healthd_cli("webhooks", "list").stdout
+        assert "127.0.0.1" in listed and "secret-path" not in listed  # a Slack path is a secret
         r = healthd_cli(
             "webhooks", "add", standard.url, "--format", "standard", "--secret-env", "STD_SECRET"
         )
