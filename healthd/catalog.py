@@ -1,6 +1,6 @@
 """Every SQL statement the CLI runs: source and webhook management, status reads.
 
-The daemon's SQL lives in store.py and the API's in statusapi/queries.py; this module is
+The daemon's SQL lives in healthd/store/ and the API's in statusapi/queries.py; this module is
 the operator's side of the table.
 """
 
@@ -15,16 +15,13 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from healthd import dependencies, maintenance, retention
-from healthd.errors import ConfigError, DatabaseError, NotFound
-from healthd.migrate import first_line
-from healthd.sources import SETTINGS_FIELDS, SourceSpec
+from healthd import dependencies, fields, maintenance
+from healthd.errors import ConfigError, DatabaseError, NotFound, first_line
+from healthd.sources import SourceSpec
+from healthd.store import retention
 
-COLUMNS = ("id", "name", "type", "plugin", "config", "enabled", *SETTINGS_FIELDS, "depends_on")
-STATUS_COLUMNS = (
-    "connection_status, test_status, last_tested_at, test_error_message, status_changed_at, "
-    "latency_ms, flapping, pending_status, pending_count, reconnect_count, created_at, updated_at"
-)
+COLUMNS = fields.OPERATOR
+STATUS_COLUMNS = ", ".join(fields.STATUS)
 
 
 @contextlib.contextmanager
@@ -44,16 +41,15 @@ def connect(url: str) -> Iterator[psycopg.Connection[dict[str, Any]]]:
 
 
 def _row(spec: SourceSpec) -> tuple[Any, ...]:
-    return (
-        spec.id,
-        spec.name,
-        spec.type,
-        spec.plugin,
-        Jsonb(spec.config),
-        spec.enabled,
-        *(getattr(spec, f) for f in SETTINGS_FIELDS),
-        list(spec.depends_on),
-    )
+    return tuple(_value(spec, c) for c in COLUMNS)
+
+
+def _value(spec: SourceSpec, column: str) -> Any:
+    if column == "config":
+        return Jsonb(spec.config)
+    if column == "depends_on":
+        return list(spec.depends_on)  # psycopg adapts lists, not tuples, to arrays
+    return getattr(spec, column)
 
 
 def _check_dependencies(

@@ -15,6 +15,14 @@ import click
 from healthd import __version__, catalog, dependencies, plugins, settings
 from healthd.errors import ConfigError, HealthdError, NotFound
 from healthd.sources import SETTINGS_FIELDS, read_file, validate, validate_all
+from healthd.words import (
+    CONNECTED,
+    EVENT_KINDS,
+    FLAPPING_STARTED,
+    FLAPPING_STOPPED,
+    PROBE_STATUSES,
+    TRANSITION,
+)
 
 EXIT_FAILED, EXIT_UNKNOWN = 2, 3
 
@@ -224,9 +232,9 @@ async def _probe_once(plugin: plugins.Plugin, timeout: float) -> plugins.ProbeRe
         return await plugins.run_check(plugin, timeout)
     finally:
         await plugin.close()
-        from healthd.plugins import _http
+        from healthd.plugins import httpclient
 
-        await _http.close_session()
+        await httpclient.close_session()
 
 
 # -- status / plugins ----------------------------------------------------------------
@@ -242,7 +250,7 @@ def status(ctx: Ctx, as_json: bool) -> None:
         dump({"sources": [_status_view(r) for r in rows], "count": len(rows)})
     else:
         _print_table(rows)
-    bad = [r for r in rows if r["enabled"] and r["connection_status"] != "connected"]
+    bad = [r for r in rows if r["enabled"] and r["connection_status"] != CONNECTED]
     sys.exit(EXIT_FAILED if bad else 0)
 
 
@@ -483,10 +491,10 @@ def sources_export(ctx: Ctx) -> None:
 
 # -- webhooks ------------------------------------------------------------------------
 
-WEBHOOK_EVENTS = ("transition", "flapping_started", "flapping_stopped")
+WEBHOOK_EVENTS = EVENT_KINDS
 # what --events accepts: "flapping" is both of its events
-EVENT_ALIASES = {"flapping": ("flapping_started", "flapping_stopped")}
-WEBHOOK_TO = ("connected", "disconnected", "error")
+EVENT_ALIASES = {"flapping": (FLAPPING_STARTED, FLAPPING_STOPPED)}
+WEBHOOK_TO = PROBE_STATUSES
 WEBHOOK_FORMATS = ("healthd", "slack", "standard")
 
 
@@ -563,7 +571,7 @@ def _choices(raw: str, known: tuple[str, ...], option: str, what: str) -> list[s
 
 def _webhook_events(raw: str) -> list[str]:
     out: list[str] = []
-    known = ("transition", "flapping", *WEBHOOK_EVENTS[1:])
+    known = (TRANSITION, "flapping", *WEBHOOK_EVENTS[1:])
     for e in _choices(raw, known, "--events", "event"):
         out.extend(EVENT_ALIASES.get(e, (e,)))
     return list(dict.fromkeys(out))

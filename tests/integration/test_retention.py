@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from healthd import retention
+from healthd.store import retention
 from tests.conftest import wait_for
 from tests.integration.ops_helpers import add_source, one_line_error
 from tests.support import DaemonProcess
