@@ -59,6 +59,21 @@ BEGIN
     RETURN tstzrange(start_u, start_u + w.duration);
 END $$;
 
+-- Every occurrence of window w that overlaps [lo, hi), in order: what uptime sets apart.
+CREATE OR REPLACE FUNCTION healthd_window_spans(w maintenance_windows, lo timestamptz,
+    hi timestamptz)
+RETURNS SETOF tstzrange LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    r tstzrange := healthd_window_occurrence(w, lo);
+BEGIN
+    -- an occurrence that ended before lo is not returned by healthd_window_occurrence
+    WHILE r IS NOT NULL AND lower(r) < hi LOOP
+        RETURN NEXT r;
+        EXIT WHEN w.every_time IS NULL;
+        r := healthd_window_occurrence(w, upper(r));
+    END LOOP;
+END $$;
+
 -- Whether a source is inside a window at `at`.
 CREATE OR REPLACE FUNCTION healthd_in_maintenance(source varchar, at timestamptz)
 RETURNS boolean LANGUAGE sql STABLE AS $$

@@ -197,3 +197,17 @@ def deliveries(
         f" WHERE {' AND '.join(where)} ORDER BY o.id DESC LIMIT %(limit)s",
         {"webhook": webhook_id, "before": before_id, "limit": limit},
     )
+
+
+def maintenance_spans(source_id: str, since: float, until: float) -> list[tuple[float, float]]:
+    """The source's maintenance windows overlapping [since, until) (epochs), clipped to it,
+    as epoch pairs in order: the time uptime counts apart (interface.md §10)."""
+    rows = fetch_all(
+        "SELECT extract(epoch FROM greatest(lower(r), lo))::float8 AS s,"
+        " extract(epoch FROM least(upper(r), hi))::float8 AS e"
+        " FROM (SELECT to_timestamp(%(since)s) AS lo, to_timestamp(%(until)s) AS hi) b,"
+        " maintenance_windows w, healthd_window_spans(w, b.lo, b.hi) AS r"
+        " WHERE w.source_ids IS NULL OR %(id)s = ANY (w.source_ids) ORDER BY 1",
+        {"id": source_id, "since": since, "until": until},
+    )
+    return [(float(r["s"]), float(r["e"])) for r in rows]

@@ -147,3 +147,43 @@ def test_bad_windows_are_one_line_and_change_nothing(
         one_line_error(healthd_cli("maintenance", "add", *args), needle)
     assert db.execute("SELECT count(*) FROM maintenance_windows").fetchone() == before
     one_line_error(healthd_cli("maintenance", "remove", "99"), "no maintenance window with id 99")
+
+
+def test_spans_for_uptime(db: psycopg.Connection[Any], db_url: str, healthd_cli: Any) -> None:
+    """What uptime counts apart: every occurrence overlapping a range, clipped to it."""
+    from statusapi import create_app, queries
+
+    add_source(db, "web", "http://127.0.0.1:9/")
+    add_source(db, "api", "http://127.0.0.1:9/")
+    start = datetime.now(UTC) - timedelta(days=1)  # a window may start in the past
+    r = healthd_cli(
+        "maintenance", "add", "--source", "web", "--start", start.isoformat(), "--every",
+        "daily 03:00", "--for", "1h",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    app = create_app({"DATABASE_URL": db_url.replace("postgres@", "healthd_readonly@")})
+    lo = start.timestamp()
+    hi = lo + 10 * 86400 + 1800
+    with app.app_context():
+        spans = queries.maintenance_spans("web", lo, hi)
+        assert queries.maintenance_spans("api", lo, hi) == []
+    pool = app.extensions.get("healthd_pool")
+    if pool is not None:
+        pool.close()
+    window = catalog_window(db_url)
+    expected = [
+        (max(s.timestamp(), lo), min(e.timestamp(), hi))
+        for s, e in maintenance.occurrences(
+            window, datetime.fromtimestamp(lo, UTC), datetime.fromtimestamp(hi, UTC)
+        )
+    ]
+    rounded = [(round(s), round(e)) for s, e in spans]
+    assert len(spans) in (10, 11) and rounded == [(round(s), round(e)) for s, e in expected]
+    assert all(e - s <= 3600 for s, e in spans)
+
+
+def catalog_window(db_url: str) -> maintenance.Window:
+    from healthd import catalog
+
+    (row,) = catalog.list_maintenance(db_url)
+    return catalog.window_of(row)
