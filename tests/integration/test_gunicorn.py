@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -13,6 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from healthd.embedded import free_port
 from tests.integration.test_statusapi import SECRET, seed
 from tests.support import Gunicorn
 
@@ -119,3 +123,35 @@ def test_stream_delivers_and_resumes(server: Gunicorn, db: psycopg.Connection[An
     later = add_event(db, "new", "connected")
     assert int(resumed.next_event()["id"]) == later
     resumed.close()
+
+
+def test_bad_setting_stops_gunicorn_with_one_line(db_url: str, tmp_path: Path) -> None:
+    """A bad STATUSAPI_* value: gunicorn exits (not a worker respawn loop) and its output
+    holds the one line naming the variable, no traceback."""
+    env = {
+        **os.environ,
+        "STATUSAPI_DATABASE_URL": db_url,
+        "STATUSAPI_WORKERS": "2",
+        "STATUSAPI_POOL_MAX": "plenty",
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(Gunicorn.CONF),
+            "-b",
+            f"127.0.0.1:{free_port()}",
+            "statusapi:create_app()",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    ours = [line for line in proc.stderr.splitlines() if line.startswith("STATUSAPI_POOL_MAX: ")]
+    assert ours and all("'plenty'" in line for line in ours), out
+    assert "Traceback" not in out
