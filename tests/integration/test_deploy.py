@@ -18,7 +18,7 @@ import pytest
 
 from healthd import embedded
 from healthd.sources import read_file, validate_all
-from tests.conftest import wait_for
+from tests.fix_procs import wait_for
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 

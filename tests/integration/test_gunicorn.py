@@ -17,8 +17,8 @@ import psycopg
 import pytest
 
 from healthd.embedded import free_port
-from tests.integration.test_statusapi import SECRET, seed
-from tests.support import Gunicorn
+from tests.fix_api import SECRET, seed
+from tests.fix_procs import Gunicorn
 
 pytestmark = pytest.mark.slow
 

@@ -23,7 +23,8 @@ import pytest
 from healthd import embedded, plugins
 from healthd.plugins import httpclient
 from healthd.plugins.base import ProbeResult
-from tests.support import DnsServer, FakeOpenAI, Target, hanging_listener, make_cert
+from tests.fix_procs import wait_for
+from tests.fix_servers import DnsServer, FakeOpenAI, Target, hanging_listener, make_cert
 
 SECRET = "sk-very-secret-4242"
 NAGIOS = Path("/usr/lib/nagios/plugins")
@@ -275,21 +276,19 @@ def test_command_timeout_kills_the_process_group(tmp_path: Path) -> None:
     )
     assert r.status == "disconnected" and "process group killed" in r.message
     child = int(pidfile.read_text())
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+
+    def gone() -> bool:
         try:
             os.kill(child, 0)
         except ProcessLookupError:
-            break
+            return True
         # a killed child lingers as a zombie until reaped by init; that counts as gone
-        if (
-            Path(f"/proc/{child}/stat").exists()
-            and Path(f"/proc/{child}/stat").read_text().split()[2] == "Z"
-        ):
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail("the plugin's child process survived the timeout")
+        try:
+            return Path(f"/proc/{child}/stat").read_text().split()[2] == "Z"
+        except FileNotFoundError:
+            return True
+
+    wait_for(gone, timeout=5, what="the plugin's child process gone after the timeout")
 
 
 def test_secret_references(

@@ -14,8 +14,8 @@ import psycopg
 import pytest
 
 from healthd.webhooks import MAX_DELAY, backoff, body_of, signature
-from tests.conftest import wait_for
-from tests.support import DaemonProcess, Target
+from tests.fix_procs import DaemonProcess, wait_for
+from tests.fix_servers import Target
 
 pytestmark = pytest.mark.slow
 HOOK_SECRET = "whsec-test-1234"
