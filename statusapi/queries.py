@@ -18,7 +18,8 @@ EVENT_COLUMNS = "id, source_id, event, from_status, to_status, at, error_message
 # The Source shape's columns (healthd/fields.py) and what its computed "pending" object
 # is made of. Rows come back as tuples and are rendered in Python: PostgreSQL's
 # json_build_object/to_char cost more server time per row than psycopg's parsing of the
-# plain columns (P6). shapes.source reads them by name through SOURCE_INDEX.
+# plain columns (P6 in tests/bench/README.md). shapes.source reads them by name through
+# SOURCE_INDEX.
 _SOURCE_EXPRS: dict[str, str] = {
     **{n: n for n in fields.API_PLAIN},
     # secret-bearing columns as text: shapes caches their redaction per distinct text
