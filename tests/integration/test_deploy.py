@@ -22,6 +22,24 @@ from tests.fix_procs import wait_for
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
 
+def test_healthd_up_refuses_a_bad_api_setting_before_starting_anything(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEALTHD_", "STATUSAPI_"))}
+    env["STATUSAPI_POOL_MAX"] = "plenty"
+    data_dir = tmp_path / "data"
+    port = embedded.free_port()
+    proc = subprocess.run(
+        [sys.executable, "-m", "healthd", "up", "--data-dir", str(data_dir), "--port", str(port)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "STATUSAPI_POOL_MAX: must be" in out and "'plenty'" in out and "Traceback" not in out
+    assert not data_dir.exists()  # no PostgreSQL was started
+
+
 def _procs_mentioning(needle: str) -> list[int]:
     found = []
     for p in Path("/proc").iterdir():
