@@ -26,6 +26,7 @@ class Settings:
     timeout: float = 10.0
     concurrency: int = 500
     log_format: str = "text"
+    history_days: int = 400  # retention of history, rollups and finished deliveries
 
     def require_database_url(self) -> str:
         if not self.database_url:
@@ -95,6 +96,7 @@ _ENV: dict[str, tuple[str, Reader]] = {
     "HEALTHD_TIMEOUT": ("timeout", number(float, 0.1)),
     "HEALTHD_CONCURRENCY": ("concurrency", number(int, 1)),
     "HEALTHD_LOG_FORMAT": ("log_format", choice(LOG_FORMATS)),
+    "HEALTHD_HISTORY_DAYS": ("history_days", number(int, 1)),
 }
 
 

@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.fix_servers",  # target (and the server classes)
     "tests.fix_procs",  # daemons, healthd_cli (subprocess), cli (in process), wait_for
     "tests.fix_api",  # app, client
+    "tests.fix_ops",  # the operations tests' sources, receivers and API client
 ]
 
 
