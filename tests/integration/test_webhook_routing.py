@@ -190,8 +190,8 @@ def test_delivery_log_and_redeliver(
     ],
 )
 def test_bad_routing_is_one_line_and_changes_nothing(
-    db: psycopg.Connection[Any], healthd_cli: Any, args: tuple[str, ...], needle: str
+    db: psycopg.Connection[Any], cli: Any, args: tuple[str, ...], needle: str
 ) -> None:
     add_source(db, "web", "http://127.0.0.1:9/")
-    one_line_error(healthd_cli("webhooks", "add", "http://127.0.0.1:9/h", *args), needle)
+    one_line_error(cli("webhooks", "add", "http://127.0.0.1:9/h", *args), needle)
     assert db.execute("SELECT count(*) FROM webhooks").fetchone() == (0,)
