@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from healthd.errors import ConfigError
@@ -20,7 +20,6 @@ LOG_FORMATS = ("text", "json")
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
-    api_database_url: str | None = None
     interval: float = 30.0
     rise: int = 3
     fall: int = 3
@@ -28,8 +27,6 @@ class Settings:
     timeout: float = 10.0
     concurrency: int = 500
     log_format: str = "text"
-    tokens: tuple[str, ...] = field(default=(), repr=False)
-    ai_source_id: str = "ai-connection"
     history_days: int = 400  # retention of history, rollups and finished deliveries
 
     def require_database_url(self) -> str:
@@ -58,8 +55,11 @@ RANGES: dict[str, tuple[type, float, float]] = {
 }
 
 
-def check_number(name: str, value: Any, kind: type, lo: float, hi: float) -> Any:
-    """``value`` if it is a finite ``kind`` within [lo, hi]; else ConfigError naming ``name``."""
+def check_number(
+    name: str, value: Any, kind: type, lo: float, hi: float = math.inf, raw: str | None = None
+) -> Any:
+    """``value`` if it is a finite ``kind`` within [lo, hi]; else ConfigError naming ``name``
+    (and quoting ``raw``, the text it was read from, when there was one)."""
     word = "a positive integer" if kind is int else "a positive number"
     if (
         isinstance(value, bool)
@@ -67,63 +67,83 @@ def check_number(name: str, value: Any, kind: type, lo: float, hi: float) -> Any
         or (isinstance(value, float) and not math.isfinite(value))
         or not lo <= value <= hi
     ):
-        shown = repr(value)
+        shown = repr(value if raw is None else raw)
         shown = shown if len(shown) <= 30 else shown[:27] + "..."
-        raise ConfigError(name, f"must be {word} from {lo:g} to {hi:g}, got {shown}")
+        bounds = f"from {lo:g} to {hi:g}" if math.isfinite(hi) else f"of at least {lo:g}"
+        raise ConfigError(name, f"must be {word} {bounds}, got {shown}")
     return kind(value)
 
 
-def _number(name: str, raw: str, kind: type, attr: str) -> Any:
+def _number(name: str, raw: str, kind: type, lo: float, hi: float) -> Any:
     try:
         value = kind(raw)
     except ValueError:
         raise ConfigError(name, f"must be a {kind.__name__}, got {raw!r}") from None
-    _, lo, hi = RANGES[attr]
-    return check_number(name, value, kind, lo, hi)
+    return check_number(name, value, kind, lo, hi, raw)
 
 
-_ENV: dict[str, tuple[str, Any]] = {
-    # env var -> (settings field, parser)
-    "HEALTHD_DATABASE_URL": ("database_url", str),
-    "STATUSAPI_DATABASE_URL": ("api_database_url", str),
-    "HEALTHD_INTERVAL": ("interval", lambda n, v: _number(n, v, float, "interval")),
-    "HEALTHD_RISE": ("rise", lambda n, v: _number(n, v, int, "rise")),
-    "HEALTHD_FALL": ("fall", lambda n, v: _number(n, v, int, "fall")),
-    "HEALTHD_RETRY_INTERVAL": (
-        "retry_interval",
-        lambda n, v: _number(n, v, float, "retry_interval"),
-    ),
-    "HEALTHD_TIMEOUT": ("timeout", lambda n, v: _number(n, v, float, "timeout")),
-    "HEALTHD_CONCURRENCY": ("concurrency", lambda n, v: _number(n, v, int, "concurrency")),
-    "HEALTHD_LOG_FORMAT": ("log_format", str),
-    "STATUSAPI_TOKENS": ("tokens", str),
-    "STATUSAPI_AI_SOURCE_ID": ("ai_source_id", str),
-    "HEALTHD_HISTORY_DAYS": ("history_days", lambda n, v: _number(n, v, int, "history_days")),
+# -- readers: (variable name, raw value) -> typed value, or ConfigError naming the variable.
+# statusapi/config.py reads the STATUSAPI_* variables with the same ones.
+Reader = Callable[[str, str], Any]
+
+
+def text(name: str, raw: str) -> str:
+    return raw.strip()
+
+
+def words(name: str, raw: str) -> tuple[str, ...]:
+    """A comma-separated list; blanks and empty items are dropped."""
+    return tuple(t.strip() for t in raw.split(",") if t.strip())
+
+
+def number(kind: type, minimum: float, maximum: float = math.inf) -> Reader:
+    """A finite int or float from ``minimum`` to ``maximum`` (NaN and infinities refused)."""
+    return lambda name, raw: _number(name, raw.strip(), kind, minimum, maximum)
+
+
+def bounded(attr: str) -> Reader:
+    """The reader of a setting with bounds in RANGES."""
+    kind, lo, hi = RANGES[attr]
+    return number(kind, lo, hi)
+
+
+def choice(options: tuple[str, ...]) -> Reader:
+    def read(name: str, raw: str) -> str:
+        if raw.strip() not in options:
+            raise ConfigError(name, f"must be one of {', '.join(options)}, got {raw!r}")
+        return raw.strip()
+
+    return read
+
+
+def read(table: Mapping[str, tuple[str, Reader]], environ: Mapping[str, str]) -> dict[str, Any]:
+    """{field: value} for every variable of ``table`` that is set and not blank."""
+    values: dict[str, Any] = {}
+    for name, (attr, reader) in table.items():
+        raw = environ.get(name)
+        if raw is not None and raw.strip() != "":
+            values[attr] = reader(name, raw)
+    return values
+
+
+_ENV: dict[str, tuple[str, Reader]] = {
+    # env var -> (settings field, reader); one line per variable
+    "HEALTHD_DATABASE_URL": ("database_url", text),
+    "HEALTHD_INTERVAL": ("interval", bounded("interval")),
+    "HEALTHD_RISE": ("rise", bounded("rise")),
+    "HEALTHD_FALL": ("fall", bounded("fall")),
+    "HEALTHD_RETRY_INTERVAL": ("retry_interval", bounded("retry_interval")),
+    "HEALTHD_TIMEOUT": ("timeout", bounded("timeout")),
+    "HEALTHD_CONCURRENCY": ("concurrency", bounded("concurrency")),
+    "HEALTHD_LOG_FORMAT": ("log_format", choice(LOG_FORMATS)),
+    "HEALTHD_HISTORY_DAYS": ("history_days", bounded("history_days")),
 }
-
-
-def _parse(name: str, raw: str) -> Any:
-    attr, parser = _ENV[name]
-    if parser is str:
-        value: Any = raw.strip()
-    else:
-        value = parser(name, raw.strip())
-    if attr == "tokens":
-        value = tuple(t.strip() for t in raw.split(",") if t.strip())
-    if attr == "log_format" and value not in LOG_FORMATS:
-        raise ConfigError(name, f"must be one of {', '.join(LOG_FORMATS)}, got {raw!r}")
-    return value
 
 
 def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build Settings from the environment, then apply non-None overrides (CLI flags)."""
     env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for name, (attr, _) in _ENV.items():
-        raw = env.get(name)
-        if raw is not None and raw.strip() != "":
-            values[attr] = _parse(name, raw)
-    settings = Settings(**values)
+    settings = Settings(**read(_ENV, env))
     flags = {k: v for k, v in overrides.items() if v is not None}
     for attr, value in flags.items():
         # a CLI flag passes the same checks as its variable (click's float takes "nan")
@@ -132,6 +152,4 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings
             flags[attr] = check_number("--" + attr.replace("_", "-"), value, kind, lo, hi)
     if flags:
         settings = replace(settings, **flags)
-    if settings.api_database_url is None and settings.database_url:
-        settings = replace(settings, api_database_url=settings.database_url)
     return settings

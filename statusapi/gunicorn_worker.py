@@ -13,8 +13,8 @@ import json
 import socket
 from typing import Any
 
-from gunicorn import util  # type: ignore[import-untyped]
-from gunicorn.workers.gthread import ThreadWorker  # type: ignore[import-untyped]
+from gunicorn import util
+from gunicorn.workers.gthread import ThreadWorker
 
 CODES = {
     400: "bad_request",

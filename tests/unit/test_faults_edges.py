@@ -260,21 +260,15 @@ def test_openapi_stream_is_an_event_stream_and_nul_is_excluded() -> None:
         ({"STATUSAPI_THREADS": "64", "STATUSAPI_STREAM_MAX": "10"}, 10),
     ],
 )
-def test_stream_cap_below_the_thread_count(
-    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], cap: int
-) -> None:
-    from statusapi.config import stream_max
+def test_stream_cap_below_the_thread_count(env: dict[str, str], cap: int) -> None:
+    from statusapi.config import from_env
 
-    monkeypatch.delenv("STATUSAPI_THREADS", raising=False)
-    monkeypatch.delenv("STATUSAPI_STREAM_MAX", raising=False)
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    assert stream_max() == cap
+    assert from_env(env)["STREAM_MAX"] == cap
 
 
-def test_stream_cap_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    from statusapi.config import stream_max
+@pytest.mark.parametrize("raw", ["lots", "-1", "nan"])
+def test_stream_cap_bad_value_names_the_variable(raw: str) -> None:
+    from statusapi.config import from_env
 
-    monkeypatch.setenv("STATUSAPI_STREAM_MAX", "lots")
-    with pytest.raises(ConfigError, match="^STATUSAPI_STREAM_MAX: must be an integer"):
-        stream_max()
+    with pytest.raises(ConfigError, match="^STATUSAPI_STREAM_MAX: must be"):
+        from_env({"STATUSAPI_STREAM_MAX": raw})
