@@ -464,10 +464,28 @@ def sources_import(ctx: Ctx, file: Path, prune: bool) -> None:
 
 
 @sources.command("export")
+@click.option(
+    "--with-secrets",
+    is_flag=True,
+    help="print inline secrets as stored (for a re-importable copy); references are always kept",
+)
 @pass_ctx
-def sources_export(ctx: Ctx) -> None:
-    """Print every source in the import format (JSON); secrets stay as stored references."""
-    dump({"sources": catalog.export_sources(ctx.url)})
+def sources_export(ctx: Ctx, with_secrets: bool) -> None:
+    """Print every source in the import format (JSON). Inline secrets are redacted as the
+    API shows them unless --with-secrets; {"env"}/{"file"} references are kept."""
+    rows = catalog.export_sources(ctx.url)
+    if not with_secrets:
+        shown = [_redacted(r) for r in rows]
+        hidden = sum(1 for a, b in zip(rows, shown, strict=True) if a != b)
+        rows = shown
+        if hidden:
+            # a redacted copy re-imported would overwrite the stored secrets with ""
+            click.echo(
+                f"note: inline secrets of {hidden} source(s) redacted; "
+                "--with-secrets prints them for a re-importable copy",
+                err=True,
+            )
+    dump({"sources": rows})
 
 
 # -- webhooks ------------------------------------------------------------------------
