@@ -131,14 +131,14 @@ def run(ctx: Ctx) -> None:
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".healthd"),
-    show_default=True,
-    help="where the embedded PostgreSQL keeps its data",
+    default=None,
+    help="where the embedded PostgreSQL keeps its data [default: ./.healthd; as root "
+    "/var/lib/healthd/embedded/<this directory>, which the postgres user can reach]",
 )
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @pass_ctx
-def up(ctx: Ctx, data_dir: Path, port: int, host: str) -> None:
+def up(ctx: Ctx, data_dir: Path | None, port: int, host: str) -> None:
     """Try it out: embedded PostgreSQL + migrations + examples + daemon + API."""
     from healthd import up as up_mod
 

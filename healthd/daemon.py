@@ -52,6 +52,15 @@ def shard_of(source_id: str) -> int:
     return zlib.crc32(source_id.encode()) % SHARDS
 
 
+def start_line(interval: float) -> str:
+    """The original's start line, exactly; an integral interval without ".0"."""
+    secs = str(int(interval)) if float(interval).is_integer() else str(interval)
+    return (
+        f"Health check service started ({secs}s interval, silent mode, DB sync enabled, "
+        "debounce active)"
+    )
+
+
 def quiet_job(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
     """A job body that never leaks a traceback into the logs: the database being down is
     expected (Unavailable), cancellation at shutdown is expected, anything else is one line."""
@@ -264,13 +273,14 @@ class Daemon:
         sch.add_job(self.job_summary, "interval", seconds=s.interval, id="summary")
         sch.add_job(self.job_webhook_tick, "interval", seconds=1.0, id="webhooks")
         sch.start()
+        log.info("%s", start_line(s.interval))
+        # the original's line stays exactly as it was (scripts grep it); detail goes here
         log.info(
-            "Health check service started (%gs interval, silent mode, DB sync enabled, "
-            "debounce active; rise %d, fall %d, %d sources)",
-            s.interval,
+            "debounce: rise %d, fall %d; sources: %d; concurrency: %d",
             s.rise,
             s.fall,
             len(self.runtime.sources),
+            s.concurrency,
         )
         self.notifier.send("READY=1", f"STATUS=probing {len(self.runtime.sources)} sources")
 

@@ -3,6 +3,11 @@
 PostgreSQL refuses to run as root, so when euid is 0 every server binary runs as an
 unprivileged user (``postgres`` if it exists, else ``nobody``) through runuser, and the
 data directory is handed to that user.
+
+The cluster trusts no other local user: it listens on no TCP port, only on a unix socket
+in a directory of mode 0700 owned by the user the server runs as (the invoking user, or
+``postgres`` under root), so only that user and root can connect. The URL names the
+socket directory (``postgresql://postgres@/db?host=/dir&port=N``).
 """
 
 from __future__ import annotations
@@ -12,11 +17,13 @@ import glob
 import logging
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +31,15 @@ from pathlib import Path
 from healthd.errors import EmbeddedPostgresError
 
 log = logging.getLogger(__name__)
+
+SOCKET_PATH_MAX = 107  # sun_path is 108 bytes on Linux, one for the NUL
+# Local socket only (no TCP listener at all): the socket directory's mode keeps every
+# other local user out, so trust behind it is safe and needs no password.
+PG_HBA = (
+    "# written by healthd (embedded.py) at every start: the unix socket only; its directory\n"
+    "# (mode 0700) admits only the server's own user and root\n"
+    "local all all trust\n"
+)
 
 INSTALL_HINT = (
     "PostgreSQL server binaries (initdb, pg_ctl) were not found on PATH or under "
@@ -80,6 +96,9 @@ class Cluster:
         self.run_as = _run_as()
         self.data_dir = self.base_dir / "data"
         self.socket_dir = self.base_dir / "run"
+        # a deep checkout: the socket's path would be too long for the kernel, so it gets a
+        # private directory of its own under /tmp while the server runs (removed at stop)
+        self._socket_in_tmp = len(str(self.socket_dir / ".s.PGSQL.65535.lock")) > SOCKET_PATH_MAX
         self.log_file = self.base_dir / "postgres.log"
 
     # -- commands -------------------------------------------------------------------
@@ -113,26 +132,37 @@ class Cluster:
 
     def init(self) -> None:
         self.base_dir.mkdir(parents=True, exist_ok=True)
-        for d in (self.base_dir, self.socket_dir):
-            d.mkdir(exist_ok=True)
-            self._hand_over(d)
+        self._hand_over(self.base_dir)
+        self._make_socket_dir()
         if self.run_as:
             self._check_reachable()
-        if self.initialized:
-            return
-        self._check(
-            "initdb",
-            "-D",
-            str(self.data_dir),
-            "-U",
-            self.user,
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "--no-sync",
-        )
+        if not self.initialized:
+            self._check(
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                self.user,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            )
+        # rewritten every time, so a cluster made by an older version (which trusted TCP
+        # connections from 127.0.0.1) is closed too
+        hba = self.data_dir / "pg_hba.conf"
+        hba.write_text(PG_HBA)
+        os.chmod(hba, 0o600)
+        self._hand_over(hba)
+
+    def _make_socket_dir(self) -> None:
+        if self._socket_in_tmp and not self.socket_dir.is_relative_to(tempfile.gettempdir()):
+            self.socket_dir = Path(tempfile.mkdtemp(prefix="healthd-pg-"))
+        self.socket_dir.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(self.socket_dir, 0o700)
+        self._hand_over(self.socket_dir)
 
     def _check_reachable(self) -> None:
         """As root, the server user must be able to reach the directory we give it."""
@@ -143,15 +173,19 @@ class Cluster:
         if probe.returncode != 0:
             raise EmbeddedPostgresError(
                 f"{self.base_dir} is not writable by the '{self.run_as}' user that PostgreSQL "
-                "runs as (a parent directory is private?); choose another --data-dir"
+                "runs as (a parent directory is private?); choose another --data-dir, or leave "
+                "it out: as root `healthd up` keeps its cluster under /var/lib/healthd/embedded"
             )
 
     def start(self) -> None:
         if not self.port:
             self.port = free_port()
+        self._make_socket_dir()
         opts = (
-            f"-c port={self.port} -c listen_addresses=127.0.0.1 "
-            f"-c unix_socket_directories={self.socket_dir} -c fsync=off "
+            f"-c port={self.port} -c listen_addresses='' "
+            f"-c unix_socket_directories={shlex.quote(str(self.socket_dir))} "
+            "-c unix_socket_permissions=0700 "
+            "-c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
         )
         self._check(
@@ -183,13 +217,17 @@ class Cluster:
                 self._check(
                     "pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "-t", "30", "stop"
                 )
+        if self._socket_in_tmp:
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
+            self.socket_dir = self.base_dir / "run"
 
     def remove(self) -> None:
         self.stop("immediate")
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
     def url(self, dbname: str = "postgres", user: str | None = None) -> str:
-        return f"postgresql://{user or self.user}@127.0.0.1:{self.port}/{dbname}"
+        query = urllib.parse.urlencode({"host": str(self.socket_dir), "port": self.port}, safe="/")
+        return f"postgresql://{user or self.user}@/{dbname}?{query}"
 
     def wait_ready(self, deadline_s: float = 30) -> None:
         import psycopg

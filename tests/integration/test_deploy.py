@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +45,14 @@ def test_units_verify() -> None:
 def test_example_sources_are_valid() -> None:
     specs = validate_all(read_file(DEPLOY / "examples" / "sources.toml"))
     assert {s.plugin for s in specs} == {"ai-service", "http", "postgres", "command"}
+    # the AI source is checked every 30 s, as the original checked it
+    assert [s.interval_s for s in specs if s.id == "ai-connection"] == [30]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _procs_mentioning(needle: str) -> list[int]:
@@ -93,19 +102,27 @@ def test_healthd_up_runs_everything_and_stops_clean() -> None:
 
     try:
         listed = wait_for(
-            lambda: len(sources()) == 3 and sources(), timeout=90, what="the example sources"
+            lambda: len(sources()) == 4 and sources(), timeout=90, what="the example sources"
         )
-        assert {s["id"] for s in listed} == {"statusapi", "embedded-postgres", "closed-port"}
+        assert {s["id"] for s in listed} == {
+            "statusapi",
+            "embedded-postgres",
+            "closed-port",
+            "ai-connection",
+        }
         probed = wait_for(
             lambda: (s := sources()) and all(x["last_tested_at"] for x in s) and s,
             timeout=30,
             what="every example probed",
         )
         status = {s["id"]: s["connection_status"] for s in probed}
+        local_model_server = _listening(11434)
         assert status == {
             "statusapi": "connected",
             "embedded-postgres": "connected",
             "closed-port": "disconnected",
+            # connected when a local model server (Ollama) runs here, else disconnected
+            "ai-connection": status["ai-connection"] if local_model_server else "disconnected",
         }
         out = (data / "up.log").read_text()
         db_url = next(
