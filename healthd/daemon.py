@@ -92,7 +92,6 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.resync_wanted = asyncio.Event()
         self.last_watchdog = 0.0
-        self._interval_reconnects = 0
         self.loaded = False
         self.shards: set[int] = set()
 
@@ -169,8 +168,7 @@ class Daemon:
     @quiet_job
     async def job_summary(self) -> None:
         healthy, failed = self.runtime.status_counts()
-        reconnected = self.runtime.counters.reconnects - self._interval_reconnects
-        self._interval_reconnects = self.runtime.counters.reconnects
+        reconnected = self.runtime.take_came_back()
         line = f"Health check: {healthy} healthy, {failed} failed, {reconnected} reconnected"
         behind, self.runtime.counters.max_lag = self.runtime.counters.max_lag, 0.0
         if behind > 1.0:

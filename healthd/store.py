@@ -39,7 +39,7 @@ MAX_EVENTS = 200_000  # events kept through an outage; past this the oldest are 
 SOURCE_COLUMNS = (
     "id, name, plugin, config, enabled, interval_s, timeout_s, rise, fall, retry_interval_s, "
     "connection_status, pending_status, pending_count, pending_results, recent_results, flapping, "
-    "percent_state_change, updated_at"
+    "percent_state_change, config_changed_at"
 )
 
 
@@ -122,7 +122,7 @@ UPDATE data_sources d SET
     last_tested_at = r.at, test_status = r.ts, test_error_message = r.msg,
     latency_ms = r.lat, pending_status = r.pst, pending_count = r.pc, pending_results = r.streak,
     recent_results = r.rec, flapping = r.flap, percent_state_change = r.pct,
-    reconnect_count = d.reconnect_count + r.rc
+    reconnect_count = d.reconnect_count + r.rc, updated_at = now()
 FROM healthd_results r WHERE d.id = r.id
 """
 
@@ -139,7 +139,8 @@ CREATE TEMP TABLE IF NOT EXISTS healthd_events (
 _EVENTS_TYPES = ["int4", "text", "text", "text", "text", "timestamptz", "text", "jsonb"]
 _EVENTS_SQL = """
 WITH upd AS (
-    UPDATE data_sources d SET connection_status = e.to_status, status_changed_at = e.at
+    UPDATE data_sources d SET connection_status = e.to_status, status_changed_at = e.at,
+        updated_at = now()
     FROM healthd_events e
     WHERE e.event = 'transition' AND d.id = e.id AND d.connection_status = e.from_status
     RETURNING d.id, d.name
@@ -274,8 +275,9 @@ class Store:
         )
 
     async def source_versions(self) -> dict[str, datetime]:
-        rows = await self.run("SELECT id, updated_at FROM data_sources WHERE enabled")
-        return {r["id"]: r["updated_at"] for r in rows}
+        # config_changed_at, not updated_at: every status write moves updated_at
+        rows = await self.run("SELECT id, config_changed_at FROM data_sources WHERE enabled")
+        return {r["id"]: r["config_changed_at"] for r in rows}
 
     # -- buffered writes (buffers: event-loop thread only) ---------------------------
     def add_result(self, row: ResultRow) -> None:
