@@ -4,10 +4,13 @@ PostgreSQL refuses to run as root, so when euid is 0 every server binary runs as
 unprivileged user (``postgres`` if it exists, else ``nobody``) through runuser, and the
 data directory is handed to that user.
 
-The cluster trusts no other local user: it listens on no TCP port, only on a unix socket
-in a directory of mode 0700 owned by the user the server runs as (the invoking user, or
-``postgres`` under root), so only that user and root can connect. The URL names the
-socket directory (``postgresql://postgres@/db?host=/dir&port=N``).
+The cluster trusts no other local user. Its unix socket is in a directory of mode 0700
+owned by the user the server runs as (the invoking user, or ``postgres`` under root), so
+only that user and root can connect through it. ``healthd up``'s cluster listens on
+nothing else (``tcp=False``; URL ``postgresql://postgres@/db?host=/dir&port=N``). The
+tests' and benchmarks' clusters also listen on 127.0.0.1, where every role must give
+the generated password (scram-sha-256); it is kept in a pgpass file of mode 0600 owned by
+the invoking user, and the URL names that file (``...@127.0.0.1:N/db?passfile=...``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import glob
 import logging
 import os
 import pwd
+import secrets
 import shlex
 import shutil
 import socket
@@ -35,11 +39,12 @@ log = logging.getLogger(__name__)
 SOCKET_PATH_MAX = 107  # sun_path is 108 bytes on Linux, one for the NUL
 # Local socket only (no TCP listener at all): the socket directory's mode keeps every
 # other local user out, so trust behind it is safe and needs no password.
-PG_HBA = (
-    "# written by healthd (embedded.py) at every start: the unix socket only; its directory\n"
-    "# (mode 0700) admits only the server's own user and root\n"
+PG_HBA_LOCAL = (
+    "# written by healthd (embedded.py) at every start. The unix socket's directory (mode\n"
+    "# 0700) admits only the server's own user and root; TCP, when on, needs the password.\n"
     "local all all trust\n"
 )
+PG_HBA_TCP = "host all all 127.0.0.1/32 scram-sha-256\n"
 
 INSTALL_HINT = (
     "PostgreSQL server binaries (initdb, pg_ctl) were not found on PATH or under "
@@ -89,6 +94,7 @@ class Cluster:
     base_dir: Path
     port: int = 0
     user: str = "postgres"
+    tcp: bool = True  # also listen on 127.0.0.1 (password required); False: the socket only
 
     def __post_init__(self) -> None:
         self.base_dir = Path(self.base_dir).resolve()
@@ -100,6 +106,7 @@ class Cluster:
         # private directory of its own under /tmp while the server runs (removed at stop)
         self._socket_in_tmp = len(str(self.socket_dir / ".s.PGSQL.65535.lock")) > SOCKET_PATH_MAX
         self.log_file = self.base_dir / "postgres.log"
+        self.passfile = self.base_dir / "pgpass"
 
     # -- commands -------------------------------------------------------------------
     def _cmd(self, *args: str) -> list[str]:
@@ -153,7 +160,7 @@ class Cluster:
         # rewritten every time, so a cluster made by an older version (which trusted TCP
         # connections from 127.0.0.1) is closed too
         hba = self.data_dir / "pg_hba.conf"
-        hba.write_text(PG_HBA)
+        hba.write_text(PG_HBA_LOCAL + (PG_HBA_TCP if self.tcp else ""))
         os.chmod(hba, 0o600)
         self._hand_over(hba)
 
@@ -181,8 +188,9 @@ class Cluster:
         if not self.port:
             self.port = free_port()
         self._make_socket_dir()
+        listen = "127.0.0.1" if self.tcp else "''"
         opts = (
-            f"-c port={self.port} -c listen_addresses='' "
+            f"-c port={self.port} -c listen_addresses={listen} "
             f"-c unix_socket_directories={shlex.quote(str(self.socket_dir))} "
             "-c unix_socket_permissions=0700 "
             "-c fsync=off "
@@ -209,7 +217,36 @@ class Cluster:
         self.init()
         self.start()
         self.wait_ready()
+        if self.tcp:
+            self.set_password(self.user)
         return self
+
+    def password(self) -> str:
+        """The generated password for TCP logins, from the pgpass file (made on first use:
+        mode 0600, owned by the invoking user, so the server's user cannot read it)."""
+        try:
+            return self.passfile.read_text().strip().rsplit(":", 1)[1]
+        except (OSError, IndexError):
+            pass
+        word = secrets.token_urlsafe(24)  # no ':' or '\\': safe in a pgpass line
+        fd = os.open(self.passfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            # any port: a test may reach the server through a proxy on another one
+            f.write(f"127.0.0.1:*:*:*:{word}\n")
+        return word
+
+    def set_password(self, role: str) -> None:
+        """Give ``role`` the cluster's password, so it can log in over TCP with the URL's
+        passfile (the tests do this for the API's read-only role)."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.socket_url(), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(role), sql.Literal(self.password())
+                )
+            )
 
     def stop(self, mode: str = "fast") -> None:
         if (self.data_dir / "postmaster.pid").exists():
@@ -225,9 +262,20 @@ class Cluster:
         self.stop("immediate")
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
-    def url(self, dbname: str = "postgres", user: str | None = None) -> str:
+    def socket_url(self, dbname: str = "postgres", user: str | None = None) -> str:
         query = urllib.parse.urlencode({"host": str(self.socket_dir), "port": self.port}, safe="/")
         return f"postgresql://{user or self.user}@/{dbname}?{query}"
+
+    def url(self, dbname: str = "postgres", user: str | None = None) -> str:
+        """The URL for the invoking user: over TCP with the passfile when ``tcp``, else the
+        private socket. (The passfile's slashes are escaped, so the URL's last "/" is still
+        the one before the database name.)"""
+        if not self.tcp:
+            return self.socket_url(dbname, user)
+        passfile = urllib.parse.quote(str(self.passfile), safe="")
+        return (
+            f"postgresql://{user or self.user}@127.0.0.1:{self.port}/{dbname}?passfile={passfile}"
+        )
 
     def wait_ready(self, deadline_s: float = 30) -> None:
         import psycopg
@@ -235,7 +283,7 @@ class Cluster:
         end = time.monotonic() + deadline_s
         while True:
             try:
-                psycopg.connect(self.url(), connect_timeout=2).close()
+                psycopg.connect(self.socket_url(), connect_timeout=2).close()
                 return
             except psycopg.OperationalError:
                 if time.monotonic() > end:

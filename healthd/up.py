@@ -144,7 +144,7 @@ def main(settings: Settings, data_dir: Path | None, host: str, port: int) -> int
             where = data_dir_for(data_dir, Path.cwd(), os.geteuid())
             if where.is_relative_to(ROOT_BASE):
                 _make_reachable_dirs(where.parent)
-            cluster = embedded.Cluster(where, port=PG_PORT)
+            cluster = embedded.Cluster(where, port=PG_PORT, tcp=False)
             log.info(
                 "%s the embedded PostgreSQL in %s",
                 "reusing" if cluster.initialized else "creating",
