@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app
 
+from healthd.words import UNKNOWN
 from statusapi import queries
 from statusapi.render import json_response
 
@@ -63,7 +64,7 @@ def connection_status() -> Response:
             "lastTested": iso_millis(row["last_tested_at"]) if row else None,
             "testStatus": row["test_status"] if row else None,
             "endpoint": endpoint,
-            "connectionStatus": row["connection_status"] if row else "unknown",
+            "connectionStatus": row["connection_status"] if row else UNKNOWN,
             "errorMessage": row["test_error_message"] if row else None,
         }
     )

@@ -1,4 +1,4 @@
-"""Which source is probed when.
+"""Which source is probed when: the due-time heap and the dispatch step.
 
 APScheduler drives the loop: one short job (``dispatch``) fires every few tens of
 milliseconds and starts every probe that is due. Per-source timing lives in a heap here
@@ -18,6 +18,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+import statistics
 import time
 import zlib
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from healthd.debounce import Observation, State, Thresholds
 from healthd.errors import HealthdError
 from healthd.settings import Settings, default_retry
 from healthd.store import ResultRow, state_from_row
+from healthd.words import CONNECTED
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,16 @@ def build_source(row: dict[str, Any], s: Settings, state: State | None = None) -
 def spread(source_id: str, interval: float) -> float:
     """A stable offset in [0, interval): first probes spread evenly, not all at once."""
     return (zlib.crc32(source_id.encode()) / 2**32) * interval
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the periodic summary line reports, since the previous one."""
+
+    healthy: int
+    failed: int
+    reconnected: int
+    behind: float  # the largest schedule lag, s
 
 
 @dataclass
@@ -211,13 +223,13 @@ class Runtime:
             return  # removed or replaced while in flight: its result is stale
         obs = Observation(result.status, result.message, time.time())
         # the previous raw result, from the persisted history: survives a restart
-        was_failing = src.state.recent[-1:] not in ("", debounce.LETTERS["connected"])
+        was_failing = src.state.recent[-1:] not in ("", debounce.LETTERS[CONNECTED])
         out = debounce.step(src.state, obs, src.thresholds)
         src.state = out.state
         self.counters.probes += 1
         # came back, as the original counted it for every source: a good result after a
         # failed one, or a held connection that had to be opened again
-        back = result.status == "connected" and (result.reconnected or was_failing)
+        back = result.status == CONNECTED and (result.reconnected or was_failing)
         if back:
             self.counters.reconnects += 1
             self.came_back.add(src.id)
@@ -248,15 +260,26 @@ class Runtime:
             return_exceptions=True,
         )
 
-    def take_came_back(self) -> int:
-        """How many sources came back since the last call (each counted once)."""
-        n = len(self.came_back)
-        self.came_back.clear()
-        return n
-
     def status_counts(self) -> tuple[int, int]:
-        healthy = sum(1 for s in self.sources.values() if s.state.status == "connected")
+        healthy = sum(1 for s in self.sources.values() if s.state.status == CONNECTED)
         return healthy, len(self.sources) - healthy
+
+    def take_summary(self) -> Summary:
+        """The counts for the summary line; the per-interval counters start over."""
+        healthy, failed = self.status_counts()
+        c = self.counters
+        # sources, not events: one that came back twice in the interval counts once
+        reconnected = len(self.came_back)
+        self.came_back.clear()
+        behind, c.max_lag = c.max_lag, 0.0
+        return Summary(healthy, failed, reconnected, behind)
+
+    def lag_p99(self) -> float | None:
+        """The 99th percentile of the schedule lag over the run (sampled), if any."""
+        lags = self.counters.lags
+        if not lags:
+            return None
+        return statistics.quantiles(lags, n=100)[98] if len(lags) > 1 else lags[0]
 
 
 async def _quiet_close(plugin: plugins.Plugin | None) -> None:
