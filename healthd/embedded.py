@@ -37,8 +37,8 @@ from healthd.errors import EmbeddedPostgresError
 log = logging.getLogger(__name__)
 
 SOCKET_PATH_MAX = 107  # sun_path is 108 bytes on Linux, one for the NUL
-# Local socket only (no TCP listener at all): the socket directory's mode keeps every
-# other local user out, so trust behind it is safe and needs no password.
+# The socket's directory (0700) keeps every other local user out, so trust on the socket
+# is safe; TCP, when on, needs the generated password.
 PG_HBA_LOCAL = (
     "# written by healthd (embedded.py) at every start. The unix socket's directory (mode\n"
     "# 0700) admits only the server's own user and root; TCP, when on, needs the password.\n"
@@ -105,6 +105,7 @@ class Cluster:
         # a deep checkout: the socket's path would be too long for the kernel, so it gets a
         # private directory of its own under /tmp while the server runs (removed at stop)
         self._socket_in_tmp = len(str(self.socket_dir / ".s.PGSQL.65535.lock")) > SOCKET_PATH_MAX
+        self._tmp_socket_made = False
         self.log_file = self.base_dir / "postgres.log"
         self.passfile = self.base_dir / "pgpass"
 
@@ -165,8 +166,9 @@ class Cluster:
         self._hand_over(hba)
 
     def _make_socket_dir(self) -> None:
-        if self._socket_in_tmp and not self.socket_dir.is_relative_to(tempfile.gettempdir()):
+        if self._socket_in_tmp and not self._tmp_socket_made:
             self.socket_dir = Path(tempfile.mkdtemp(prefix="healthd-pg-"))
+            self._tmp_socket_made = True
         self.socket_dir.mkdir(mode=0o700, exist_ok=True)
         os.chmod(self.socket_dir, 0o700)
         self._hand_over(self.socket_dir)
@@ -254,9 +256,10 @@ class Cluster:
                 self._check(
                     "pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "-t", "30", "stop"
                 )
-        if self._socket_in_tmp:
+        if self._tmp_socket_made:
             shutil.rmtree(self.socket_dir, ignore_errors=True)
             self.socket_dir = self.base_dir / "run"
+            self._tmp_socket_made = False
 
     def remove(self) -> None:
         self.stop("immediate")
