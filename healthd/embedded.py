@@ -74,6 +74,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def server_user() -> str | None:
+    """The user the server runs as when we are root; None when we are not root."""
+    return _run_as()
+
+
 def _run_as() -> str | None:
     """The user the server runs as when we are root; None when we are not root."""
     if os.geteuid() != 0:

@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import pwd
 import shlex
 import signal
 import socket
@@ -46,11 +47,21 @@ def data_dir_for(explicit: Path | None, cwd: Path, euid: int) -> Path:
     if explicit is not None:
         return explicit
     here = cwd / ".healthd"
-    if euid != 0 or (here / "data" / "PG_VERSION").exists():
+    if euid != 0 or _earlier_root_cluster(here):
         return here
     key = hashlib.sha256(str(cwd.resolve()).encode()).hexdigest()[:12]
     name = "".join(c if c.isalnum() or c in "-_." else "_" for c in cwd.resolve().name)
     return ROOT_BASE / f"{name or 'root'}-{key}"
+
+
+def _earlier_root_cluster(here: Path) -> bool:
+    """./.healthd holds a cluster an earlier run as root made (the server's user owns it),
+    so it is reused where it is; one a non-root user made is left alone."""
+    try:
+        server = pwd.getpwnam(embedded.server_user() or "")
+        return (here / "data" / "PG_VERSION").stat().st_uid == server.pw_uid
+    except (OSError, KeyError, HealthdError):
+        return False
 
 
 def examples(api: str, db_url: str) -> list[dict[str, object]]:
