@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from healthd import embedded
-from tests.conftest import wait_for
-from tests.support import Gunicorn
+from tests.fix_procs import Gunicorn, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -1,5 +1,5 @@
-"""Deployment: the systemd units verify, the example files are valid, `healthd up` runs
-everything and leaves nothing behind."""
+"""Deployment: `healthd up` runs everything and leaves nothing behind (the files under
+deploy/ are checked in tests/unit/test_deploy_files.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,55 +17,27 @@ from pathlib import Path
 import pytest
 
 from healthd import embedded
-from healthd.sources import read_file, validate_all
-from tests.conftest import wait_for
+from tests.fix_procs import listening, procs_mentioning, wait_for
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
 
-@pytest.mark.skipif(
-    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
-)
-def test_units_verify() -> None:
-    units = [str(DEPLOY / n) for n in ("healthd.service", "statusapi.service", "statusapi.socket")]
+def test_healthd_up_refuses_a_bad_api_setting_before_starting_anything(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEALTHD_", "STATUSAPI_"))}
+    env["STATUSAPI_POOL_MAX"] = "plenty"
+    data_dir = tmp_path / "data"
+    port = embedded.free_port()
     proc = subprocess.run(
-        ["systemd-analyze", "verify", *units], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "healthd", "up", "--data-dir", str(data_dir), "--port", str(port)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
-    complaints = [
-        line
-        for line in (proc.stdout + proc.stderr).splitlines()
-        if line.strip()
-        and "/opt/healthd/bin/" not in line
-        and "Failed to prepare filename" not in line
-    ]
-    assert complaints == [], complaints
-
-
-def test_example_sources_are_valid() -> None:
-    specs = validate_all(read_file(DEPLOY / "examples" / "sources.toml"))
-    assert {s.plugin for s in specs} == {"ai-service", "http", "postgres", "command"}
-    # the AI source is checked every 30 s, as the original checked it
-    assert [s.interval_s for s in specs if s.id == "ai-connection"] == [30]
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _procs_mentioning(needle: str) -> list[int]:
-    found = []
-    for p in Path("/proc").iterdir():
-        if not p.name.isdigit() or int(p.name) == os.getpid():
-            continue
-        try:
-            blob = (p / "cmdline").read_bytes() + b"\0" + (p / "environ").read_bytes()
-        except OSError:
-            continue
-        if needle.encode() in blob:
-            found.append(int(p.name))
-    return found
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "STATUSAPI_POOL_MAX: must be" in out and "'plenty'" in out and "Traceback" not in out
+    assert not data_dir.exists()  # no PostgreSQL was started
 
 
 @pytest.mark.slow
@@ -116,7 +87,7 @@ def test_healthd_up_runs_everything_and_stops_clean() -> None:
             what="every example probed",
         )
         status = {s["id"]: s["connection_status"] for s in probed}
-        local_model_server = _listening(11434)
+        local_model_server = listening(11434)
         assert status == {
             "statusapi": "connected",
             "embedded-postgres": "connected",
@@ -134,9 +105,9 @@ def test_healthd_up_runs_everything_and_stops_clean() -> None:
         assert time.monotonic() - t < 30
         leftovers = wait_for(
             lambda: (
-                not _procs_mentioning(str(data / "state"))
-                and not _procs_mentioning(db_url)
-                and not _procs_mentioning(f"127.0.0.1:{port}")
+                not procs_mentioning(str(data / "state"))
+                and not procs_mentioning(db_url)
+                and not procs_mentioning(f"127.0.0.1:{port}")
                 or None
             ),
             timeout=10,
@@ -149,6 +120,6 @@ def test_healthd_up_runs_everything_and_stops_clean() -> None:
             proc.kill()
             proc.wait()
         log.close()
-        for pid in _procs_mentioning(str(data / "state")):
+        for pid in procs_mentioning(str(data / "state")):
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(data, ignore_errors=True)

@@ -15,9 +15,8 @@ import psycopg
 import pytest
 
 from statusapi import create_app
-from tests.conftest import wait_for
-from tests.integration.test_daemon_e2e import add_http, status
-from tests.support import DaemonProcess, FakeOpenAI, Target
+from tests.fix_procs import wait_for
+from tests.fix_servers import FakeOpenAI, Target
 
 pytestmark = pytest.mark.slow
 
@@ -25,26 +24,16 @@ KEY = "sk-good-key-123"
 MILLIS_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
-@pytest.fixture
-def target() -> Iterator[Target]:
-    t = Target()
-    yield t
-    t.close()
+def add_http(db: psycopg.Connection[Any], sid: str, url: str) -> None:
+    db.execute(
+        "INSERT INTO data_sources (id, name, plugin, config) VALUES (%s, %s, 'http', %s)",
+        (sid, sid, json.dumps({"url": url})),
+    )
 
 
-@pytest.fixture
-def daemons(db_url: str, tmp_path: Path) -> Iterator[Any]:
-    started: list[DaemonProcess] = []
-
-    def start(**env: str) -> DaemonProcess:
-        d = DaemonProcess(db_url, tmp_path / f"daemon{len(started)}.log", **env)
-        started.append(d)
-        return d
-
-    yield start
-    for d in started:
-        if d.proc.poll() is None:
-            d.stop()
+def status(db: psycopg.Connection[Any], sid: str) -> str:
+    row = db.execute("SELECT connection_status FROM data_sources WHERE id = %s", (sid,)).fetchone()
+    return row[0] if row else ""
 
 
 @pytest.fixture

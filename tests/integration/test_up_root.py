@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import wait_for
-from tests.integration.test_deploy import _listening, _procs_mentioning
+from tests.fix_procs import listening, procs_mentioning, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = "http://127.0.0.1:8080"
@@ -75,6 +74,10 @@ class Up:
             if self.proc.poll() is None:
                 self.proc.kill()
                 self.proc.wait()
+            self.close_log()
+
+    def close_log(self) -> None:
+        if not self._log.closed:
             self._log.close()
 
 
@@ -84,7 +87,7 @@ class Up:
 def test_up_as_root_from_a_private_clone_with_no_flags() -> None:
     if not (REPO / ".git").exists():
         pytest.skip("the tests do not run from a git checkout")
-    if _listening(8080):
+    if listening(8080):
         pytest.skip("127.0.0.1:8080 is taken; `healthd up` with no flags needs it")
     private = Path(tempfile.mkdtemp(prefix="healthd-root-home-"))  # mode 0700, like /root
     assert private.stat().st_mode & 0o777 == 0o700
@@ -101,7 +104,7 @@ def test_up_as_root_from_a_private_clone_with_no_flags() -> None:
         assert data_dir.is_relative_to("/var/lib/healthd/embedded"), out
         assert f"creating the embedded PostgreSQL in {data_dir}" in out
         status = {s["id"]: s["connection_status"] for s in probed}
-        ai_expected = "disconnected" if not _listening(11434) else status["ai-connection"]
+        ai_expected = "disconnected" if not listening(11434) else status["ai-connection"]
         assert status == {
             "statusapi": "connected",
             "embedded-postgres": "connected",
@@ -133,8 +136,9 @@ def test_up_as_root_from_a_private_clone_with_no_flags() -> None:
             if up.proc.poll() is None:
                 up.proc.kill()
                 up.proc.wait()
+            up.close_log()
         if data_dir is not None:
-            for pid in _procs_mentioning(str(data_dir)):
+            for pid in procs_mentioning(str(data_dir)):
                 os.kill(pid, signal.SIGKILL)
             shutil.rmtree(data_dir, ignore_errors=True)  # this test made it
         shutil.rmtree(private, ignore_errors=True)
@@ -143,9 +147,9 @@ def test_up_as_root_from_a_private_clone_with_no_flags() -> None:
 def _no_process_left(clone: Path, data_dir: Path) -> None:
     wait_for(
         lambda: (
-            not _procs_mentioning(str(data_dir))
-            and not _procs_mentioning(str(clone))
-            and not _listening(8080)
+            not procs_mentioning(str(data_dir))
+            and not procs_mentioning(str(clone))
+            and not listening(8080)
         ),
         timeout=15,
         what="no process left behind",
