@@ -4,6 +4,8 @@ hot standby."""
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
 from typing import Any, Literal, overload
@@ -20,10 +22,52 @@ from statusapi.errors import ApiError
 _lock = threading.Lock()
 POOL_WAIT = 2.0  # seconds a request waits for a pooled connection before a 503
 AUTH_LOOK = 0.05  # while waiting, how often to look whether the credentials were refused
+log = logging.getLogger(__name__)
+
+
+class Outage:
+    """One line when the database goes and one when it is back, per worker process (as the
+    daemon does), instead of a warning per connection attempt."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.since: float | None = None
+
+    def failed(self, reason: str) -> None:
+        with self._lock:
+            if self.since is not None:
+                return
+            self.since = time.monotonic()
+        log.error(
+            "statusapi worker %d: database unreachable (%s); answering 503 until it is back",
+            os.getpid(),
+            reason,
+        )
+
+    def ok(self) -> None:
+        if self.since is None:  # the common case, without taking the lock
+            return
+        with self._lock:
+            since, self.since = self.since, None
+        if since is not None:
+            log.warning(
+                "statusapi worker %d: database reachable again after %.0f s",
+                os.getpid(),
+                time.monotonic() - since,
+            )
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def init_app(app: Flask) -> None:
     app.extensions["healthd_pool"] = None
+    app.extensions["healthd_db_outage"] = Outage()
+    # psycopg_pool warns on every failed connection attempt (several a second while the
+    # database is away, each with a multi-line message); Outage says it once each way
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 
 def get_pool() -> ConnectionPool:
@@ -103,6 +147,20 @@ def _recording(attempts: _Attempts) -> type[psycopg.Connection[Any]]:
     return RecordingConnection
 
 
+class CredentialsRefused(ApiError):
+    """503: the database refused the API's user or password (no outage: say so, at once)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            503,
+            "database_auth_failed",
+            f"the database refused the API's credentials ({detail}); "
+            "check STATUSAPI_DATABASE_URL",
+            headers={"Retry-After": "30"},
+        )
+        self.detail = detail
+
+
 def _checkout(pool: ConnectionPool, attempts: _Attempts) -> Any:
     """A pooled connection within the pool's timeout; an authentication failure of a
     connection attempt made meanwhile ends the wait at once (503 saying so)."""
@@ -116,13 +174,7 @@ def _checkout(pool: ConnectionPool, attempts: _Attempts) -> Any:
             return pool.getconn(timeout=min(AUTH_LOOK, max(deadline - time.monotonic(), 0.001)))
         except PoolTimeout:
             if attempts.auth_failed_at >= started:
-                raise ApiError(
-                    503,
-                    "database_auth_failed",
-                    f"the database refused the API's credentials ({attempts.detail}); "
-                    "check STATUSAPI_DATABASE_URL",
-                    headers={"Retry-After": "30"},
-                ) from None
+                raise CredentialsRefused(attempts.detail) from None
             if time.monotonic() >= deadline:
                 raise
 
@@ -132,6 +184,8 @@ def _query(sql: str, params: Any, one: bool, tuples: bool) -> Any:
     # since it was last used). Checking every connection on checkout would cost a round
     # trip per request; instead a query that fails on a broken connection is retried once
     # on a fresh one (the pool discards the broken one), and only then becomes a 503.
+    outage: Outage = current_app.extensions["healthd_db_outage"]
+    reason = ""
     for attempt in (1, 2):
         try:
             pool = get_pool()
@@ -140,14 +194,22 @@ def _query(sql: str, params: Any, one: bool, tuples: bool) -> Any:
                 with conn:  # as pool.connection() does: the pool keeps it, unless broken
                     cur = conn.cursor(row_factory=tuple_row) if tuples else conn.cursor()
                     cur.execute(sql, params)
-                    return cur.fetchone() if one else cur.fetchall()
+                    rows = cur.fetchone() if one else cur.fetchall()
             finally:
                 pool.putconn(conn)
-        except psycopg.OperationalError:
+            outage.ok()
+            return rows
+        except CredentialsRefused as exc:
+            outage.failed(f"authentication failed: {exc.detail}")
+            raise
+        except psycopg.OperationalError as exc:
+            reason = _first_line(exc)
             if attempt == 2:
                 break
         except PoolTimeout:
+            reason = "no connection could be made in time"
             break
+    outage.failed(reason)
     raise ApiError(
         503,
         "database_unavailable",
