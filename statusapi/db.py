@@ -154,8 +154,7 @@ class CredentialsRefused(ApiError):
         super().__init__(
             503,
             "database_auth_failed",
-            f"the database refused the API's credentials ({detail}); "
-            "check STATUSAPI_DATABASE_URL",
+            f"the database refused the API's credentials ({detail}); check STATUSAPI_DATABASE_URL",
             headers={"Retry-After": "30"},
         )
         self.detail = detail
