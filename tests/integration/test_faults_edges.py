@@ -329,8 +329,7 @@ def test_webhook_redirect_is_a_failed_attempt(
 def test_webhook_at_is_utc_z_whatever_the_session_time_zone(
     db: psycopg.Connection[Any], db_url: str
 ) -> None:
-    dbname = db_url.rsplit("/", 1)[1]
-    db.execute(f"ALTER DATABASE {dbname} SET timezone = 'Asia/Kolkata'")
+    db.execute(f"ALTER DATABASE {db.info.dbname} SET timezone = 'Asia/Kolkata'")
     db.execute(
         "INSERT INTO data_sources (id, name, plugin, config) VALUES ('a', 'A', 'http', '{}')"
     )
@@ -356,8 +355,7 @@ def test_webhook_at_is_utc_z_whatever_the_session_time_zone(
 def test_cli_json_times_are_utc_z_whatever_the_session_time_zone(
     db: psycopg.Connection[Any], db_url: str, healthd_cli: Any
 ) -> None:
-    dbname = db_url.rsplit("/", 1)[1]
-    db.execute(f"ALTER DATABASE {dbname} SET timezone = 'Asia/Kolkata'")
+    db.execute(f"ALTER DATABASE {db.info.dbname} SET timezone = 'Asia/Kolkata'")
     db.execute(
         "INSERT INTO data_sources (id, name, plugin, config, last_tested_at)"
         " VALUES ('a', 'A', 'tcp', '{}', '2026-01-02T03:04:05Z')"
@@ -720,7 +718,8 @@ def wrong_password_url(pg_cluster: embedded.Cluster, db_url: str) -> str:
         admin.execute("SELECT pg_reload_conf()")
         if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'edge_pw_user'").fetchone():
             admin.execute("CREATE ROLE edge_pw_user LOGIN PASSWORD 'right-one'")
-    dbname = db_url.rsplit("/", 1)[1]
+    with psycopg.connect(db_url) as conn:
+        dbname = conn.info.dbname
     return f"postgresql://edge_pw_user:wrong-one@127.0.0.1:{pg_cluster.port}/{dbname}"
 
 
