@@ -9,7 +9,7 @@ from flask import Flask
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from statusapi import config, db, errors, hooks
-    from statusapi.views import ai, events, meta, sources, stream
+    from statusapi.views import ai, badges, events, figures, meta, page, sources, stream, ws
 
     app = Flask(__name__)
     app.config.update(config.from_env())
@@ -18,6 +18,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     errors.init_app(app)
     hooks.init_app(app)
+    page.init_app(app)
     for bp in (sources.bp, events.bp, stream.bp, ai.bp, meta.bp):
+        app.register_blueprint(bp)
+    for bp in (figures.bp, page.bp, badges.bp, ws.bp):  # issue 11: the page and its figures
         app.register_blueprint(bp)
     return app

@@ -131,3 +131,116 @@ def status_by_plugin() -> list[dict[str, Any]]:
 
 def ping() -> None:
     fetch_one("SELECT 1 AS one")
+
+
+# -- the status page, uptime, latency (interface.md §10) ------------------------------
+
+# What a row of the status page shows, with the creation time as epoch seconds for the
+# uptime timeline. Ordered as the page groups them.
+PAGE_SOURCE_SELECT = (
+    "SELECT id, name, type, plugin, enabled, connection_status, test_status, last_tested_at,"
+    " test_error_message, status_changed_at, latency_ms, flapping, pending_status,"
+    " pending_count,"
+    " CASE WHEN pending_status = 'connected' THEN coalesce(rise, %(rise)s)"
+    " ELSE coalesce(fall, %(fall)s) END AS needed,"
+    " extract(epoch FROM created_at)::float8 AS created_s, config::text AS config_text"
+    " FROM data_sources"
+)
+
+
+def page_sources(rise: int, fall: int) -> list[dict[str, Any]]:
+    return fetch_all(f"{PAGE_SOURCE_SELECT} ORDER BY type, name, id", {"rise": rise, "fall": fall})
+
+
+def page_source(source_id: str, rise: int, fall: int) -> dict[str, Any] | None:
+    row: dict[str, Any] | None = fetch_one(
+        f"{PAGE_SOURCE_SELECT} WHERE id = %(id)s", {"id": source_id, "rise": rise, "fall": fall}
+    )
+    return row
+
+
+def uptime_rows(source_id: str, days: int) -> list[tuple[Any, ...]]:
+    """One statement, index range scans only: a first row (0, created_at, now) for the
+    source (none if unknown), then (1, at, to_status) for its last transition before the
+    range and every one inside it, oldest first. Times are epoch seconds."""
+    return fetch_all(
+        "WITH r AS (SELECT now() - make_interval(days => %(days)s) AS since)"
+        " SELECT 0 AS k, extract(epoch FROM created_at)::float8, extract(epoch FROM now())::float8,"
+        "  NULL::text FROM data_sources WHERE id = %(id)s"
+        " UNION ALL (SELECT 1, extract(epoch FROM at)::float8, 0, to_status FROM status_history, r"
+        "  WHERE source_id = %(id)s AND event = 'transition' AND at < r.since"
+        "  ORDER BY at DESC LIMIT 1)"
+        " UNION ALL (SELECT 1, extract(epoch FROM at)::float8, 0, to_status FROM status_history, r"
+        "  WHERE source_id = %(id)s AND event = 'transition' AND at >= r.since ORDER BY at)",
+        {"id": source_id, "days": days},
+        tuples=True,
+    )
+
+
+def all_transitions(days: int) -> tuple[float, list[tuple[str, float, str]]]:
+    """(since, rows) for every source: each one's last transition before the range and
+    every one inside it, as (source_id, epoch, to_status), unordered."""
+    rows = fetch_all(
+        "WITH r AS (SELECT now() - make_interval(days => %(days)s) AS since)"
+        " SELECT '', extract(epoch FROM since)::float8, '' FROM r"
+        " UNION ALL SELECT source_id, extract(epoch FROM at)::float8, to_status"
+        "  FROM status_history, r WHERE event = 'transition' AND at >= r.since"
+        " UNION ALL SELECT s.id, p.e, p.to_status FROM data_sources s, r CROSS JOIN LATERAL"
+        "  (SELECT extract(epoch FROM h.at)::float8 AS e, h.to_status FROM status_history h"
+        "   WHERE h.source_id = s.id AND h.event = 'transition' AND h.at < r.since"
+        "   ORDER BY h.at DESC LIMIT 1) p",
+        {"days": days},
+        tuples=True,
+    )
+    since = next(r[1] for r in rows if r[0] == "" and r[2] == "")
+    return since, [r for r in rows if r[0] != "" or r[2] != ""]
+
+
+def transitions_after(after_id: int, limit: int) -> list[tuple[int, str, float, str, str]]:
+    """(id, source_id, epoch, to_status, event) of history rows after an id, in id order."""
+    return fetch_all(
+        "SELECT id, source_id, extract(epoch FROM at)::float8, to_status, event"
+        " FROM status_history WHERE id > %s ORDER BY id LIMIT %s",
+        (after_id, limit),
+        tuples=True,
+    )
+
+
+def recent_transitions(source_id: str | None, limit: int) -> list[dict[str, Any]]:
+    """The newest transitions (of one source, or all), with each source's name."""
+    where = "h.event = 'transition'" + (" AND h.source_id = %(id)s" if source_id else "")
+    return fetch_all(
+        "SELECT h.id, h.source_id, s.name, h.from_status, h.to_status, h.at, h.error_message,"
+        f" h.results FROM status_history h LEFT JOIN data_sources s ON s.id = h.source_id"
+        f" WHERE {where} ORDER BY h.id DESC LIMIT %(limit)s",
+        {"id": source_id, "limit": limit},
+    )
+
+
+def latency_buckets(
+    source_id: str, window_s: int, step_s: int, slots: int
+) -> list[tuple[Any, ...]]:
+    """The source's rollups over the last window_s seconds merged into step_s buckets:
+    (start, count, failures, max_ms, hist...), oldest first."""
+    sums = ", ".join(f"sum(hist[{i}])::int" for i in range(1, slots + 1))
+    return fetch_all(
+        "SELECT date_bin(make_interval(secs => %(step)s), bucket, 'epoch') AS start,"
+        f" sum(count)::int, sum(failures)::int, max(max_ms), {sums}"
+        " FROM latency_rollups WHERE source_id = %(id)s"
+        " AND bucket >= date_bin(make_interval(secs => %(step)s),"
+        "   now() - make_interval(secs => %(window)s), 'epoch')"
+        " GROUP BY 1 ORDER BY 1",
+        {"id": source_id, "window": window_s, "step": step_s},
+        tuples=True,
+    )
+
+
+def page_head() -> tuple[int, float]:
+    """(the newest history id, the database's clock as epoch seconds): the page is rendered
+    as of this id, and its script resumes the stream after it."""
+    row = fetch_one(
+        "SELECT coalesce(max(id), 0), extract(epoch FROM now())::float8 FROM status_history",
+        tuples=True,
+    )
+    assert row is not None
+    return int(row[0]), float(row[1])

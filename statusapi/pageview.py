@@ -1,0 +1,174 @@
+"""What the status page shows, as plain values and small SVG fragments: durations in
+words, the banner, the 90-day bar, the latency chart. Pure (no I/O, no clock)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+
+from markupsafe import Markup
+
+WORDS = ("connected", "disconnected", "error", "unknown")
+
+
+def duration(seconds: float) -> str:
+    """3 h 12 min, 45 s, 2 d 4 h: the two largest units a person needs."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m} min"
+    h, m = divmod(m, 60)
+    if h < 24:
+        return f"{h} h {m} min" if m else f"{h} h"
+    d, h = divmod(h, 24)
+    return f"{d} d {h} h" if h else f"{d} d"
+
+
+def percent(pct: float | None) -> str:
+    if pct is None:
+        return "–"
+    if pct >= 99.995 or pct == 0:
+        return f"{pct:.0f} %"
+    return f"{pct:.2f} %"
+
+
+def overall(counts: Mapping[str, int]) -> tuple[str, str]:
+    """(data-overall, the banner's sentence) from counts of enabled sources per status.
+    The page's script applies the same rule (overall() in status.js)."""
+    down = counts.get("disconnected", 0) + counts.get("error", 0)
+    total = sum(counts.get(w, 0) for w in WORDS)
+    if down == 0:
+        return "operational", "All systems operational"
+    known = total - counts.get("unknown", 0)
+    noun = "source" if total == 1 else "sources"
+    if down * 2 >= known:
+        return "outage", f"Major outage: {down} of {total} {noun} not connected"
+    return "degraded", f"Partial outage: {down} of {total} {noun} not connected"
+
+
+def day_class(pct: float | None) -> str:
+    if pct is None:
+        return "d0"
+    if pct >= 100.0:
+        return "d4"
+    if pct >= 99.0:
+        return "d3"
+    if pct >= 95.0:
+        return "d2"
+    return "d1"
+
+
+def day_label(day: Mapping[str, Any]) -> str:
+    pct = day["uptime"]
+    if pct is None:
+        return f"{day['date']}: no data"
+    down = day["down_s"]
+    tail = f", down {duration(down)}" if down else ""
+    return f"{day['date']}: {percent(pct)} up{tail}"
+
+
+def bar(daily: Sequence[Mapping[str, Any]]) -> Markup:
+    """The 90-day bar: one focusable cell per UTC day, each with its date and figure as
+    a tooltip (<title>) and accessible name. Below 600 px the CSS shows the last 30."""
+    cells = "".join(
+        f'<rect x="{i * 5}" class="{day_class(d["uptime"])}" data-day="{d["date"]}"'
+        f' tabindex="0"><title>{day_label(d)}</title></rect>'
+        for i, d in enumerate(daily)
+    )
+    n = len(daily)
+    return Markup(
+        f'<svg class="bar" viewBox="0 0 {n * 5 - 1} 24" preserveAspectRatio="xMaxYMid slice"'
+        f' role="group" aria-label="uptime per day, last {n} days">{cells}</svg>'
+    )
+
+
+def _nice(v: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 x 10^k not below v."""
+    if v <= 0:
+        return 1.0
+    k = 1.0
+    while k * 10 < v:
+        k *= 10
+    while k > v * 10:
+        k /= 10
+    for m in (1, 2, 2.5, 5, 10):
+        if k * m >= v:
+            return k * m
+    return k * 10
+
+
+def _clock(epoch: float, span: float) -> str:
+    t = datetime.fromtimestamp(epoch, UTC)
+    return t.strftime("%H:%M") if span <= 86400 else t.strftime("%d %b")
+
+
+def latency_chart(
+    buckets: Sequence[Mapping[str, Any]], start: float, end: float, title: str
+) -> Markup:
+    """p50 and p95 lines over [start, end], failures as marks under the axis; axes in ms
+    and UTC time. Drawn on the server: no script needed to see it."""
+    w, h, left, right, top, bottom = 720, 240, 56, 12, 14, 46
+    pw, ph = w - left - right, h - top - bottom
+    span = max(end - start, 1.0)
+    peak = max((b["p95_ms"] or 0 for b in buckets), default=0.0)
+    ymax = _nice(peak * 1.1 if peak else 10.0)
+
+    def x(t: float) -> float:
+        return left + pw * (t - start) / span
+
+    def y(v: float) -> float:
+        return top + ph * (1 - min(v, ymax) / ymax)
+
+    parts = [
+        f'<svg data-chart="latency" class="chart" viewBox="0 0 {w} {h}" role="img"'
+        f' aria-labelledby="chart-title chart-desc"><title id="chart-title">{escape(title)}</title>'
+    ]
+    n = len(buckets)
+    fails = sum(b["failures"] for b in buckets)
+    parts.append(
+        f'<desc id="chart-desc">{n} points; highest p95 {peak:.0f} ms; {fails} failed probes</desc>'
+    )
+    for i in range(5):  # horizontal grid and y labels
+        v = ymax * i / 4
+        yy = y(v)
+        parts.append(
+            f'<line class="grid" x1="{left}" x2="{w - right}" y1="{yy:.1f}" y2="{yy:.1f}"/>'
+            f'<text class="tick" x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end">{v:g}</text>'
+        )
+    for i in range(5):  # x labels
+        t = start + span * i / 4
+        parts.append(
+            f'<text class="tick" x="{x(t):.1f}" y="{h - bottom + 16}" text-anchor="middle">'
+            f"{_clock(t, span)}</text>"
+        )
+    parts.append(
+        f'<text class="unit" x="{left - 6}" y="{top - 3}" text-anchor="end">ms</text>'
+        f'<text class="unit" x="{w - right}" y="{h - 4}" text-anchor="end">UTC</text>'
+    )
+    for key, cls in (("p95_ms", "p95"), ("p50_ms", "p50")):
+        pts = " ".join(
+            f"{x(b['start']):.1f},{y(b[key]):.1f}" for b in buckets if b[key] is not None
+        )
+        if pts:
+            parts.append(f'<polyline class="{cls}" points="{pts}"/>')
+    for b in buckets:
+        if b["failures"]:
+            parts.append(
+                f'<rect class="fail" x="{x(b["start"]) - 1.5:.1f}" y="{top + ph + 3}"'
+                f' width="3" height="6"><title>{b["failures"]} failed</title></rect>'
+            )
+    parts.append(
+        f'<line class="axis" x1="{left}" x2="{w - right}" y1="{top + ph}" y2="{top + ph}"/>'
+        f'<line class="axis" x1="{left}" x2="{left}" y1="{top}" y2="{top + ph}"/>'
+    )
+    if not buckets:
+        parts.append(
+            f'<text class="empty" x="{left + pw / 2}" y="{top + ph / 2}" text-anchor="middle">'
+            "no probes recorded in this window</text>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
