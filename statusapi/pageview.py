@@ -45,7 +45,7 @@ def overall(counts: Mapping[str, int]) -> tuple[str, str]:
         return "operational", "All systems operational"
     known = total - counts.get("unknown", 0)
     noun = "source" if total == 1 else "sources"
-    if down * 2 >= known:
+    if down * 2 > known:
         return "outage", f"Major outage: {down} of {total} {noun} not connected"
     return "degraded", f"Partial outage: {down} of {total} {noun} not connected"
 

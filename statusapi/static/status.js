@@ -33,7 +33,7 @@
     var noun = total === 1 ? "source" : "sources";
     if (down === 0) return ["operational", "All systems operational"];
     var what = down + " of " + total + " " + noun + " not connected";
-    if (down * 2 >= total - counts.unknown) return ["outage", "Major outage: " + what];
+    if (down * 2 > total - counts.unknown) return ["outage", "Major outage: " + what];
     return ["degraded", "Partial outage: " + what];
   }
 

@@ -34,7 +34,8 @@ GZIP_OVER = 1400
 def init_app(app: Flask) -> None:
     # static files: ETag + a day's caching; the URL carries a hash of the content, so a
     # new release is fetched at once
-    app.config.setdefault("SEND_FILE_MAX_AGE_DEFAULT", 86400)
+    if app.config.get("SEND_FILE_MAX_AGE_DEFAULT") is None:
+        app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 86400
     folder = Path(app.static_folder or "")
     versions = {
         p.name: hashlib.blake2b(p.read_bytes(), digest_size=6).hexdigest()
