@@ -55,7 +55,8 @@ class _Done(Response):
         return []
 
 
-@bp.get("/api/v1/ws")
+# websocket=True: Werkzeug routes a request carrying "Upgrade: websocket" only to such rules
+@bp.route("/api/v1/ws", methods=["GET"], websocket=True)
 def ws() -> Response:
     if request.headers.get("Upgrade", "").lower() != "websocket":
         raise ApiError(400, "bad_request", "this route speaks WebSocket only (Upgrade: websocket)")
