@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -140,6 +141,7 @@ def test_page_is_gzipped_for_browsers_and_static_is_cached(
     plain = client.get("/status")
     zipped = client.get("/status", headers={"Accept-Encoding": "gzip, deflate, br"})
     assert zipped.headers["Content-Encoding"] == "gzip"
+
     def stable(b: bytes) -> str:  # the render time differs between the two requests
         return re.sub(r'data-(rendered|heartbeat)="[^"]*"', "", b.decode())
 
@@ -156,8 +158,10 @@ def test_page_is_gzipped_for_browsers_and_static_is_cached(
         assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
     # the page's own bytes as a browser fetches them, for 100 sources (page.md: < 100 KB)
     total = len(zipped.get_data()) + static_bytes
-    print(f"100 sources: HTML {len(plain.get_data())} B raw, {len(zipped.get_data())} B gzip;"
-          f" CSS+JS {static_bytes} B; total {total} B")
+    sys.stderr.write(
+        f"\n100 sources: HTML {len(plain.get_data())} B raw, {len(zipped.get_data())} B gzip;"
+        f" CSS+JS {static_bytes} B; total {total} B\n"
+    )
     assert total < 100_000
 
 
