@@ -3,6 +3,7 @@ agree on, and percentiles read back from it. Pure: no I/O."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 
 BUCKET_S = 60  # one rollup row per source per minute
@@ -28,11 +29,15 @@ SLOTS = len(BOUNDS_MS) + 1
 
 
 def slot(latency_ms: float) -> int:
-    """The histogram index (0-based) a latency falls in."""
-    for i, bound in enumerate(BOUNDS_MS):
-        if latency_ms <= bound:
-            return i
-    return len(BOUNDS_MS)
+    """The histogram index (0-based) a latency falls in: bucket i counts latencies in
+    [BOUNDS_MS[i-1], BOUNDS_MS[i]), as PostgreSQL's width_bucket(latency, BOUNDS_MS) - the
+    daemon's write - places them."""
+    return bisect_right(BOUNDS_MS, latency_ms)
+
+
+def sql_bounds() -> str:
+    """BOUNDS_MS as a PostgreSQL real[] literal, for the daemon's rollup statement."""
+    return "'{" + ",".join(f"{b:g}" for b in BOUNDS_MS) + "}'::real[]"
 
 
 def percentile(hist: Sequence[int], q: float, max_ms: float | None) -> float | None:

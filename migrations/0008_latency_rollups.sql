@@ -13,8 +13,8 @@ CREATE TABLE IF NOT EXISTS latency_rollups (
 );
 
 -- Uptime reads a source's transitions by time: those inside a window plus the last one
--- before it (the state the window starts in). One index range scan per source.
+-- before it (the state the window starts in): index-only range scans, in time order.
 CREATE INDEX IF NOT EXISTS status_history_source_at_idx
-    ON status_history (source_id, at) WHERE event = 'transition';
+    ON status_history (source_id, at) INCLUDE (to_status) WHERE event = 'transition';
 
 GRANT SELECT ON latency_rollups TO healthd_readonly;

@@ -24,27 +24,29 @@ def maintenance_windows(source_id: str, since: float, now: float) -> list[tuple[
     return []
 
 
-def timeline(source_id: str, days: int = DAYS) -> Timeline | None:
-    """The source's timeline over the last ``days`` days (one indexed query), or None."""
-    rows = queries.uptime_rows(source_id, days)
-    if not rows or rows[0][0] != 0:
+def timeline(source_id: str, days: int = DAYS) -> tuple[Timeline, float] | None:
+    """The source's timeline over the last ``days`` days and the database's now (one
+    indexed query), or None for an unknown source."""
+    found = queries.uptime_rows(source_id, days)
+    if found is None:
         return None
-    created, now = rows[0][1], rows[0][2]
+    created, now, times, statuses = found
     since = now - days * 86400.0
-    return Timeline(
-        ((r[1], r[3]) for r in rows[1:]),
+    tl = Timeline(
+        zip(times, statuses, strict=True),
         created_at=created,
         since=since,
-        now=now,
         maintenance=maintenance_windows(source_id, since, now),
     )
+    return tl, now
 
 
 def uptime(source_id: str) -> dict[str, Any] | None:
-    tl = timeline(source_id)
-    if tl is None:
+    found = timeline(source_id)
+    if found is None:
         return None
-    return {"source_id": source_id, "windows": tl.windows(), "daily": tl.daily()}
+    tl, now = found
+    return {"source_id": source_id, "windows": tl.windows(now), "daily": tl.daily(now)}
 
 
 def latency(source_id: str, window: str) -> list[dict[str, Any]]:

@@ -160,22 +160,33 @@ def page_source(source_id: str, rise: int, fall: int) -> dict[str, Any] | None:
     return row
 
 
-def uptime_rows(source_id: str, days: int) -> list[tuple[Any, ...]]:
-    """One statement, index range scans only: a first row (0, created_at, now) for the
-    source (none if unknown), then (1, at, to_status) for its last transition before the
-    range and every one inside it, oldest first. Times are epoch seconds."""
-    return fetch_all(
-        "WITH r AS (SELECT now() - make_interval(days => %(days)s) AS since)"
-        " SELECT 0 AS k, extract(epoch FROM created_at)::float8, extract(epoch FROM now())::float8,"
-        "  NULL::text FROM data_sources WHERE id = %(id)s"
-        " UNION ALL (SELECT 1, extract(epoch FROM at)::float8, 0, to_status FROM status_history, r"
-        "  WHERE source_id = %(id)s AND event = 'transition' AND at < r.since"
-        "  ORDER BY at DESC LIMIT 1)"
-        " UNION ALL (SELECT 1, extract(epoch FROM at)::float8, 0, to_status FROM status_history, r"
-        "  WHERE source_id = %(id)s AND event = 'transition' AND at >= r.since ORDER BY at)",
+def uptime_rows(source_id: str, days: int) -> tuple[float, float, list[float], str] | None:
+    """(created_at, now, transition times, their statuses' first letters) of one source:
+    its last transition before the range of ``days`` days and every one inside it, oldest
+    first, times as epoch seconds; None for an unknown source. One statement: two range
+    scans of the (source_id, at) index, aggregated into two values so 10,000 transitions
+    cross the wire as one row."""
+    row: tuple[Any, ...] | None = fetch_one(
+        "SELECT date_part('epoch', s.created_at), date_part('epoch', now()),"
+        " coalesce(t.times, '{}'), coalesce(t.kinds, '')"
+        " FROM data_sources s CROSS JOIN ("
+        # no ORDER BY in the aggregates: the two index scans below already come in time
+        # order, and Append keeps them in order (sorting 10,000 rows again cost half the time)
+        "  SELECT array_agg(x.e) AS times, string_agg(x.k, '') AS kinds FROM ("
+        "   (SELECT date_part('epoch', at) AS e, left(to_status, 1) AS k FROM status_history"
+        "    WHERE source_id = %(id)s AND event = 'transition'"
+        "    AND at < now() - make_interval(days => %(days)s) ORDER BY at DESC LIMIT 1)"
+        "   UNION ALL"
+        "   (SELECT date_part('epoch', at), left(to_status, 1) FROM status_history"
+        "    WHERE source_id = %(id)s AND event = 'transition'"
+        "    AND at >= now() - make_interval(days => %(days)s) ORDER BY at)) x"
+        " ) t WHERE s.id = %(id)s",
         {"id": source_id, "days": days},
         tuples=True,
     )
+    if row is None:
+        return None
+    return float(row[0]), float(row[1]), row[2], row[3]
 
 
 def all_transitions(days: int) -> tuple[float, list[tuple[str, float, str]]]:
@@ -183,11 +194,11 @@ def all_transitions(days: int) -> tuple[float, list[tuple[str, float, str]]]:
     every one inside it, as (source_id, epoch, to_status), unordered."""
     rows = fetch_all(
         "WITH r AS (SELECT now() - make_interval(days => %(days)s) AS since)"
-        " SELECT '', extract(epoch FROM since)::float8, '' FROM r"
-        " UNION ALL SELECT source_id, extract(epoch FROM at)::float8, to_status"
+        " SELECT '', date_part('epoch', since), '' FROM r"
+        " UNION ALL SELECT source_id, date_part('epoch', at), to_status"
         "  FROM status_history, r WHERE event = 'transition' AND at >= r.since"
         " UNION ALL SELECT s.id, p.e, p.to_status FROM data_sources s, r CROSS JOIN LATERAL"
-        "  (SELECT extract(epoch FROM h.at)::float8 AS e, h.to_status FROM status_history h"
+        "  (SELECT date_part('epoch', h.at) AS e, h.to_status FROM status_history h"
         "   WHERE h.source_id = s.id AND h.event = 'transition' AND h.at < r.since"
         "   ORDER BY h.at DESC LIMIT 1) p",
         {"days": days},
@@ -200,7 +211,7 @@ def all_transitions(days: int) -> tuple[float, list[tuple[str, float, str]]]:
 def transitions_after(after_id: int, limit: int) -> list[tuple[int, str, float, str, str]]:
     """(id, source_id, epoch, to_status, event) of history rows after an id, in id order."""
     return fetch_all(
-        "SELECT id, source_id, extract(epoch FROM at)::float8, to_status, event"
+        "SELECT id, source_id, date_part('epoch', at), to_status, event"
         " FROM status_history WHERE id > %s ORDER BY id LIMIT %s",
         (after_id, limit),
         tuples=True,
@@ -240,7 +251,7 @@ def page_head() -> tuple[int, float]:
     """(the newest history id, the database's clock as epoch seconds): the page is rendered
     as of this id, and its script resumes the stream after it."""
     row = fetch_one(
-        "SELECT coalesce(max(id), 0), extract(epoch FROM now())::float8 FROM status_history",
+        "SELECT coalesce(max(id), 0), date_part('epoch', now()) FROM status_history",
         tuples=True,
     )
     assert row is not None

@@ -3,9 +3,10 @@
 The page shows uptime and a 90-day bar for every source; reading 90 days of history for
 1,000 sources on each request would cost more than the rest of the page. So each worker
 loads it once, then follows the history table by id (one small indexed query per
-request, like the SSE tail), and recomputes a source's figures only when it has a new
-transition or once a minute (the windows roll). A full reload every few minutes
-re-anchors the 90-day range and forgets what fell out of it.
+request, like the SSE tail). A source's timeline is rebuilt only when it has a new
+transition; its figures are recomputed then, and otherwise once a minute as the windows
+roll, at most REFRESH_PER_REQUEST sources per request so that no single request pays for
+all of them. A full reload every hour re-anchors the 90-day range.
 """
 
 from __future__ import annotations
@@ -19,17 +20,20 @@ from typing import Any
 from flask import Flask
 
 from statusapi import queries
-from statusapi.uptime import DAYS, Timeline
+from statusapi.uptime import DAYS, Figures, Timeline
 
-RELOAD_S = 600.0
+RELOAD_S = 3600.0
 TAIL_PAGE = 5000  # more new rows than this at once: reload instead of following
+STALE_S = 60.0  # figures older than this are recomputed (within the budget below)
+REFRESH_PER_REQUEST = 200
 
 
 @dataclass
-class Figures:
-    windows: dict[str, dict[str, float | None]]
+class SourceFigures:
+    windows: dict[str, Figures]
     daily: list[dict[str, Any]]
-    key: tuple[int, int]
+    version: int
+    at: float
     cached: dict[str, Any] = field(default_factory=dict)  # rendered fragments, by the page
 
 
@@ -41,10 +45,11 @@ class Timelines:
         self.since = 0.0
         self.by_source: dict[str, list[tuple[float, str]]] = defaultdict(list)
         self.version: dict[str, int] = defaultdict(int)
-        self.memo: dict[str, Figures] = {}
+        self.timelines: dict[str, tuple[int, float, Timeline]] = {}
+        self.memo: dict[str, SourceFigures] = {}
 
     def refresh(self) -> None:
-        """Bring the transitions up to date with the table (under the lock)."""
+        """Bring the transitions up to date with the table."""
         with self.lock:
             if time.monotonic() - self.loaded_at > RELOAD_S:
                 self._load()
@@ -68,23 +73,38 @@ class Timelines:
         for lst in by_source.values():
             lst.sort()
         self.by_source = by_source
-        for sid in self.version:
+        for sid in list(self.version):
             self.version[sid] += 1
         self.head, self.since, self.loaded_at = head, since, time.monotonic()
 
-    def figures(self, source_id: str, created_at: float, now: float) -> Figures:
-        """The source's windows and daily figures as of ``now`` (cached for the minute)."""
+    def _timeline(self, source_id: str, created_at: float) -> tuple[int, Timeline]:
         with self.lock:
-            key = (self.version[source_id], int(now // 60))
-            memo = self.memo.get(source_id)
-            if memo is not None and memo.key == key:
-                return memo
+            version = self.version[source_id]
+            have = self.timelines.get(source_id)
+            if have is not None and have[0] == version and have[1] == created_at:
+                return version, have[2]
             transitions = list(self.by_source.get(source_id, ()))
             since = self.since
-        tl = Timeline(transitions, created_at=created_at, since=since, now=now)
-        fig = Figures(tl.windows(), tl.daily(), key)
+        tl = Timeline(transitions, created_at=created_at, since=since)
         with self.lock:
-            self.memo[source_id] = fig
+            self.timelines[source_id] = (version, created_at, tl)
+        return version, tl
+
+    def figures(
+        self, source_id: str, created_at: float, now: float, budget: list[int]
+    ) -> SourceFigures:
+        """The source's windows and daily figures as of about ``now``: recomputed when it
+        has new transitions, or when they are a minute old and ``budget`` (a one-element
+        counter shared by one request) allows."""
+        memo = self.memo.get(source_id)
+        version = self.version.get(source_id, 0)
+        if memo is not None and memo.version == version:
+            if now - memo.at < STALE_S or budget[0] <= 0:
+                return memo
+            budget[0] -= 1
+        version, tl = self._timeline(source_id, created_at)
+        fig = SourceFigures(tl.windows(now), tl.daily(now), version, now)
+        self.memo[source_id] = fig
         return fig
 
 

@@ -79,7 +79,9 @@
     row.classList.remove("changed"); void row.offsetWidth; row.classList.add("changed");
   }
 
-  function addRecent(ev, name) {
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+  function addRecent(ev, name, row) {
     var list = document.getElementById("recent");
     if (!list) return;
     var only = list.getAttribute("data-only");
@@ -89,9 +91,17 @@
     var li = document.createElement("li");
     var t = document.createElement("time");
     t.setAttribute("datetime", ev.at);
-    t.textContent = new Date(ev.at).toISOString().replace("T", " ").slice(0, 19);
+    var d = new Date(ev.at), iso = d.toISOString();
+    t.textContent = only ? iso.replace("T", " ").slice(0, 19)
+      : iso.slice(8, 10) + " " + MONTHS[d.getUTCMonth()] + " " + iso.slice(11, 19);
     li.appendChild(t);
-    li.appendChild(document.createTextNode(" " + (only ? "" : name + " ")));
+    li.appendChild(document.createTextNode(" "));
+    var link = row && row.querySelector("a.name");
+    if (!only && link) {
+      var a = document.createElement("a");
+      a.href = link.getAttribute("href"); a.textContent = name;
+      li.appendChild(a); li.appendChild(document.createTextNode(" "));
+    } else if (!only) li.appendChild(document.createTextNode(name + " "));
     [["from", ev.from], ["to", ev.to]].forEach(function (p, i) {
       var s = document.createElement("span");
       s.className = "st st-" + p[1]; s.textContent = p[1];
@@ -110,7 +120,7 @@
   function apply(ev, id) {
     if (id) after = Math.max(after, id);
     var rows = document.querySelectorAll('[data-source-id="' + (window.CSS && CSS.escape ? CSS.escape(ev.source_id) : ev.source_id) + '"]');
-    var name = ev.source_id;
+    var name = ev.source_id, row = rows.length ? rows[0] : null;
     for (var i = 0; i < rows.length; i++) {
       name = rows[i].getAttribute("data-name") || name;
       if (ev.event === "transition") setStatus(rows[i], ev);
@@ -120,7 +130,7 @@
       }
     }
     if (ev.event === "transition") {
-      addRecent(ev, name);
+      addRecent(ev, name, row);
       live.textContent = name + " is now " + ev.to + (ev.error_message ? ": " + ev.error_message : "");
       recount();
     } else {

@@ -41,9 +41,10 @@ def uptime_badge(source_id: str, window: str) -> Response:
         raise ApiError(
             404, "not_found", f"no uptime window {window!r} (one of {', '.join(WINDOWS)})"
         )
-    tl = figures.timeline(source_id)
-    if tl is None:
+    found = figures.timeline(source_id)
+    if found is None:
         raise _not_found(source_id)
-    pct = tl.between(tl.now - WINDOWS[window], tl.now)["uptime"]
+    tl, now = found
+    pct = tl.between(now - WINDOWS[window], now, now)["uptime"]
     assert pct is None or isinstance(pct, float)
     return _svg(badge.svg(f"uptime {window}", badge.uptime_text(pct), badge.uptime_colour(pct)))

@@ -6,10 +6,10 @@ Set HEALTHD_SCREENSHOTS=DIR to keep screenshots of the pages (the README's come 
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -72,14 +72,23 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
 
 
 def screenshot(driver: Any, name: str) -> None:
+    """The whole page as a PNG (Chrome's own capture beyond the viewport)."""
     folder = os.environ.get("HEALTHD_SCREENSHOTS")
     if not folder:
         return
     Path(folder).mkdir(parents=True, exist_ok=True)
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    width = driver.execute_script("return window.innerWidth")
-    driver.set_window_size(max(width, 360), min(max(height, 400), 4000))
-    driver.save_screenshot(str(Path(folder) / f"{name}.png"))
+    width, height = driver.execute_script(
+        "return [document.documentElement.clientWidth, document.documentElement.scrollHeight]"
+    )
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": width, "height": min(height, 6000), "scale": 1},
+        },
+    )
+    (Path(folder) / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
 
 
 def add_source(db: psycopg.Connection[Any], sid: str, name: str, typ: str, url: str) -> None:
@@ -87,6 +96,34 @@ def add_source(db: psycopg.Connection[Any], sid: str, name: str, typ: str, url: 
         "INSERT INTO data_sources (id, name, type, plugin, config) VALUES (%s,%s,%s,'http',%s)",
         (sid, name, typ, psycopg.types.json.Jsonb({"url": url})),
     )
+
+
+def history(db: psycopg.Connection[Any]) -> None:
+    """Months of made-up history before the daemon starts, so the day bars have days: each
+    source was created weeks ago, confirmed connected, and had a few short outages."""
+    outages = {
+        "api": [(75, 0.5, "error"), (41, 2.0, "disconnected"), (9, 0.2, "error")],
+        "pg": [(60, 0.1, "disconnected"), (23, 6.0, "disconnected")],
+        "web": [(33, 0.3, "error"), (4, 1.5, "error"), (2, 0.05, "disconnected")],
+    }
+    for sid, outs in outages.items():
+        born = 95 if sid != "web" else 50
+        db.execute(
+            "UPDATE data_sources SET created_at = now() - make_interval(days => %s),"
+            " connection_status = 'connected', status_changed_at = now() - interval '1 day'"
+            " WHERE id = %s",
+            (born, sid),
+        )
+        rows = [(born - 0.01, "unknown", "connected")]
+        for days_ago, hours, to in outs:
+            rows.append((days_ago, "connected", to))
+            rows.append((days_ago - hours / 24, to, "connected"))
+        for days_ago, frm, to in rows:
+            db.execute(
+                "INSERT INTO status_history (source_id, from_status, to_status, at)"
+                " VALUES (%s, %s, %s, now() - make_interval(secs => %s))",
+                (sid, frm, to, days_ago * 86400),
+            )
 
 
 def statuses(driver: Any) -> dict[str, str]:
@@ -139,6 +176,7 @@ def test_a_real_transition_reaches_the_open_page(
     add_source(db, "web", "Web shop", "service", web.url)
     add_source(db, "api", "Public API", "service", steady.url)
     add_source(db, "pg", "Orders database", "database", steady.url)
+    history(db)
     daemon = DaemonProcess(
         db_url,
         tmp_path / "daemon.log",
@@ -233,9 +271,7 @@ def test_a_real_transition_reaches_the_open_page(
             ".filter(function (e) { return getComputedStyle(e).display !== 'none'; }).length"
         )
         assert shown == 30
-        if os.environ.get("HEALTHD_SCREENSHOTS"):
-            time.sleep(0)  # nothing to wait for: the page is server-rendered
-            driver.save_screenshot(str(Path(os.environ["HEALTHD_SCREENSHOTS"]) / "status-360.png"))
+        screenshot(driver, "status-360")
     finally:
         api.stop()
         daemon.stop()
