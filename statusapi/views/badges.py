@@ -6,7 +6,7 @@ from flask import Blueprint, Response, current_app
 
 from statusapi import badge, figures, queries
 from statusapi.errors import ApiError
-from statusapi.hooks import conditional
+from statusapi.middleware import conditional
 from statusapi.uptime import WINDOWS
 
 bp = Blueprint("badges", __name__)
