@@ -397,7 +397,7 @@ def page_paths() -> dict[str, Any]:
         "/status/{source_id}": _get(
             "One source's status page (HTML)",
             _HTML,
-            [SOURCE_ID, {**window_q, "schema": {**window_q["schema"], "default": "24h"}}],
+            [SOURCE_ID, window_q],
             NOT_FOUND,
         ),
         "/api/v1/sources/{source_id}/uptime": _get(

@@ -113,7 +113,7 @@ def latency_chart(
 ) -> Markup:
     """p50 and p95 lines over [start, end], failures as marks under the axis; axes in ms
     and UTC time. Drawn on the server: no script needed to see it."""
-    w, h, left, right, top, bottom = 720, 240, 56, 12, 14, 46
+    w, h, left, right, top, bottom = 720, 250, 56, 12, 26, 46
     pw, ph = w - left - right, h - top - bottom
     span = max(end - start, 1.0)
     peak = max((b["p95_ms"] or 0 for b in buckets), default=0.0)
@@ -148,7 +148,7 @@ def latency_chart(
             f"{_clock(t, span)}</text>"
         )
     parts.append(
-        f'<text class="unit" x="{left - 6}" y="{top - 3}" text-anchor="end">ms</text>'
+        f'<text class="unit" x="{left}" y="{top - 12}" text-anchor="middle">ms</text>'
         f'<text class="unit" x="{w - right}" y="{h - 4}" text-anchor="end">UTC</text>'
     )
     for key, cls in (("p95_ms", "p95"), ("p50_ms", "p50")):
@@ -213,6 +213,6 @@ def row_html(s: Mapping[str, Any], href: str) -> str:
         f'<li class="row" data-source-id="{escape(s["id"])}" data-status="{s["connection_status"]}"'
         f' data-enabled="{enabled}" data-name="{name}">\n'
         f'<div class="r1"><a class="name" href="{escape(href)}">{name}</a> {state_html(s)}</div>\n'
-        f'<div class="r2"><span class="lat">{s["latency"]}</span>'
+        f'<div class="r2"><span class="lat">latency: <b>{s["latency"]}</b></span>'
         f"{uptimes_html(s['uptime'], ('24h', '7d', '30d'))}</div>\n{s['bar']}\n</li>\n"
     )

@@ -154,7 +154,7 @@ def status() -> Response:
 @bp.get("/status/<source_id>")
 def detail(source_id: str) -> Response:
     cfg = current_app.config
-    window = params.text("window") or "24h"
+    window = params.text("window") or "1h"
     if window not in figures.LATENCY_WINDOWS:
         raise params.bad("window", f"must be one of {', '.join(figures.LATENCY_WINDOWS)}")
     head, now = queries.page_head()

@@ -97,3 +97,21 @@ def test_sse_after_query_parameter(api: Gunicorn, db: psycopg.Connection[Any]) -
     text = buf.decode()
     assert f"id: {ids[0]}\n" not in text
     assert f"id: {ids[1]}\n" in text and f"id: {ids[2]}\n" in text
+
+
+def test_page_under_a_path_prefix(db_url: str, db: psycopg.Connection[Any], tmp_path: Path) -> None:
+    """Behind a reverse proxy at /sp/ (gunicorn's SCRIPT_NAME): every link follows."""
+    db.execute("INSERT INTO data_sources (id, name, plugin) VALUES ('web', 'Web', 'http')")
+    g = Gunicorn(db_url, tmp_path / "prefix.log", workers=1, SCRIPT_NAME="/sp")
+    try:
+        with socket.create_connection(("127.0.0.1", g.port), timeout=10) as s:
+            s.sendall(b"GET /sp/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            buf = b""
+            while chunk := s.recv(65536):
+                buf += chunk
+        html = buf.decode()
+        assert html.startswith("HTTP/1.1 200")
+        assert 'href="/sp/static/status.css?v=' in html and 'src="/sp/static/status.js?v=' in html
+        assert 'data-stream="/sp/api/v1/stream"' in html and 'href="/sp/status/web"' in html
+    finally:
+        g.stop()
