@@ -143,13 +143,14 @@ def latency_chart(
         )
     for i in range(5):  # x labels
         t = start + span * i / 4
+        anchor = ("start", "middle", "middle", "middle", "end")[i]
         parts.append(
-            f'<text class="tick" x="{x(t):.1f}" y="{h - bottom + 16}" text-anchor="middle">'
+            f'<text class="tick" x="{x(t):.1f}" y="{h - bottom + 16}" text-anchor="{anchor}">'
             f"{_clock(t, span)}</text>"
         )
     parts.append(
         f'<text class="unit" x="{left}" y="{top - 12}" text-anchor="middle">ms</text>'
-        f'<text class="unit" x="{w - right}" y="{h - 4}" text-anchor="end">UTC</text>'
+        f'<text class="unit" x="{w - right}" y="{h - 6}" text-anchor="end">UTC</text>'
     )
     for key, cls in (("p95_ms", "p95"), ("p50_ms", "p50")):
         pts = " ".join(
@@ -157,6 +158,11 @@ def latency_chart(
         )
         if pts:
             parts.append(f'<polyline class="{cls}" points="{pts}"/>')
+            # a dot per point too: a lone bucket (or one between gaps) is no line at all
+            parts.extend(
+                f'<circle class="{cls}" cx="{p.split(",")[0]}" cy="{p.split(",")[1]}" r="2"/>'
+                for p in pts.split(" ")
+            )
     for b in buckets:
         if b["failures"]:
             parts.append(

@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from healthd import rollups
 from tests.conftest import wait_for
 from tests.support import DaemonProcess, Gunicorn, Target
 
@@ -126,6 +127,23 @@ def history(db: psycopg.Connection[Any]) -> None:
             )
 
 
+def latency_history(db: psycopg.Connection[Any], sid: str) -> None:
+    """An hour of made-up latency rollups, ending three minutes ago (the daemon's own
+    come after), so the chart has a line to draw."""
+    hist = [0] * rollups.SLOTS
+    for minute in range(3, 60):
+        fast, slow = 6 + minute % 5, 1 + (minute % 7 == 0)
+        row = list(hist)
+        row[rollups.slot(8 + minute % 9)] += fast
+        row[rollups.slot(30 + 4 * (minute % 11))] += slow
+        db.execute(
+            "INSERT INTO latency_rollups (source_id, bucket, count, failures, max_ms, hist)"
+            " VALUES (%s, date_bin('1 minute', now() - make_interval(mins => %s), 'epoch'),"
+            " %s, %s, %s, %s)",
+            (sid, minute, fast + slow + (minute == 17), int(minute == 17), 70.0, row),
+        )
+
+
 def statuses(driver: Any) -> dict[str, str]:
     got: dict[str, str] = driver.execute_script(
         "var o = {}; document.querySelectorAll('.rows [data-source-id]').forEach(function (e)"
@@ -177,6 +195,7 @@ def test_a_real_transition_reaches_the_open_page(
     add_source(db, "api", "Public API", "service", steady.url)
     add_source(db, "pg", "Orders database", "database", steady.url)
     history(db)
+    latency_history(db, "web")
     daemon = DaemonProcess(
         db_url,
         tmp_path / "daemon.log",
