@@ -222,3 +222,17 @@ def row_html(s: Mapping[str, Any], href: str) -> str:
         f'<div class="r2"><span class="lat">latency: <b>{s["latency"]}</b></span>'
         f"{uptimes_html(s['uptime'], ('24h', '7d', '30d'))}</div>\n{s['bar']}\n</li>\n"
     )
+
+
+def mini_row_html(s: Mapping[str, Any], href: str) -> str:
+    """A row of a collapsed group (all connected, long page): name, status, 30-day uptime.
+    The day bar and the rest are on the source's own page, one click away."""
+    name = escape(s["name"])
+    enabled = "true" if s["enabled"] else "false"
+    return (
+        f'<li class="row mini" data-source-id="{escape(s["id"])}"'
+        f' data-status="{s["connection_status"]}" data-enabled="{enabled}" data-name="{name}">'
+        f'<a class="name" href="{escape(href)}">{name}</a> {state_html(s)}'
+        f' <span class="upt">30d: <b data-uptime-window="30d">{s["uptime"]["30d"]}</b></span>'
+        "</li>\n"
+    )

@@ -123,17 +123,21 @@ def status() -> Response:
     tls.refresh()
     budget = [timelines.REFRESH_PER_REQUEST]
     prefix = url_for("page.status") + "/"
+    long_page = len(sources) > COLLAPSE_OVER
+    # on a long page a group whose sources are all connected is collapsed to one line, and
+    # its rows are the short kind (no day bar): the page stays readable, and light
+    collapsed: dict[str, bool] = {}
+    for s in sources:
+        up = s["connection_status"] == "connected"
+        collapsed[s["type"]] = long_page and collapsed.get(s["type"], True) and up
     groups: dict[str, list[Markup]] = {}
-    all_up: dict[str, bool] = {}
     for s in sources:
         fig = tls.figures(s["id"], s["created_s"], now, budget)
         row = _row(s, fig, now)
-        html = Markup(pageview.row_html(row, prefix + quote(s["id"], "")))
-        groups.setdefault(s["type"], []).append(html)
-        all_up[s["type"]] = all_up.get(s["type"], True) and s["connection_status"] == "connected"
+        render = pageview.mini_row_html if collapsed[s["type"]] else pageview.row_html
+        groups.setdefault(s["type"], []).append(Markup(render(row, prefix + quote(s["id"], ""))))
     counts = _counts(sources)
     overall, sentence = pageview.overall(counts)
-    long_page = len(sources) > COLLAPSE_OVER
     body = render_template(
         "status.html",
         head=head,
@@ -142,9 +146,7 @@ def status() -> Response:
         sentence=sentence,
         counts=counts,
         fresh=_freshness(now),
-        groups=[
-            (name, rows, len(rows), long_page and all_up[name]) for name, rows in groups.items()
-        ],
+        groups=[(name, rows, len(rows), collapsed[name]) for name, rows in groups.items()],
         recent=queries.recent_transitions(None, RECENT),
         total=len(sources),
     )

@@ -136,8 +136,8 @@ def test_detail_page(client: FlaskClient, db: psycopg.Connection[Any]) -> None:
 def test_page_is_gzipped_for_browsers_and_static_is_cached(
     client: FlaskClient, db: psycopg.Connection[Any]
 ) -> None:
-    for i in range(100):
-        add_source(db, f"s{i:03}", connection_status="connected")
+    for i in range(100):  # one of them down, so no group collapses: every row has its bar
+        add_source(db, f"s{i:03}", connection_status="error" if i == 0 else "connected")
     plain = client.get("/status")
     zipped = client.get("/status", headers={"Accept-Encoding": "gzip, deflate, br"})
     assert zipped.headers["Content-Encoding"] == "gzip"
@@ -163,6 +163,26 @@ def test_page_is_gzipped_for_browsers_and_static_is_cached(
         f" CSS+JS {static_bytes} B; total {total} B\n"
     )
     assert total < 100_000
+    assert plain.get_data(as_text=True).count("data-day=") == 100 * 90
+
+
+def test_long_page_collapses_groups_that_are_all_connected(
+    client: FlaskClient, db: psycopg.Connection[Any]
+) -> None:
+    for i in range(35):
+        add_source(db, f"svc{i:02}", "service", connection_status="connected")
+    for i in range(5):
+        add_source(db, f"db{i}", "database", connection_status="error" if i == 0 else "connected")
+    html = client.get("/status").get_data(as_text=True)
+    service = html[html.index('data-group="service"') :]
+    database = html[html.index('data-group="database"') : html.index('data-group="service"')]
+    assert service.split(">", 1)[0].endswith('"')  # no "open": collapsed
+    assert "35 sources, all connected" in service
+    assert 'data-group="database" open' in html
+    assert service[: service.index("</details>")].count('class="row mini"') == 35
+    assert "data-day=" not in service[: service.index("</details>")]
+    assert database.count("data-day=") == 5 * 90
+    assert html.count('data-source-id="') == 40
 
 
 def test_uptime_route_is_exact(client: FlaskClient, db: psycopg.Connection[Any]) -> None:
