@@ -11,6 +11,7 @@ all of them. A full reload every hour re-anchors the 90-day range.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import defaultdict
@@ -22,6 +23,7 @@ from flask import Flask
 from statusapi import queries
 from statusapi.uptime import DAYS, Figures, Timeline
 
+_serials = itertools.count()
 RELOAD_S = 3600.0
 TAIL_PAGE = 5000  # more new rows than this at once: reload instead of following
 STALE_S = 60.0  # figures older than this are recomputed (within the budget below)
@@ -34,6 +36,7 @@ class SourceFigures:
     daily: list[dict[str, Any]]
     version: int
     at: float
+    serial: int  # unique per computation: what a rendered row remembers it was drawn from
     cached: dict[str, Any] = field(default_factory=dict)  # rendered fragments, by the page
 
 
@@ -103,7 +106,7 @@ class Timelines:
                 return memo
             budget[0] -= 1
         version, tl = self._timeline(source_id, created_at)
-        fig = SourceFigures(tl.windows(now), tl.daily(now), version, now)
+        fig = SourceFigures(tl.windows(now), tl.daily(now), version, now, next(_serials))
         self.memo[source_id] = fig
         return fig
 

@@ -29,6 +29,19 @@ from statusapi.errors import ApiError
 bp = Blueprint("page", __name__)
 
 RECENT = 20
+ROWS_CACHED = 20_000
+# the columns a row of /status shows (with its latency, since-when and figures)
+_SHOWN = (
+    "name",
+    "type",
+    "enabled",
+    "connection_status",
+    "pending_status",
+    "pending_count",
+    "needed",
+    "flapping",
+    "status_changed_at",
+)
 COLLAPSE_OVER = 30  # on a page longer than this, an all-connected group starts collapsed
 GZIP_OVER = 1400
 
@@ -106,6 +119,14 @@ def _row(src: dict[str, Any], fig: timelines.SourceFigures | None, now: float) -
     return row
 
 
+def _rendered_rows(app: Flask) -> dict[str, tuple[tuple[Any, ...], Markup]]:
+    """The per-worker cache of rendered rows, by source id."""
+    cache: dict[str, tuple[tuple[Any, ...], Markup]] = app.extensions.setdefault(
+        "healthd_page_rows", {}
+    )
+    return cache
+
+
 def _counts(sources: list[dict[str, Any]]) -> dict[str, int]:
     counts = dict.fromkeys(pageview.WORDS, 0)
     for s in sources:
@@ -131,11 +152,30 @@ def status() -> Response:
         up = s["connection_status"] == "connected"
         collapsed[s["type"]] = long_page and collapsed.get(s["type"], True) and up
     groups: dict[str, list[Markup]] = {}
+    rendered = _rendered_rows(current_app)
     for s in sources:
         fig = tls.figures(s["id"], s["created_s"], now, budget)
-        row = _row(s, fig, now)
-        render = pageview.mini_row_html if collapsed[s["type"]] else pageview.row_html
-        groups.setdefault(s["type"], []).append(Markup(render(row, prefix + quote(s["id"], ""))))
+        mini = collapsed[s["type"]]
+        # a row is re-rendered only when something it shows has changed
+        changed = s["status_changed_at"]
+        since = pageview.duration(now - changed.timestamp()) if changed else None
+        lat = s["latency_ms"]
+        key = (
+            *(s[k] for k in _SHOWN),
+            None if lat is None else round(lat),
+            since,
+            fig.serial,
+            mini,
+            prefix,
+        )
+        hit = rendered.get(s["id"])
+        if hit is None or hit[0] != key:
+            render = pageview.mini_row_html if mini else pageview.row_html
+            html = Markup(render(_row(s, fig, now), prefix + quote(s["id"], "")))
+            if len(rendered) >= ROWS_CACHED:
+                rendered.clear()
+            hit = rendered[s["id"]] = (key, html)
+        groups.setdefault(s["type"], []).append(hit[1])
     counts = _counts(sources)
     overall, sentence = pageview.overall(counts)
     body = render_template(

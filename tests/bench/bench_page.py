@@ -14,6 +14,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -69,6 +70,14 @@ def seed(url: str) -> None:
         c.execute("VACUUM ANALYZE")
         n = c.execute("SELECT count(*) FROM status_history").fetchone()
         print(f"seeded {SOURCES + 1} sources, {n[0] if n else 0:,} history rows", file=sys.stderr)
+
+
+def churn(url: str, stop: threading.Event) -> None:
+    with psycopg.connect(url, autocommit=True) as c:
+        while not stop.wait(0.5):
+            c.execute(
+                "UPDATE data_sources SET latency_ms = 5 + random() * 50, last_tested_at = now()"
+            )
 
 
 def start(url: str) -> tuple[subprocess.Popen[bytes], int]:
@@ -148,6 +157,14 @@ def main() -> None:
             api = wrk(f"{base}/api/v1/sources?limit=1000", args.seconds, 8)
             page = wrk(f"{base}/status", args.seconds, 8)
             page_gz = wrk(f"{base}/status", args.seconds, 8, ("Accept-Encoding: gzip",))
+            # as with a daemon probing: every source's latency changes twice a second
+            stop = threading.Event()
+            writer = threading.Thread(target=churn, args=(url, stop), daemon=True)
+            writer.start()
+            api_live = wrk(f"{base}/api/v1/sources?limit=1000", args.seconds, 8)
+            page_live = wrk(f"{base}/status", args.seconds, 8, ("Accept-Encoding: gzip",))
+            stop.set()
+            writer.join()
             http_ms = timed(lambda: get(f"{base}/api/v1/sources/heavy/uptime"), 50)
         finally:
             proc.terminate()
@@ -176,6 +193,11 @@ def main() -> None:
     print(
         f"| P12 | same, `Accept-Encoding: gzip` as a browser sends ({zipped / 1e3:.0f} kB) |"
         f" {page_gz:,.1f} req/s | {api:,.1f} req/s | **{page_gz / api:.2f}** (>= 0.5) |"
+    )
+    print(
+        f"| P12 | same, gzip, while every source's latency changes twice a second (rows"
+        f" re-rendered) | {page_live:,.1f} req/s | {api_live:,.1f} req/s |"
+        f" **{page_live / api_live:.2f}** (>= 0.5) |"
     )
     print(
         f"| P13 | uptime of one source, 90 days, 10,000 transitions: GET .../uptime over HTTP"
