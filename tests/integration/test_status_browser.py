@@ -296,3 +296,45 @@ def test_a_real_transition_reaches_the_open_page(
         daemon.stop()
         web.close()
         steady.close()
+
+
+def test_the_page_resumes_after_the_api_was_away(
+    db_url: str, db: psycopg.Connection[Any], tmp_path: Path, browser: Browser
+) -> None:
+    """A network blip: the API goes away with the page open, a transition is committed
+    meanwhile, the API comes back on the same address; the page catches up by id."""
+    from unittest import mock
+
+    from healthd.embedded import free_port
+
+    db.execute(
+        "INSERT INTO data_sources (id, name, type, plugin, connection_status)"
+        " VALUES ('web', 'Web shop', 'service', 'http', 'connected')"
+    )
+    port = free_port()
+    with mock.patch("healthd.embedded.free_port", return_value=port):
+        api = Gunicorn(db_url, tmp_path / "gunicorn-1.log", workers=1)
+    driver = browser()
+    try:
+        driver.get(f"{api.base}/status")
+        mode = driver.find_element("css selector", "[data-mode]")
+        wait_for(lambda: mode.text == "live", timeout=10, what="the stream to open")
+        api.stop()
+        wait_for(lambda: mode.text != "live", timeout=20, what="the page to notice")
+        db.execute(
+            "WITH h AS (INSERT INTO status_history (source_id, from_status, to_status)"
+            " VALUES ('web', 'connected', 'error') RETURNING id)"
+            " UPDATE data_sources SET connection_status = 'error' WHERE id = 'web'"
+        )
+        with mock.patch("healthd.embedded.free_port", return_value=port):
+            api = Gunicorn(db_url, tmp_path / "gunicorn-2.log", workers=1)
+        wait_for(
+            lambda: statuses(driver).get("web") == "error",
+            timeout=45,
+            what="the page to catch up with the transition made while the API was away",
+        )
+        banner = driver.find_element("css selector", "#banner")
+        assert banner.get_attribute("data-overall") == "outage"
+        wait_for(lambda: mode.text == "live", timeout=45, what="the stream to be live again")
+    finally:
+        api.stop()
