@@ -108,8 +108,19 @@ def _clock(epoch: float, span: float) -> str:
     return t.strftime("%H:%M") if span <= 86400 else t.strftime("%d %b")
 
 
+def _runs(buckets: Sequence[Mapping[str, Any]], step: float) -> list[list[Mapping[str, Any]]]:
+    """Buckets split where one or more are missing: a line does not bridge a gap."""
+    runs: list[list[Mapping[str, Any]]] = []
+    for b in buckets:
+        if runs and b["start"] - runs[-1][-1]["start"] <= step * 1.5:
+            runs[-1].append(b)
+        else:
+            runs.append([b])
+    return runs
+
+
 def latency_chart(
-    buckets: Sequence[Mapping[str, Any]], start: float, end: float, title: str
+    buckets: Sequence[Mapping[str, Any]], start: float, end: float, title: str, step: float
 ) -> Markup:
     """p50 and p95 lines over [start, end], failures as marks under the axis; axes in ms
     and UTC time. Drawn on the server: no script needed to see it."""
@@ -153,15 +164,14 @@ def latency_chart(
         f'<text class="unit" x="{w - right}" y="{h - 6}" text-anchor="end">UTC</text>'
     )
     for key, cls in (("p95_ms", "p95"), ("p50_ms", "p50")):
-        pts = " ".join(
-            f"{x(b['start']):.1f},{y(b[key]):.1f}" for b in buckets if b[key] is not None
-        )
-        if pts:
-            parts.append(f'<polyline class="{cls}" points="{pts}"/>')
-            # a dot per point too: a lone bucket (or one between gaps) is no line at all
+        for run in _runs([b for b in buckets if b[key] is not None], step):
+            pts = [(x(b["start"]), y(b[key])) for b in run]
+            if len(pts) > 1:
+                line = " ".join(f"{px:.1f},{py:.1f}" for px, py in pts)
+                parts.append(f'<polyline class="{cls}" points="{line}"/>')
+            # a dot per point too: a lone bucket is no line at all
             parts.extend(
-                f'<circle class="{cls}" cx="{p.split(",")[0]}" cy="{p.split(",")[1]}" r="2"/>'
-                for p in pts.split(" ")
+                f'<circle class="{cls}" cx="{px:.1f}" cy="{py:.1f}" r="2"/>' for px, py in pts
             )
     for b in buckets:
         if b["failures"]:

@@ -209,12 +209,16 @@ def detail(source_id: str) -> Response:
     row = _row(src, None, now)
     uptime = {k: pageview.percent(v["uptime"]) for k, v in windows.items()}
     row["bar"] = pageview.bar(tl.daily(now))
-    span = figures.LATENCY_WINDOWS[window][0]
+    span, step = figures.LATENCY_WINDOWS[window]
     buckets = figures.latency(source_id, window)
     for b in buckets:
         b["start"] = b["start"].timestamp()
     chart = pageview.latency_chart(
-        buckets, now - span, now, f"Latency of {src['name']}, last {window} (p50 and p95, ms)"
+        buckets,
+        now - span,
+        now,
+        f"Latency of {src['name']}, last {window} (p50 and p95, ms)",
+        step,
     )
     body = render_template(
         "detail.html",
