@@ -17,26 +17,18 @@ LATENCY_WINDOWS: dict[str, tuple[int, int]] = {
 }
 
 
-def maintenance_windows(source_id: str, since: float, now: float) -> list[tuple[float, float]]:
-    """The source's maintenance windows overlapping [since, now], as epoch pairs. None
-    exist yet (maintenance windows arrive with issue 12): this is where their query goes,
-    and uptime already counts what it returns apart."""
-    return []
-
-
 def timeline(source_id: str, days: int = DAYS) -> tuple[Timeline, float] | None:
-    """The source's timeline over the last ``days`` days and the database's now (one
-    indexed query), or None for an unknown source."""
+    """The source's timeline over the last ``days`` days, with its maintenance windows set
+    apart, and the database's now (one indexed query), or None for an unknown source."""
     found = queries.uptime_rows(source_id, days)
     if found is None:
         return None
-    created, now, times, statuses = found
-    since = now - days * 86400.0
+    created, now, times, statuses, maintenance = found
     tl = Timeline(
         zip(times, statuses, strict=True),
         created_at=created,
-        since=since,
-        maintenance=maintenance_windows(source_id, since, now),
+        since=now - days * 86400.0,
+        maintenance=maintenance,
     )
     return tl, now
 

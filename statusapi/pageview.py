@@ -36,15 +36,20 @@ def percent(pct: float | None) -> str:
     return f"{pct:.2f} %"
 
 
-def overall(counts: Mapping[str, int]) -> tuple[str, str]:
-    """(data-overall, the banner's sentence) from counts of enabled sources per status.
-    The page's script applies the same rule (overall() in status.js)."""
-    down = counts.get("disconnected", 0) + counts.get("error", 0)
+def overall(counts: Mapping[str, int], down_in_maintenance: int = 0) -> tuple[str, str]:
+    """(data-overall, the banner's sentence) from counts of enabled sources per status
+    (plus "maintenance": how many are inside a maintenance window). A source down inside
+    its maintenance window is not an outage. The page's script applies the same rule
+    (overall() in status.js)."""
+    down = counts.get("disconnected", 0) + counts.get("error", 0) - down_in_maintenance
     total = sum(counts.get(w, 0) for w in WORDS)
-    if down == 0:
-        return "operational", "All systems operational"
-    known = total - counts.get("unknown", 0)
     noun = "source" if total == 1 else "sources"
+    if down == 0:
+        n = counts.get("maintenance", 0)
+        if n:
+            return "maintenance", f"Maintenance in progress: {n} of {total} {noun}"
+        return "operational", "All systems operational"
+    known = total - counts.get("unknown", 0) - down_in_maintenance
     if down * 2 > known:
         return "outage", f"Major outage: {down} of {total} {noun} not connected"
     return "degraded", f"Partial outage: {down} of {total} {noun} not connected"
@@ -212,6 +217,8 @@ def state_html(s: Mapping[str, Any]) -> str:
     out.append(f' <span class="flap" data-flapping{hidden}>flapping</span>')
     if not s["enabled"]:
         out.append(' <span class="off">disabled</span>')
+    if s.get("in_maintenance"):
+        out.append(' <span class="maint">maintenance</span>')
     return "".join(out)
 
 
@@ -222,12 +229,16 @@ def uptimes_html(uptime: Mapping[str, str], keys: Sequence[str]) -> str:
     return f'<dl class="up">{cells}</dl>'
 
 
+def _maint(s: Mapping[str, Any]) -> str:
+    return ' data-maintenance="true"' if s.get("in_maintenance") else ""
+
+
 def row_html(s: Mapping[str, Any], href: str) -> str:
     name = escape(s["name"])
     enabled = "true" if s["enabled"] else "false"
     return (
         f'<li class="row" data-source-id="{escape(s["id"])}" data-status="{s["connection_status"]}"'
-        f' data-enabled="{enabled}" data-name="{name}">\n'
+        f' data-enabled="{enabled}"{_maint(s)} data-name="{name}">\n'
         f'<div class="r1"><a class="name" href="{escape(href)}">{name}</a> {state_html(s)}</div>\n'
         f'<div class="r2"><span class="lat">latency: <b>{s["latency"]}</b></span>'
         f"{uptimes_html(s['uptime'], ('24h', '7d', '30d'))}</div>\n{s['bar']}\n</li>\n"
@@ -241,7 +252,8 @@ def mini_row_html(s: Mapping[str, Any], href: str) -> str:
     enabled = "true" if s["enabled"] else "false"
     return (
         f'<li class="row mini" data-source-id="{escape(s["id"])}"'
-        f' data-status="{s["connection_status"]}" data-enabled="{enabled}" data-name="{name}">'
+        f' data-status="{s["connection_status"]}" data-enabled="{enabled}"{_maint(s)}'
+        f' data-name="{name}">'
         f'<a class="name" href="{escape(href)}">{name}</a> {state_html(s)}'
         f' <span class="upt">30d: <b data-uptime-window="30d">{s["uptime"]["30d"]}</b></span>'
         "</li>\n"

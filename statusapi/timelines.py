@@ -50,22 +50,31 @@ class Timelines:
         self.version: dict[str, int] = defaultdict(int)
         self.timelines: dict[str, tuple[int, float, Timeline]] = {}
         self.memo: dict[str, SourceFigures] = {}
+        self.spans: dict[str, list[tuple[float, float]]] = {}
 
     def refresh(self) -> None:
-        """Bring the transitions up to date with the table."""
+        """Bring the transitions and maintenance windows up to date with the tables."""
         with self.lock:
             if time.monotonic() - self.loaded_at > RELOAD_S:
                 self._load()
-                return
-            rows = queries.transitions_after(self.head, TAIL_PAGE)
-            if len(rows) == TAIL_PAGE:
-                self._load()
-                return
-            for hid, sid, at, to, event in rows:
-                if event == "transition":
-                    self.by_source[sid].append((at, to))
-                    self.version[sid] += 1
-                self.head = hid
+            else:
+                rows = queries.transitions_after(self.head, TAIL_PAGE)
+                if len(rows) == TAIL_PAGE:
+                    self._load()
+                else:
+                    for hid, sid, at, to, event in rows:
+                        if event == "transition":
+                            self.by_source[sid].append((at, to))
+                            self.version[sid] += 1
+                        self.head = hid
+            # maintenance windows (a small table): their occurrences over the whole range
+            # and a day ahead, so an open window's growing part needs no refetch
+            spans = queries.all_maintenance_spans(self.since, self.since + (DAYS + 2) * 86400.0)
+            for sid in spans.keys() ^ self.spans.keys() | {
+                k for k in spans.keys() & self.spans.keys() if spans[k] != self.spans[k]
+            }:
+                self.version[sid] += 1
+            self.spans = spans
 
     def _load(self) -> None:
         head = queries.last_event_id()  # first: rows after it are followed next time
@@ -88,7 +97,8 @@ class Timelines:
                 return version, have[2]
             transitions = list(self.by_source.get(source_id, ()))
             since = self.since
-        tl = Timeline(transitions, created_at=created_at, since=since)
+            spans = self.spans.get(source_id, [])
+        tl = Timeline(transitions, created_at=created_at, since=since, maintenance=spans)
         with self.lock:
             self.timelines[source_id] = (version, created_at, tl)
         return version, tl

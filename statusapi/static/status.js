@@ -27,32 +27,39 @@
 
   function setMode(text) { if (mode) mode.textContent = text; }
 
-  function overall(counts) {  /* the server's rule: pageview.overall */
-    var down = counts.disconnected + counts.error;
-    var total = counts.connected + down + counts.unknown;
+  function overall(counts, downInMaintenance) {  /* the server's rule: pageview.overall */
+    var down = counts.disconnected + counts.error - downInMaintenance;
+    var total = counts.connected + counts.disconnected + counts.error + counts.unknown;
     var noun = total === 1 ? "source" : "sources";
-    if (down === 0) return ["operational", "All systems operational"];
+    if (down === 0) {
+      if (counts.maintenance) return ["maintenance", "Maintenance in progress: " + counts.maintenance + " of " + total + " " + noun];
+      return ["operational", "All systems operational"];
+    }
     var what = down + " of " + total + " " + noun + " not connected";
-    if (down * 2 > total - counts.unknown) return ["outage", "Major outage: " + what];
+    if (down * 2 > total - counts.unknown - downInMaintenance) return ["outage", "Major outage: " + what];
     return ["degraded", "Partial outage: " + what];
   }
 
   function recount() {
     var banner = document.getElementById("banner");
     if (!banner) return;
-    var counts = {connected: 0, disconnected: 0, error: 0, unknown: 0};
+    var counts = {connected: 0, disconnected: 0, error: 0, unknown: 0, maintenance: 0};
+    var downInMaintenance = 0;
     var rows = document.querySelectorAll(".rows [data-source-id]");
     for (var i = 0; i < rows.length; i++) {
       if (rows[i].getAttribute("data-enabled") === "false") continue;
       var st = rows[i].getAttribute("data-status");
       if (st in counts) counts[st] += 1;
+      if (rows[i].getAttribute("data-maintenance") === "true") {
+        counts.maintenance += 1;
+        if (st === "disconnected" || st === "error") downInMaintenance += 1;
+      }
     }
     WORDS.forEach(function (w) {
       var el = document.querySelector('[data-count="' + w + '"]');
       if (el) el.textContent = counts[w];
     });
-    var o = overall(counts);
-    if (banner.getAttribute("data-overall") === "maintenance") return;
+    var o = overall(counts, downInMaintenance);
     banner.setAttribute("data-overall", o[0]);
     banner.className = banner.className.replace(/\bb-\w+/, "b-" + o[0]);
     banner.querySelector("[data-sentence]").textContent = o[1];

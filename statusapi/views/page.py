@@ -41,6 +41,7 @@ _SHOWN = (
     "needed",
     "flapping",
     "status_changed_at",
+    "in_maintenance",
 )
 COLLAPSE_OVER = 30  # on a page longer than this, an all-connected group starts collapsed
 GZIP_OVER = 1400
@@ -127,12 +128,18 @@ def _rendered_rows(app: Flask) -> dict[str, tuple[tuple[Any, ...], Markup]]:
     return cache
 
 
-def _counts(sources: list[dict[str, Any]]) -> dict[str, int]:
-    counts = dict.fromkeys(pageview.WORDS, 0)
+def _counts(sources: list[dict[str, Any]]) -> tuple[dict[str, int], int]:
+    """Enabled sources per status (and how many are in maintenance), and how many of the
+    down ones are inside a maintenance window."""
+    counts = dict.fromkeys((*pageview.WORDS, "maintenance"), 0)
+    down_in_maintenance = 0
     for s in sources:
         if s["enabled"]:
             counts[s["connection_status"]] += 1
-    return counts
+            if s["in_maintenance"]:
+                counts["maintenance"] += 1
+                down_in_maintenance += s["connection_status"] in ("disconnected", "error")
+    return counts, down_in_maintenance
 
 
 @bp.get("/status")
@@ -176,8 +183,8 @@ def status() -> Response:
                 rendered.clear()
             hit = rendered[s["id"]] = (key, html)
         groups.setdefault(s["type"], []).append(hit[1])
-    counts = _counts(sources)
-    overall, sentence = pageview.overall(counts)
+    counts, down_in_maintenance = _counts(sources)
+    overall, sentence = pageview.overall(counts, down_in_maintenance)
     body = render_template(
         "status.html",
         head=head,

@@ -248,3 +248,30 @@ def test_badges(client: FlaskClient, db: psycopg.Connection[Any]) -> None:
 def test_ws_route_without_upgrade_is_json_400(client: FlaskClient) -> None:
     resp = client.get("/api/v1/ws")
     assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "bad_request"
+
+
+def test_maintenance_is_apart_in_uptime_and_on_the_page(
+    client: FlaskClient, db: psycopg.Connection[Any]
+) -> None:
+    now = db_now(db)
+    add_source(db, "web", created_at=now - timedelta(days=1), connection_status="error")
+    add_source(db, "api", created_at=now - timedelta(days=1), connection_status="connected")
+    transition(db, "web", "unknown", "connected", now - timedelta(hours=10))
+    transition(db, "web", "connected", "error", now - timedelta(hours=2))
+    # a window over the last 3 hours and still open for one more: the outage is inside it
+    db.execute(
+        "INSERT INTO maintenance_windows (source_ids, starts_at, ends_at, reason)"
+        " VALUES ('{web}', %s, %s, 'upgrade')",
+        (now - timedelta(hours=3), now + timedelta(hours=1)),
+    )
+    w = client.get("/api/v1/sources/web/uptime").get_json()["windows"]["24h"]
+    assert w["maintenance_s"] == pytest.approx(3 * 3600, abs=1)
+    assert w["down_s"] == 0 and w["up_s"] == pytest.approx(7 * 3600, abs=1)
+    assert w["uptime"] == 100.0
+    html = client.get("/status").get_data(as_text=True)
+    assert 'data-source-id="web" data-status="error"' in html
+    row = html[html.index('data-source-id="web"') :]
+    assert 'data-maintenance="true"' in row.split(">", 1)[0]
+    assert 'data-overall="maintenance"' in html
+    assert "Maintenance in progress: 1 of 2 sources" in html
+    assert 'data-maintenance="true"' in client.get("/status/web").get_data(as_text=True)
