@@ -406,7 +406,7 @@ def document() -> dict[str, Any]:
     }
 
 
-# -- issue 11: the status page, uptime, latency, badges, WebSocket (interface.md §10) ----
+# -- the status page, uptime, latency, badges, WebSocket (README: Status page) ---------
 
 AFTER = _q(
     "after",

@@ -151,12 +151,13 @@ def test_page_is_gzipped_for_browsers_and_static_is_cached(
     assert len(assets) == 2
     static_bytes = 0
     for url in assets:
-        resp = client.get(url)
-        assert resp.status_code == 200 and "max-age" in resp.headers["Cache-Control"]
-        etag = resp.headers["ETag"]
-        static_bytes += len(resp.get_data())
-        assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
-    # the page's own bytes as a browser fetches them, for 100 sources (page.md: < 100 KB)
+        with client.get(url) as resp:  # a file response: closed, or the file stays open
+            assert resp.status_code == 200 and "max-age" in resp.headers["Cache-Control"]
+            etag = resp.headers["ETag"]
+            static_bytes += len(resp.get_data())
+        with client.get(url, headers={"If-None-Match": etag}) as again:
+            assert again.status_code == 304
+    # the page's own bytes as a browser fetches them, for 100 sources (README: < 100 KB)
     total = len(zipped.get_data()) + static_bytes
     sys.stderr.write(
         f"\n100 sources: HTML {len(plain.get_data())} B raw, {len(zipped.get_data())} B gzip;"
