@@ -72,7 +72,7 @@ UPDATE data_sources d SET
     last_tested_at = r.at, test_status = r.ts, test_error_message = r.msg,
     latency_ms = r.lat, pending_status = r.pst, pending_count = r.pc, pending_results = r.streak,
     recent_results = r.rec, flapping = r.flap, percent_state_change = r.pct,
-    reconnect_count = d.reconnect_count + r.rc
+    reconnect_count = d.reconnect_count + r.rc, updated_at = now()
 FROM healthd_results r WHERE d.id = r.id
 """
 
@@ -89,7 +89,8 @@ CREATE TEMP TABLE IF NOT EXISTS healthd_events (
 _EVENTS_TYPES = ["int4", "text", "text", "text", "text", "timestamptz", "text", "jsonb"]
 _EVENTS_SQL = """
 WITH upd AS (
-    UPDATE data_sources d SET connection_status = e.to_status, status_changed_at = e.at
+    UPDATE data_sources d SET connection_status = e.to_status, status_changed_at = e.at,
+        updated_at = now()
     FROM healthd_events e
     WHERE e.event = %(transition)s AND d.id = e.id AND d.connection_status = e.from_status
     RETURNING d.id, d.name, d.depends_on
