@@ -249,6 +249,16 @@ def test_stream_cap_keeps_threads_for_others_and_gone_clients_are_noticed(
         assert status == 503 and headers["content-type"] == "application/json"
         assert json.loads(body)["error"]["code"] == "too_many_streams"
         assert int(headers["retry-after"]) > 0
+        # a WebSocket holds a thread too: the same cap, counted together
+        upgrade = (
+            b"GET /api/v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", g.port), timeout=10) as ws:
+            ws.sendall(upgrade)
+            head = ws.recv(4096)
+        assert head.startswith(b"HTTP/1.1 503") and b"too_many_streams" in head, head
         started = time.monotonic()
         assert _get(g.port, "/healthz")[0] == 200
         assert time.monotonic() - started < 2
