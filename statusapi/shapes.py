@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import operator
 from typing import Any
 
+from healthd import fields
 from healthd.plugins import redact
+from statusapi.queries import SOURCE_INDEX
 
 _REDACTED: dict[tuple[str, str], Any] = {}
 _REDACTED_MAX = 20_000
-_KEYS = ("id", "name", "type", "plugin", "enabled", "connection_status", "test_status")
 
 
 def redacted_config(plugin: str, config_text: str) -> Any:
@@ -24,19 +26,28 @@ def redacted_config(plugin: str, config_text: str) -> Any:
     return out
 
 
+# positions in a row of queries.SOURCE_SELECT, looked up once by name
+_plain = operator.itemgetter(*(SOURCE_INDEX[n] for n in fields.API_PLAIN))
+_PLUGIN = SOURCE_INDEX["plugin"]
+_PENDING_STATUS = SOURCE_INDEX["pending_status"]
+_PENDING_COUNT = SOURCE_INDEX["pending_count"]
+_PENDING_NEEDED = SOURCE_INDEX["pending_needed"]
+_SECRET = tuple((n, SOURCE_INDEX[n]) for n in fields.API_SECRET)
+
+
 def source(r: tuple[Any, ...]) -> dict[str, Any]:
     """A Source from a row of queries.SOURCE_SELECT."""
-    d = dict(zip(_KEYS, r, strict=False))
-    d["last_tested_at"] = r[7]  # datetimes: rendered as ISO 8601 UTC by render.dumps
-    d["test_error_message"] = r[8]
-    d["status_changed_at"] = r[9]
-    d["latency_ms"] = r[10]
-    d["flapping"] = r[11]
-    d["pending"] = {"status": r[12], "count": r[13], "needed": r[14]} if r[12] else None
-    d["interval_s"] = r[15]
-    d["timeout_s"] = r[16]
-    d["updated_at"] = r[17]
-    d["config"] = redacted_config(r[3], r[18])
+    # datetimes stay datetimes: rendered as ISO 8601 UTC by render.dumps
+    d = dict(zip(fields.API_PLAIN, _plain(r), strict=True))
+    pending = r[_PENDING_STATUS]
+    d["pending"] = (
+        {"status": pending, "count": r[_PENDING_COUNT], "needed": r[_PENDING_NEEDED]}
+        if pending
+        else None
+    )
+    plugin = r[_PLUGIN]
+    for name, i in _SECRET:
+        d[name] = redacted_config(plugin, r[i])
     return d
 
 

@@ -9,7 +9,8 @@ from typing import Any, ClassVar
 from hypothesis import given
 from hypothesis import strategies as st
 
-from healthd.plugins.base import MAX_MESSAGE, Field, Plugin, ProbeResult, clean_text, run_check
+from healthd.plugins.base import Field, Plugin, ProbeResult
+from healthd.plugins.guard import MAX_MESSAGE, clean_text, run_check
 
 
 class Canned(Plugin):
