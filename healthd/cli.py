@@ -120,11 +120,19 @@ def migrate(ctx: Ctx) -> None:
 
 
 @main.command()
+@click.option(
+    "--spool-dir",
+    type=click.Path(file_okay=False),
+    help="where results not written at stop are kept for the next start"
+    " [env HEALTHD_SPOOL_DIR, $STATE_DIRECTORY or ~/.local/state/healthd]",
+)
 @pass_ctx
-def run(ctx: Ctx) -> None:
+def run(ctx: Ctx, spool_dir: str | None) -> None:
     """Run the probe daemon in the foreground (SIGTERM/SIGINT stop it)."""
     from healthd import daemon
 
+    if spool_dir is not None:
+        ctx.overrides["spool_dir"] = spool_dir
     sys.exit(daemon.main(ctx.settings))
 
 

@@ -29,6 +29,8 @@ class Settings:
     log_format: str = "text"
     tokens: tuple[str, ...] = field(default=(), repr=False)
     ai_source_id: str = "ai-connection"
+    db_timeout: float = 15.0  # the writer's bound on a statement and on a silent network
+    spool_dir: str | None = None  # None: $STATE_DIRECTORY, else ~/.local/state/healthd
 
     def require_database_url(self) -> str:
         if not self.database_url:
@@ -63,6 +65,8 @@ _ENV: dict[str, tuple[str, Any]] = {
     "HEALTHD_LOG_FORMAT": ("log_format", str),
     "STATUSAPI_TOKENS": ("tokens", str),
     "STATUSAPI_AI_SOURCE_ID": ("ai_source_id", str),
+    "HEALTHD_DB_TIMEOUT": ("db_timeout", lambda n, v: _number(n, v, float, 1.0)),
+    "HEALTHD_SPOOL_DIR": ("spool_dir", str),
 }
 
 

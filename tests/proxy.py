@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import socket
 import struct
 import threading
@@ -132,3 +133,9 @@ class Proxy:
             self._call(shut())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
+        self.links.clear()
+        with contextlib.suppress(RuntimeError):
+            self.loop.close()
+        # finalise the transports now: left to a later garbage collection, their __del__
+        # can run inside an unrelated compile() and trip CPython 3.11's AST depth check
+        gc.collect()

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -71,9 +72,10 @@ def daemons(db_url: str, tmp_path: Path, spool_dir: Path) -> Iterator[Callable[.
         return d
 
     yield start
-    for d in started:
+    for i, d in enumerate(started):
         if d.proc.poll() is None:
             d.stop()
+        sys.stdout.write(f"--- daemon {i} log (tail) ---\n{d.log()[-4000:]}\n")  # shown on failure
 
 
 @pytest.fixture
