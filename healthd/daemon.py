@@ -189,7 +189,11 @@ class Daemon:
         """Read back the truth of sources whose write did not land as buffered (a lost
         compare-and-swap, a refused row): the table wins over the in-memory state."""
         current = self.runtime.sources
-        rows = await self.store.load_sources([i for i in ids if i in current])
+        try:
+            rows = await self.store.load_sources([i for i in ids if i in current])
+        except BaseException:
+            self.store.reload_wanted.update(ids)  # next time
+            raise
         for row in rows:
             src = current.get(row["id"])
             if src is not None and self.owns(src.id):
@@ -210,6 +214,10 @@ class Daemon:
         shards it had (and keeps probing them; the fence judges those writes later)."""
         if not self.spool_checked:
             await self.replay_spool()  # before any lease is taken: their generations hold
+        if self.spool_files:
+            await self.job_flush()
+            if self.spool_files:
+                raise Unavailable()  # no lease round (no generation moved) until they land
         await self.store.heartbeat(
             socket.gethostname(), os.getpid(), len(self.runtime.sources), __version__
         )

@@ -40,6 +40,11 @@ DB_TIMEOUT = 15.0  # default bound of one statement and of the network's silence
 MAX_BACKOFF = 5.0  # default ceiling of the reconnect backoff; below the lease TTL
 
 
+def _seen(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
 class Unavailable(Exception):
     """The database is down and the reconnect backoff has not elapsed."""
 
@@ -69,6 +74,9 @@ class Writer:
         """Run ``fn`` on the writer thread, for at most ``deadline`` seconds (default: a
         statement's bound plus a connect): past it the connection is shut down under it."""
         fut = asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        # a call given up on (cut, or its waiter cancelled at stop) still ends in an
+        # exception; mark it seen so asyncio does not log it as never retrieved
+        fut.add_done_callback(_seen)
         limit = deadline if deadline is not None else self.timeout + 10.0
         try:
             return await asyncio.wait_for(asyncio.shield(fut), limit)
