@@ -128,6 +128,10 @@ class Proxy:
             self._server.close()
             for link in list(self.links):
                 link.reset()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
         with contextlib.suppress(Exception):
             self._call(shut())

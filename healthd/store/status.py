@@ -213,6 +213,9 @@ def write_one_by_one(
     is refused. Any other error (the connection, the session) is raised."""
     out = Outcome()
     with conn.transaction():
+        if events:
+            # taken here, outside the savepoints: one rolled back would release it
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (HISTORY_LOCK,))
         for r in results:
             _one(conn, out, r.source_id, _results_outcome, r, _replaced_result)
         for p in events:
