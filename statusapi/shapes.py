@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import operator
+from collections.abc import Callable
 from typing import Any
 
 from healthd import fields
@@ -26,29 +26,28 @@ def redacted_config(plugin: str, config_text: str) -> Any:
     return out
 
 
-# positions in a row of queries.SOURCE_SELECT, looked up once by name
-_plain = operator.itemgetter(*(SOURCE_INDEX[n] for n in fields.API_PLAIN))
-_PLUGIN = SOURCE_INDEX["plugin"]
-_PENDING_STATUS = SOURCE_INDEX["pending_status"]
-_PENDING_COUNT = SOURCE_INDEX["pending_count"]
-_PENDING_NEEDED = SOURCE_INDEX["pending_needed"]
-_SECRET = tuple((n, SOURCE_INDEX[n]) for n in fields.API_SECRET)
-
-
-def source(r: tuple[Any, ...]) -> dict[str, Any]:
-    """A Source from a row of queries.SOURCE_SELECT."""
-    # datetimes stay datetimes: rendered as ISO 8601 UTC by render.dumps
-    d = dict(zip(fields.API_PLAIN, _plain(r), strict=True))
-    pending = r[_PENDING_STATUS]
-    d["pending"] = (
-        {"status": pending, "count": r[_PENDING_COUNT], "needed": r[_PENDING_NEEDED]}
-        if pending
-        else None
+def _source_shape() -> Callable[[tuple[Any, ...]], dict[str, Any]]:
+    """The Source shape as one function over a row of queries.SOURCE_SELECT, generated
+    from the declaration (healthd/fields.py) the way collections.namedtuple is: every value
+    is looked up by name once, here, and the row is then read as a single dict display
+    (measurably faster per row than zip or a loop, P6). Datetimes stay datetimes:
+    render.dumps writes them as ISO 8601 UTC."""
+    at = SOURCE_INDEX
+    plain = [f"{n!r}: r[{at[n]}]" for n in fields.API_PLAIN]
+    secret = [f"{n!r}: redacted_config(r[{at['plugin']}], r[{at[n]}])" for n in fields.API_SECRET]
+    pending = (
+        f"'pending': {{'status': r[{at['pending_status']}], 'count': r[{at['pending_count']}],"
+        f" 'needed': r[{at['pending_needed']}]}} if r[{at['pending_status']}] else None"
     )
-    plugin = r[_PLUGIN]
-    for name, i in _SECRET:
-        d[name] = redacted_config(plugin, r[i])
-    return d
+    code = f"lambda r: {{{', '.join([*plain, pending, *secret])}}}"
+    # eval of text built from the declaration's names and positions only, never from input
+    fn: Callable[[tuple[Any, ...]], dict[str, Any]] = eval(
+        code, {"redacted_config": redacted_config}
+    )
+    return fn
+
+
+source = _source_shape()
 
 
 def event(row: dict[str, Any]) -> dict[str, Any]:
