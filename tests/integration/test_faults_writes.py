@@ -9,6 +9,7 @@ commit order, a watchdog fed while sources starve, a database that stops answeri
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -29,6 +30,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from healthd.debounce import Event, Observation, State
+from healthd.store import ResultRow, Store
 from tests.conftest import wait_for
 from tests.proxy import Proxy
 from tests.support import DaemonProcess, Gunicorn, Target, hanging_listener
@@ -565,3 +568,71 @@ def test_sigterm_during_a_stall_is_bounded_and_the_transition_is_spooled(
     wait_for(lambda: not list(spool_dir.iterdir()), what="the spool removed once written")
     assert b.stop() == 0
     not_internal(b.log())
+
+
+# -- the write path itself, past the plugin guard --------------------------------------
+
+
+def test_store_writes_a_batch_around_rows_the_database_refuses(
+    db: psycopg.Connection[Any], db_url: str
+) -> None:
+    """Rows that never went through the guard (a NUL, a lone surrogate the encoder
+    refuses before the server sees it) cost only their own message, not the batch."""
+    for sid in ("nul", "sur", "good"):
+        add_http(db, sid, "http://127.0.0.1:9/")
+
+    async def go() -> list[str]:
+        store = Store(db_url, "n")
+        for sid, msg in (("nul", "a\x00b"), ("sur", "a\ud800b"), ("good", "fine")):
+            obs = Observation("error", msg, 1_700_000_000.0)
+            store.add_result(ResultRow(sid, obs, 1.0, State("unknown"), False))
+            store.add_event(sid, Event("transition", "unknown", "error", msg, obs.at, (obs,)))
+        await store.flush()
+        assert store.backlog() == (0, 0)
+        reload = store.take_reload()
+        await store.close()
+        return reload
+
+    assert asyncio.run(go()) == ["nul", "sur"]
+    rows = dict(db.execute("SELECT id, test_error_message FROM data_sources").fetchall())
+    assert rows["good"] == "fine"
+    assert "refused" in rows["nul"] and "refused" in rows["sur"]
+    assert {r[0] for r in db.execute("SELECT source_id FROM status_history")} == {
+        "nul",
+        "sur",
+        "good",
+    }
+
+
+def test_store_waits_out_a_revoked_temp_privilege(db: psycopg.Connection[Any], db_url: str) -> None:
+    """CREATE TEMP TABLE refused: the batch stays buffered (no connection is kept in an
+    aborted transaction) and lands once the privilege is back."""
+    dbname, role = db.info.dbname, f"rt_{db.info.dbname}"
+    add_http(db, "web", "http://127.0.0.1:9/")
+    db.execute(f'CREATE ROLE "{role}" LOGIN')
+    db.execute(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{role}"')
+    db.execute(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
+    db.execute(f'REVOKE TEMPORARY ON DATABASE "{dbname}" FROM PUBLIC')
+
+    async def go() -> None:
+        store = Store(db_url.replace("postgres@", f"{role}@"), "n")
+        obs = Observation("error", "HTTP 500", 1_700_000_000.0)
+        store.add_result(ResultRow("web", obs, 1.0, State("unknown"), False))
+        store.add_event("web", Event("transition", "unknown", "error", "HTTP 500", obs.at, (obs,)))
+        assert await store.flush() == []
+        assert store.backlog() == (1, 1)  # kept, not dropped
+        db.execute(f'GRANT TEMPORARY ON DATABASE "{dbname}" TO PUBLIC')
+        deadline = time.monotonic() + 10
+        while store.backlog() != (0, 0) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            await store.flush()
+        await store.close()
+
+    try:
+        asyncio.run(go())
+        assert status(db, "web") == "error"
+        assert transitions(db, "web") == [("unknown", "error")]
+    finally:
+        db.execute(f'GRANT TEMPORARY ON DATABASE "{dbname}" TO PUBLIC')
+        db.execute(f'DROP OWNED BY "{role}"')
+        db.execute(f'DROP ROLE "{role}"')
