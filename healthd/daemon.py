@@ -324,7 +324,7 @@ class Daemon:
         while not self.stopping.is_set():
             try:
                 async with await psycopg.AsyncConnection.connect(
-                    self.store.url, autocommit=True, connect_timeout=5
+                    self.store.url, autocommit=True, **self.store.writer.tcp_kwargs()
                 ) as conn:
                     await conn.execute("LISTEN healthd_sources")
                     backoff = 1.0

@@ -90,12 +90,13 @@ class Writer:
             raise Unavailable() from None
 
     def connect_kwargs(self) -> dict[str, Any]:
+        return {"row_factory": dict_row, "application_name": "healthd", **self.tcp_kwargs()}
+
+    def tcp_kwargs(self) -> dict[str, Any]:
+        """libpq's side of the bounds: a silent server or path is noticed within ~timeout."""
         t = max(1, round(self.timeout))
         return {
             "connect_timeout": min(t, 10),
-            "row_factory": dict_row,
-            "application_name": "healthd",
-            # the client's side: a silent server or path is noticed within ~timeout
             "keepalives": 1,
             "keepalives_idle": max(1, t // 3),
             "keepalives_interval": max(1, t // 6),
