@@ -19,6 +19,7 @@ import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from healthd.errors import HealthdError
 from healthd.plugins import httpclient
 from healthd.sdnotify import Notifier
 from healthd.settings import Settings
-from healthd.store import ResultRow, Store, Unavailable, state_from_row
+from healthd.store import ResultRow, Store, Unavailable, retention, state_from_row
 from healthd.store.leases import SHARDS, shard_of
 from healthd.webhooks import Sender
 from healthd.words import CONNECTED, TRANSITION
@@ -51,6 +52,9 @@ LIVE_WITHIN = 15.0  # a daemon whose heartbeat is older does not count toward th
 # the writer retries a lost database at least this often, so a daemon that comes back
 # renews (or learns it lost) its leases well within their TTL
 MAX_BACKOFF = LEASE_TTL / 3
+PRUNE_EVERY = 600.0  # retention: a round of small batches this often (the first soon after start)
+PRUNE_FIRST = 5.0
+PRUNE_BATCHES = 100  # per round, at most: the rest waits for the next round
 
 
 def summary_line(s: Summary, buffered: int | None) -> str:
@@ -277,6 +281,25 @@ class Daemon:
         self.sender.wake.set()
 
     @quiet_job
+    async def job_prune(self) -> None:
+        """Retention in small batches, each its own short transaction on the writer
+        thread, so probing results never wait long behind it."""
+        cut = datetime.now(UTC) - timedelta(days=self.settings.history_days)
+        total = 0
+        for _ in range(PRUNE_BATCHES):
+            if self.stopping.is_set():
+                return
+            done = await self.store.prune_batch(cut)
+            if done is None:
+                return  # another daemon is pruning
+            total += done.history + done.rollups + done.deliveries
+            if not retention.more(done):
+                break
+            await asyncio.sleep(0)
+        if total:
+            log.info("pruned %d rows older than %d days", total, self.settings.history_days)
+
+    @quiet_job
     async def send_webhooks(self) -> None:
         while await self.sender.run_once() and not self.stopping.is_set():
             pass
@@ -367,6 +390,13 @@ class Daemon:
         sch.add_job(self.job_lease, "interval", seconds=HEARTBEAT_EVERY, id="lease")
         sch.add_job(self.job_summary, "interval", seconds=s.interval, id="summary")
         sch.add_job(self.job_webhook_tick, "interval", seconds=1.0, id="webhooks")
+        sch.add_job(
+            self.job_prune,
+            "interval",
+            seconds=PRUNE_EVERY,
+            id="prune",
+            next_run_time=datetime.now(UTC) + timedelta(seconds=PRUNE_FIRST),
+        )
         sch.start()
         log.info(
             "Health check service started (%gs interval, silent mode, DB sync enabled, "

@@ -31,6 +31,7 @@ class Settings:
     ai_source_id: str = "ai-connection"
     db_timeout: float = 15.0  # the writer's bound on a statement and on a silent network
     spool_dir: str | None = None  # None: $STATE_DIRECTORY, else ~/.local/state/healthd
+    history_days: int = 400  # retention of history, rollups and finished deliveries
 
     def require_database_url(self) -> str:
         if not self.database_url:
@@ -67,6 +68,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "STATUSAPI_AI_SOURCE_ID": ("ai_source_id", str),
     "HEALTHD_DB_TIMEOUT": ("db_timeout", lambda n, v: _number(n, v, float, 1.0)),
     "HEALTHD_SPOOL_DIR": ("spool_dir", str),
+    "HEALTHD_HISTORY_DAYS": ("history_days", lambda n, v: _number(n, v, int, 1)),
 }
 
 
