@@ -129,11 +129,8 @@ class Writer:
                 self._conn = conn
             for sql in (*self.session_sql(), *self._setup):
                 conn.execute(sql)
-            row = conn.execute(
-                "SELECT system_identifier::text AS system, current_database() AS database"
-                " FROM pg_control_system()"
-            ).fetchone()
             conn.commit()
+            row = self._identify(conn)
         except Exception as exc:  # noqa: BLE001 - a session we cannot set up is no session
             # e.g. a read-only server after a failover refuses CREATE TEMP TABLE: the
             # connection would sit in an aborted transaction; drop it and retry later
@@ -151,6 +148,22 @@ class Writer:
             self.down_since = None
         self._backoff = 0.5
         return conn
+
+    @staticmethod
+    def _identify(conn: Conn) -> dict[str, Any] | None:
+        """Which database this is, for the spool: the cluster's system identifier where the
+        role may read it (a managed service may not allow it), else the name alone."""
+        try:
+            with conn.transaction():
+                return conn.execute(
+                    "SELECT system_identifier::text AS system, current_database() AS database"
+                    " FROM pg_control_system()"
+                ).fetchone()
+        except psycopg.errors.InsufficientPrivilege:
+            with conn.transaction():
+                return conn.execute(
+                    "SELECT '' AS system, current_database() AS database"
+                ).fetchone()
 
     @contextlib.contextmanager
     def outage_guard(self) -> Iterator[None]:
