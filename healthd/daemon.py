@@ -423,7 +423,7 @@ class Daemon:
             # connection, and let the job put the batch back before the spool is written
             self.store.writer.abort()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.store.idle(), 6)
+                await asyncio.wait_for(self.store.idle(), 3)
         except Exception as exc:  # noqa: BLE001 - nothing may turn a stop into a crash
             log.error("last write failed: %s: %s", type(exc).__name__, exc)
         self.spool_leftovers()
