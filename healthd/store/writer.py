@@ -85,7 +85,7 @@ class Writer:
             self.abort()
         try:
             # the shut-down socket fails the call at once; a thread stuck elsewhere is left
-            return await asyncio.wait_for(asyncio.shield(fut), 5.0)
+            return await asyncio.wait_for(asyncio.shield(fut), min(5.0, limit))
         except TimeoutError:
             raise Unavailable() from None
 
