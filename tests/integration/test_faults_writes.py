@@ -32,9 +32,9 @@ import pytest
 
 from healthd.debounce import Event, Observation, State
 from healthd.store import ResultRow, Store
-from tests.conftest import wait_for
+from tests.fix_procs import DaemonProcess, Gunicorn, wait_for
+from tests.fix_servers import Target, hanging_listener
 from tests.proxy import Proxy
-from tests.support import DaemonProcess, Gunicorn, Target, hanging_listener
 
 pytestmark = pytest.mark.slow
 
