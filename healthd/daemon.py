@@ -57,6 +57,15 @@ PRUNE_FIRST = 5.0
 PRUNE_BATCHES = 100  # per round, at most: the rest waits for the next round
 
 
+def start_line(interval: float) -> str:
+    """The original's start line, exactly; an integral interval without ".0"."""
+    secs = str(int(interval)) if float(interval).is_integer() else str(interval)
+    return (
+        f"Health check service started ({secs}s interval, silent mode, DB sync enabled, "
+        "debounce active)"
+    )
+
+
 def summary_line(s: Summary, buffered: int | None) -> str:
     """The periodic summary; ``buffered`` is given while the database is unreachable."""
     line = f"Health check: {s.healthy} healthy, {s.failed} failed, {s.reconnected} reconnected"
@@ -398,13 +407,14 @@ class Daemon:
             next_run_time=datetime.now(UTC) + timedelta(seconds=PRUNE_FIRST),
         )
         sch.start()
+        log.info("%s", start_line(s.interval))
+        # the original's line stays exactly as it was (scripts grep it); detail goes here
         log.info(
-            "Health check service started (%gs interval, silent mode, DB sync enabled, "
-            "debounce active; rise %d, fall %d, %d sources)",
-            s.interval,
+            "debounce: rise %d, fall %d; sources: %d; concurrency: %d",
             s.rise,
             s.fall,
             len(self.runtime.sources),
+            s.concurrency,
         )
         self.notifier.send("READY=1", f"STATUS=probing {len(self.runtime.sources)} sources")
 

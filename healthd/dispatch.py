@@ -76,7 +76,7 @@ def build_source(row: dict[str, Any], s: Settings, state: State | None = None) -
         config=row["config"],
         thresholds=thresholds_for(row, s),
         timeout=float(row.get("timeout_s") or s.timeout),
-        version=row.get("updated_at"),
+        version=row.get("config_changed_at"),
         state=state or state_from_row(row),
     )
     try:
@@ -131,8 +131,8 @@ class Runtime:
         self.on_result = on_result
         self.on_event = on_event
         self.counters = Counters()
+        self.came_back: set[str] = set()  # since the last summary
         self.accepting = True
-        self._summarised_reconnects = 0
 
     # -- membership ----------------------------------------------------------------
     def schedule(self, src: Source, due: float) -> None:
@@ -223,17 +223,23 @@ class Runtime:
         if src.removed:
             return  # removed or replaced while in flight: its result is stale
         obs = Observation(result.status, result.message, time.time())
+        # the previous raw result, from the persisted history: survives a restart
+        was_failing = src.state.recent[-1:] not in ("", debounce.LETTERS[CONNECTED])
         out = debounce.step(src.state, obs, src.thresholds)
         src.state = out.state
         self.counters.probes += 1
-        if result.reconnected:
+        # came back, as the original counted it for every source: a good result after a
+        # failed one, or a held connection that had to be opened again
+        back = result.status == CONNECTED and (result.reconnected or was_failing)
+        if back:
             self.counters.reconnects += 1
+            self.came_back.add(src.id)
             log.info(
                 "source %s: reconnected",
                 src.id,
                 extra={"source_id": src.id, "event": "reconnected"},
             )
-        self.on_result(ResultRow(src.id, obs, result.latency_ms, out.state, result.reconnected))
+        self.on_result(ResultRow(src.id, obs, result.latency_ms, out.state, back))
         for ev in out.events:
             self.on_event(src.id, ev)
         self.schedule(src, time.monotonic() + (out.next_due - obs.at))
@@ -279,10 +285,9 @@ class Runtime:
         """The counts for the summary line; the per-interval counters start over."""
         healthy, failed = self.status_counts()
         c = self.counters
-        reconnected, self._summarised_reconnects = (
-            c.reconnects - self._summarised_reconnects,
-            c.reconnects,
-        )
+        # sources, not events: one that came back twice in the interval counts once
+        reconnected = len(self.came_back)
+        self.came_back.clear()
         behind, c.max_lag = c.max_lag, 0.0
         return Summary(healthy, failed, reconnected, behind)
 

@@ -14,6 +14,12 @@ STATUS_LIST = f"^{_ONE}(,{_ONE})*$"
 STATUS = STATUS_SCHEMA
 TS = {"type": ["string", "null"], "format": "date-time"}
 NSTR = {"type": ["string", "null"]}
+# the original /api/ai/* routes: JavaScript toISOString(), milliseconds and Z
+TS_MS = {
+    "type": ["string", "null"],
+    "format": "date-time",
+    "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$",
+}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -288,11 +294,12 @@ def document() -> dict[str, Any]:
                 {
                     "type": "object",
                     "required": ["endpoint", "apiKey", "enabled", "lastTested", "testStatus"],
+                    "additionalProperties": False,
                     "properties": {
                         "endpoint": {"type": "string", "enum": ["configured", "not_configured"]},
                         "apiKey": {"type": "string", "enum": [""]},
                         "enabled": {"type": "boolean"},
-                        "lastTested": TS,
+                        "lastTested": TS_MS,
                         "testStatus": NSTR,
                     },
                 }
@@ -311,11 +318,12 @@ def document() -> dict[str, Any]:
                         "connectionStatus",
                         "errorMessage",
                     ],
+                    "additionalProperties": False,
                     "properties": {
-                        "status": {"type": "string", "enum": ["enabled", "disabled"]},
-                        "lastTested": TS,
+                        "status": {"type": "string", "enum": ["configured", "not_configured"]},
+                        "lastTested": TS_MS,
                         "testStatus": NSTR,
-                        "endpoint": {"type": "string"},
+                        "endpoint": {"type": "string", "enum": ["configured", "not_configured"]},
                         "connectionStatus": STATUS,
                         "errorMessage": NSTR,
                     },

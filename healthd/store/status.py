@@ -81,7 +81,8 @@ WITH l AS ({_LEASES}), upd AS (
         last_tested_at = r.at, test_status = r.ts, test_error_message = r.msg,
         latency_ms = r.lat, pending_status = r.pst, pending_count = r.pc,
         pending_results = r.streak, recent_results = r.rec, flapping = r.flap,
-        percent_state_change = r.pct, reconnect_count = d.reconnect_count + r.rc
+        percent_state_change = r.pct, reconnect_count = d.reconnect_count + r.rc,
+        updated_at = now()
     FROM healthd_results r WHERE d.id = r.id AND {_HELD.replace("x.", "r.")}
 )
 SELECT x.id FROM healthd_results x WHERE NOT {_HELD}
@@ -113,7 +114,8 @@ _EVENTS_SQL = f"""
 WITH l AS ({_LEASES}), ev AS (
     SELECT x.*, {_HELD} AS held FROM healthd_events x
 ), upd AS (
-    UPDATE data_sources d SET connection_status = e.to_status, status_changed_at = e.at
+    UPDATE data_sources d SET connection_status = e.to_status, status_changed_at = e.at,
+        updated_at = now()
     FROM ev e
     WHERE e.held AND e.event = %(transition)s AND d.id = e.id
         AND d.connection_status = e.from_status

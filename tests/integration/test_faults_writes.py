@@ -366,13 +366,14 @@ def test_released_shard_stops_being_probed_even_if_the_resync_fails(
     try:
         a = daemons(db_url.replace("postgres@", f"{role}@"))
         wait_for(lambda: a.proc.pid in pids(), what="A probing")
-        # from now on A cannot read what changed (updated_at): every resync of A fails,
-        # while its writes (which read other columns) go on
+        # from now on A cannot read what changed (the version columns): every resync of
+        # A fails, while its writes (which read other columns) go on
         cols = [
             r[0]
             for r in db.execute(
                 "SELECT column_name FROM information_schema.columns"
-                " WHERE table_name = 'data_sources' AND column_name <> 'updated_at'"
+                " WHERE table_name = 'data_sources'"
+                " AND column_name NOT IN ('updated_at', 'config_changed_at')"
             )
         ]
         db.execute(f'REVOKE SELECT ON data_sources FROM "{role}"')
