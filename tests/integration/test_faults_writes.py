@@ -348,10 +348,11 @@ def test_stale_daemon_is_fenced_after_a_partition(
 
 
 def test_released_shard_stops_being_probed_even_if_the_resync_fails(
-    db: psycopg.Connection[Any], db_url: str, daemons: Any, tmp_path: Path
+    db: psycopg.Connection[Any], db_url: str, daemons: Any, tmp_path: Path, pg_cluster: Any
 ) -> None:
     role = f"ra_{db.info.dbname}"
     db.execute(f'CREATE ROLE "{role}" LOGIN')
+    pg_cluster.set_password(role)  # TCP logins use the cluster's password
     db.execute(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{role}"')
     db.execute(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
     probes = tmp_path / "probes"
@@ -611,12 +612,15 @@ def test_store_writes_a_batch_around_rows_the_database_refuses(
     }
 
 
-def test_store_waits_out_a_revoked_temp_privilege(db: psycopg.Connection[Any], db_url: str) -> None:
+def test_store_waits_out_a_revoked_temp_privilege(
+    db: psycopg.Connection[Any], db_url: str, pg_cluster: Any
+) -> None:
     """CREATE TEMP TABLE refused: the batch stays buffered (no connection is kept in an
     aborted transaction) and lands once the privilege is back."""
     dbname, role = db.info.dbname, f"rt_{db.info.dbname}"
     add_http(db, "web", "http://127.0.0.1:9/")
     db.execute(f'CREATE ROLE "{role}" LOGIN')
+    pg_cluster.set_password(role)
     db.execute(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{role}"')
     db.execute(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
     db.execute(f'REVOKE TEMPORARY ON DATABASE "{dbname}" FROM PUBLIC')
