@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.types.json import Jsonb
 
+from healthd import rollups
 from healthd.debounce import Event, Observation
 from healthd.errors import first_line
 from healthd.plugins.guard import clean_text
@@ -73,10 +74,31 @@ _RESULTS_TYPES = [
 # written by a tool that holds no lease
 _LEASES = "SELECT shard, generation FROM shard_leases WHERE shard = ANY(%(shards)s) FOR SHARE"
 _HELD = (
-    "(x.gen IS NULL OR EXISTS (SELECT 1 FROM l WHERE l.shard = x.shard AND l.generation = x.gen))"
+    "(x.gen IS NULL OR EXISTS"
+    " (SELECT 1 FROM fence f WHERE f.shard = x.shard AND f.generation = x.gen))"
 )
+# The latency rollups (migration 0008) ride in the same statement: per source per minute,
+# probes, failures, the slowest success and a fixed histogram of successes' latencies
+# (healthd.rollups), added to with a subscripted update of the one bucket a result falls
+# in. A batch holds one result per source, so no row is hit twice. Fenced like the rest:
+# a stale daemon's probes count in no one's figures.
+_B = rollups.sql_bounds()
+_SLOT = f"coalesce(width_bucket(excluded.max_ms, {_B}), 0) + 1"
 _RESULTS_SQL = f"""
-WITH l AS ({_LEASES}), upd AS (
+WITH fence AS ({_LEASES}), roll AS (
+    INSERT INTO latency_rollups AS l (source_id, bucket, count, failures, max_ms, hist)
+    SELECT r.id, date_bin('{rollups.BUCKET_S} seconds', r.at, 'epoch'), 1,
+        (r.ts = '{FAILED}')::int, CASE WHEN r.ts = '{SUCCESS}' THEN r.lat END,
+        CASE WHEN r.ts = '{SUCCESS}' AND r.lat IS NOT NULL
+            THEN array_fill(0, ARRAY[width_bucket(r.lat, {_B})]) || 1
+                || array_fill(0, ARRAY[{rollups.SLOTS - 1} - width_bucket(r.lat, {_B})])
+            ELSE array_fill(0, ARRAY[{rollups.SLOTS}]) END
+    FROM healthd_results r WHERE {_HELD.replace("x.", "r.")}
+    ON CONFLICT (source_id, bucket) DO UPDATE SET
+        count = l.count + 1, failures = l.failures + excluded.failures,
+        max_ms = greatest(l.max_ms, excluded.max_ms),
+        hist[{_SLOT}] = l.hist[{_SLOT}] + (excluded.max_ms IS NOT NULL)::int
+), upd AS (
     UPDATE data_sources d SET
         last_tested_at = r.at, test_status = r.ts, test_error_message = r.msg,
         latency_ms = r.lat, pending_status = r.pst, pending_count = r.pc,
@@ -111,7 +133,7 @@ _EVENTS_TYPES = [
     "int8",
 ]
 _EVENTS_SQL = f"""
-WITH l AS ({_LEASES}), ev AS (
+WITH fence AS ({_LEASES}), ev AS (
     SELECT x.*, {_HELD} AS held FROM healthd_events x
 ), upd AS (
     UPDATE data_sources d SET connection_status = e.to_status, status_changed_at = e.at,
