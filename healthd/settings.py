@@ -54,6 +54,7 @@ RANGES: dict[str, tuple[type, float, float]] = {
     "fall": (int, 1, 1000),
     "concurrency": (int, 1, 100_000),
     "history_days": (int, 1, 36_500),  # timedelta(days=) overflows past 999,999,999
+    "db_timeout": (float, 1.0, 3600.0),
 }
 
 
@@ -139,7 +140,7 @@ _ENV: dict[str, tuple[str, Reader]] = {
     "HEALTHD_CONCURRENCY": ("concurrency", bounded("concurrency")),
     "HEALTHD_LOG_FORMAT": ("log_format", choice(LOG_FORMATS)),
     "HEALTHD_HISTORY_DAYS": ("history_days", bounded("history_days")),
-    "HEALTHD_DB_TIMEOUT": ("db_timeout", number(float, 1.0)),
+    "HEALTHD_DB_TIMEOUT": ("db_timeout", bounded("db_timeout")),
     "HEALTHD_SPOOL_DIR": ("spool_dir", text),
 }
 

@@ -54,6 +54,8 @@ def test_environment_refuses_nan_inf_and_out_of_range(name: str, raw: str) -> No
         ("retry_interval", math.nan),
         ("timeout", -1.0),
         ("concurrency", 0),
+        ("db_timeout", math.nan),
+        ("history_days", 0),
     ],
 )
 def test_cli_flags_go_through_the_same_checks(flag: str, value: Any) -> None:
