@@ -3,7 +3,7 @@
 Every column list the code uses is derived from ``FIELDS``: what the CLI writes and shows
 (healthd/catalog.py), what the daemon loads (healthd/store), what the API selects and shows
 (statusapi/queries.py, statusapi/shapes.py) and the OpenAPI ``Source`` schema
-(statusapi/openapi.py). Adding a column the API shows is its migration plus one
+(statusapi/openapi_parts.py). Adding a column the API shows is its migration plus one
 ``Column(...)`` line here.
 
 The declaration order is the order the CLI shows a source in (operator block first).
