@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import gc
+import json
 import logging
 import os
 import random
@@ -86,6 +87,9 @@ class Daemon:
         self._interval_reconnects = 0
         self.loaded = False
         self.shards: set[int] = set()
+        # under `healthd run --workers N` the supervisor speaks for the service: this
+        # worker reports its summary to it (over NOTIFY_SOCKET) instead of logging it
+        self.supervised = bool(os.environ.get("HEALTHD_SUPERVISED"))
 
     # -- callbacks from the runtime ------------------------------------------------
     def _on_result(self, row: ResultRow) -> None:
@@ -168,6 +172,17 @@ class Daemon:
             line += f" (behind schedule by up to {behind:.1f} s: more probes than this daemon keeps up with)"
         if self.store.down_since is not None:
             line += f" (database unreachable; {len(self.store.results)} results buffered)"
+        if self.supervised:
+            report = {
+                "healthy": healthy,
+                "failed": failed,
+                "reconnects": self.runtime.counters.reconnects,
+                "behind": behind,
+                "db_down": self.store.down_since is not None,
+                "buffered": len(self.store.results),
+            }
+            self.notifier.send("HEALTHD_SUMMARY=" + json.dumps(report))
+            return
         log.info("%s", line)
         self.notifier.send(f"STATUS={line}")
 
@@ -264,7 +279,8 @@ class Daemon:
         sch.add_job(self.job_summary, "interval", seconds=s.interval, id="summary")
         sch.add_job(self.job_webhook_tick, "interval", seconds=1.0, id="webhooks")
         sch.start()
-        log.info(
+        log.log(
+            logging.DEBUG if self.supervised else logging.INFO,
             "Health check service started (%gs interval, silent mode, DB sync enabled, "
             "debounce active; rise %d, fall %d, %d sources)",
             s.interval,
@@ -272,7 +288,12 @@ class Daemon:
             s.fall,
             len(self.runtime.sources),
         )
-        self.notifier.send("READY=1", f"STATUS=probing {len(self.runtime.sources)} sources")
+        self.notifier.send(
+            "READY=1",
+            f"STATUS=probing {len(self.runtime.sources)} sources",
+            f"HEALTHD_SOURCES={len(self.runtime.sources)}",
+            f"HEALTHD_NODE={self.node_id}",
+        )
 
     async def stop(self) -> None:
         self.notifier.send("STOPPING=1")

@@ -26,6 +26,7 @@ class Settings:
     retry_interval: float | None = None  # None: interval / 3, at least 1 s
     timeout: float = 10.0
     concurrency: int = 500
+    workers: int = 1  # probe processes under one supervisor (healthd/supervisor.py)
     log_format: str = "text"
     tokens: tuple[str, ...] = field(default=(), repr=False)
     ai_source_id: str = "ai-connection"
@@ -50,6 +51,22 @@ def _number(name: str, raw: str, kind: type, minimum: float) -> Any:
     return value
 
 
+def workers(name: str, raw: str) -> int:
+    """A worker count: a positive integer, or ``auto`` for one per usable core."""
+    if raw.strip().lower() == "auto":
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not Linux
+            return max(1, os.cpu_count() or 1)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"must be a positive integer or auto, got {raw!r}") from None
+    if value < 1:
+        raise ConfigError(name, f"must be a positive integer or auto, got {raw!r}")
+    return value
+
+
 _ENV: dict[str, tuple[str, Any]] = {
     # env var -> (settings field, parser)
     "HEALTHD_DATABASE_URL": ("database_url", str),
@@ -60,6 +77,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "HEALTHD_RETRY_INTERVAL": ("retry_interval", lambda n, v: _number(n, v, float, 0.1)),
     "HEALTHD_TIMEOUT": ("timeout", lambda n, v: _number(n, v, float, 0.1)),
     "HEALTHD_CONCURRENCY": ("concurrency", lambda n, v: _number(n, v, int, 1)),
+    "HEALTHD_WORKERS": ("workers", workers),
     "HEALTHD_LOG_FORMAT": ("log_format", str),
     "STATUSAPI_TOKENS": ("tokens", str),
     "STATUSAPI_AI_SOURCE_ID": ("ai_source_id", str),
@@ -77,6 +95,17 @@ def _parse(name: str, raw: str) -> Any:
     if attr == "log_format" and value not in LOG_FORMATS:
         raise ConfigError(name, f"must be one of {', '.join(LOG_FORMATS)}, got {raw!r}")
     return value
+
+
+def to_environ(settings: Settings) -> dict[str, str]:
+    """The daemon's settings as the HEALTHD_* variables that reproduce them (for the
+    supervisor's workers, which must see the flags given to the supervisor)."""
+    out: dict[str, str] = {}
+    for name, (attr, _) in _ENV.items():
+        value = getattr(settings, attr)
+        if name.startswith("HEALTHD_") and value is not None:
+            out[name] = repr(value) if isinstance(value, float) else str(value)
+    return out
 
 
 def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
