@@ -167,7 +167,8 @@ def list_webhooks(url: str) -> list[dict[str, Any]]:
     with connect(url) as conn:
         return conn.execute(
             "SELECT w.id, w.url, w.secret_ref, w.events, w.enabled, w.created_at,"
-            " count(o.id) FILTER (WHERE o.delivered_at IS NULL AND o.gave_up_at IS NULL) AS pending,"
+            " count(o.id) FILTER (WHERE o.delivered_at IS NULL AND o.gave_up_at IS NULL)"
+            " AS pending,"
             " count(o.id) FILTER (WHERE o.gave_up_at IS NOT NULL) AS failed"
             " FROM webhooks w LEFT JOIN webhook_outbox o ON o.webhook_id = w.id"
             " GROUP BY w.id ORDER BY w.id"

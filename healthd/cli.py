@@ -100,7 +100,7 @@ pass_ctx = click.make_pass_decorator(Ctx)
     "--log-format", type=click.Choice(settings.LOG_FORMATS), help="[env HEALTHD_LOG_FORMAT, text]"
 )
 @click.pass_context
-def main(ctx: click.Context, default_timeout: float | None, **flags: Any) -> None:
+def main(ctx: click.Context, /, default_timeout: float | None, **flags: Any) -> None:
     """healthd: debounced health checks written to PostgreSQL."""
     flags["timeout"] = default_timeout
     ctx.obj = Ctx(flags)
@@ -318,7 +318,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def plugins_cmd(as_json: bool) -> None:
     """The available plugins and their config fields."""
-    out = []
+    out: list[dict[str, Any]] = []
     for name in plugins.names():
         try:
             cls = plugins.get(name)
@@ -422,7 +422,7 @@ def _entry_from(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
 @click.argument("source_id")
 @_source_options
 @pass_ctx
-def sources_add(ctx: Ctx, source_id: str, **given: Any) -> None:
+def sources_add(ctx: Ctx, /, source_id: str, **given: Any) -> None:
     """Add a source: healthd sources add web --plugin http --config '{"url": "..."}'"""
     spec = validate(_entry_from({"id": source_id}, given))
     catalog.add_source(ctx.url, spec)
@@ -433,7 +433,7 @@ def sources_add(ctx: Ctx, source_id: str, **given: Any) -> None:
 @click.argument("source_id")
 @_source_options
 @pass_ctx
-def sources_update(ctx: Ctx, source_id: str, **given: Any) -> None:
+def sources_update(ctx: Ctx, /, source_id: str, **given: Any) -> None:
     """Change some fields of a source; the rest stay as they are."""
     row = catalog.get_source(ctx.url, source_id)
     base = {k: row[k] for k in catalog.COLUMNS if row.get(k) is not None}

@@ -169,7 +169,10 @@ class Daemon:
         line = f"Health check: {healthy} healthy, {failed} failed, {reconnected} reconnected"
         behind, self.runtime.counters.max_lag = self.runtime.counters.max_lag, 0.0
         if behind > 1.0:
-            line += f" (behind schedule by up to {behind:.1f} s: more probes than this daemon keeps up with)"
+            line += (
+                f" (behind schedule by up to {behind:.1f} s:"
+                " more probes than this daemon keeps up with)"
+            )
         if self.store.down_since is not None:
             line += f" (database unreachable; {len(self.store.results)} results buffered)"
         if self.supervised:

@@ -54,7 +54,8 @@ def _read_file(path: str) -> str:
         base = os.environ.get("CREDENTIALS_DIRECTORY")
         if not base:
             raise SecretError(
-                f'secret reference {{"file": "{path}"}}: relative path but $CREDENTIALS_DIRECTORY is not set'
+                f'secret reference {{"file": "{path}"}}: relative path'
+                " but $CREDENTIALS_DIRECTORY is not set"
             )
         p = Path(base) / p
     try:

@@ -149,7 +149,8 @@ WITH upd AS (
     LEFT JOIN data_sources s ON e.event <> 'transition' AND s.id = e.id
     WHERE u.id IS NOT NULL OR s.id IS NOT NULL
 ), h AS (
-    INSERT INTO status_history (source_id, event, from_status, to_status, at, error_message, results)
+    INSERT INTO status_history
+        (source_id, event, from_status, to_status, at, error_message, results)
     SELECT id, event, from_status, to_status, at, msg, results FROM won ORDER BY seq
     RETURNING id, source_id, event, at
 ), o AS (
@@ -408,7 +409,8 @@ class Store:
                 # the compare-and-swap refused; the next resync reloads its state
                 self.conflicts += 1
                 log.warning(
-                    "source %s: %s %s -> %s not written (status changed elsewhere or source removed)",
+                    "source %s: %s %s -> %s not written"
+                    " (status changed elsewhere or source removed)",
                     sid,
                     ev.kind,
                     ev.from_status,
@@ -418,7 +420,8 @@ class Store:
     # -- daemon bookkeeping --------------------------------------------------------
     async def heartbeat(self, hostname: str, pid: int, sources: int, version: str) -> None:
         await self.run(
-            "INSERT INTO daemon_nodes (node_id, hostname, pid, sources, version) VALUES (%s, %s, %s, %s, %s) "
+            "INSERT INTO daemon_nodes (node_id, hostname, pid, sources, version)"
+            " VALUES (%s, %s, %s, %s, %s) "
             "ON CONFLICT (node_id) DO UPDATE SET heartbeat_at = now(), sources = EXCLUDED.sources",
             (self.node_id, hostname, pid, sources, version),
         )
@@ -447,7 +450,8 @@ class Store:
                 held = {
                     r["shard"]
                     for r in conn.execute(
-                        "UPDATE shard_leases SET expires_at = now() + make_interval(secs => %(ttl)s)"
+                        "UPDATE shard_leases"
+                        " SET expires_at = now() + make_interval(secs => %(ttl)s)"
                         " WHERE node_id = %(node)s AND expires_at > now() RETURNING shard",
                         p,
                     )

@@ -34,7 +34,7 @@ def backoff(attempts: int, rng: random.Random | None = None) -> float:
     """Delay before the next try after ``attempts`` failures: exponential, capped, jittered
     between half and the whole step so receivers coming back are not stampeded."""
     step = min(MAX_DELAY, BASE_DELAY * 2 ** max(attempts - 1, 0))
-    return step * (0.5 + (rng or random).random() * 0.5)
+    return float(step * (0.5 + (rng or random).random() * 0.5))
 
 
 def body_of(payload: dict[str, Any]) -> bytes:

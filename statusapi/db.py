@@ -5,7 +5,7 @@ hot standby."""
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Literal, overload
 
 import psycopg
 from flask import Flask, current_app
@@ -82,6 +82,16 @@ def _query(sql: str, params: Any, one: bool, tuples: bool) -> Any:
 
 def fetch_all(sql: str, params: Any = None, tuples: bool = False) -> list[Any]:
     return _query(sql, params, one=False, tuples=tuples)  # type: ignore[no-any-return]
+
+
+@overload
+def fetch_one(
+    sql: str, params: Any = None, tuples: Literal[False] = False
+) -> dict[str, Any] | None: ...
+@overload
+def fetch_one(sql: str, params: Any, tuples: Literal[True]) -> tuple[Any, ...] | None: ...
+@overload
+def fetch_one(sql: str, params: Any = None, *, tuples: Literal[True]) -> tuple[Any, ...] | None: ...
 
 
 def fetch_one(sql: str, params: Any = None, tuples: bool = False) -> Any:

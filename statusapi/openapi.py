@@ -145,7 +145,7 @@ SCHEMAS: dict[str, Any] = {
 
 
 def document() -> dict[str, Any]:
-    events_list = {
+    events_list: dict[str, Any] = {
         "type": "object",
         "required": ["events", "count"],
         "properties": {

@@ -19,7 +19,8 @@ EVENT_COLUMNS = "id, source_id, event, from_status, to_status, at, error_message
 SOURCE_SELECT = (
     "SELECT id, name, type, plugin, enabled, connection_status, test_status, last_tested_at,"
     " test_error_message, status_changed_at, latency_ms, flapping, pending_status, pending_count,"
-    " CASE WHEN pending_status = 'connected' THEN coalesce(rise, %(rise)s) ELSE coalesce(fall, %(fall)s) END,"
+    " CASE WHEN pending_status = 'connected' THEN coalesce(rise, %(rise)s)"
+    " ELSE coalesce(fall, %(fall)s) END,"
     " interval_s, timeout_s, updated_at, config::text FROM data_sources"
 )
 

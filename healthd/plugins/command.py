@@ -21,7 +21,10 @@ STATES = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
 
 class CommandPlugin(Plugin):
     name = "command"
-    description = "Runs an executable with the Nagios plugin convention (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)"
+    description = (
+        "Runs an executable with the Nagios plugin convention"
+        " (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)"
+    )
     fields = {
         "argv": Field("list", required=True, help="the program and its arguments"),
         "env": Field(

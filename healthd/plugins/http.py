@@ -72,8 +72,8 @@ class HttpPlugin(Plugin):
                 cert_problem = await _cert_problem(url, cfg, timeout)
             return _judge(status, body, cfg, cert_problem, latency)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            status, message = _http.describe_error(exc, url, timeout)
-            return ProbeResult(status, message, elapsed_ms(started))  # type: ignore[arg-type]
+            kind, message = _http.describe_error(exc, url, timeout)
+            return ProbeResult(kind, message, elapsed_ms(started))  # type: ignore[arg-type]
 
 
 def _judge(

@@ -69,7 +69,7 @@ class PostgresPlugin(Plugin):
     async def _query(self, query: str, timeout: float) -> None:
         assert self._conn is not None
         await self._conn.execute(f"SET statement_timeout = {int(timeout * 1000)}")
-        await self._conn.execute(query)  # type: ignore[arg-type]
+        await self._conn.execute(query)  # type: ignore[arg-type,unused-ignore]
 
     async def close(self) -> None:
         if self._conn is not None:

@@ -115,6 +115,7 @@ def broadcaster(app: Flask) -> Broadcaster:
     b = app.extensions.get("healthd_broadcaster")
     if b is None:
         b = app.extensions.setdefault("healthd_broadcaster", Broadcaster(app))
+    assert isinstance(b, Broadcaster)
     return b
 
 
