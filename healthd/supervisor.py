@@ -135,7 +135,10 @@ def aggregate(workers: list[Worker]) -> tuple[str, bool]:
             buffered += s.buffered
     line = f"Health check: {healthy} healthy, {failed} failed, {reconnected} reconnected"
     if behind > 1.0:
-        line += f" (behind schedule by up to {behind:.1f} s: more probes than this daemon keeps up with)"
+        line += (
+            f" (behind schedule by up to {behind:.1f} s:"
+            " more probes than this daemon keeps up with)"
+        )
     if down:
         line += f" (database unreachable; {buffered} results buffered)"
     return line, reported

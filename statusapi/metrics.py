@@ -218,7 +218,7 @@ def _requests() -> CollectorRegistry:
     if not multiproc.enabled():
         return REGISTRY
     registry = CollectorRegistry()
-    MultiProcessCollector(registry)
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return registry
 
 
