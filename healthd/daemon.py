@@ -27,11 +27,11 @@ from typing import Any
 import psycopg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from healthd import __version__, logs
+from healthd import __version__, logs, supervisor
 from healthd.debounce import Event
 from healthd.errors import HealthdError
 from healthd.notify import Notifier
-from healthd.scheduler import Runtime, build_source, spread
+from healthd.scheduler import Runtime
 from healthd.settings import Settings
 from healthd.store import ResultRow, Store, Unavailable
 from healthd.webhooks import Sender
@@ -43,7 +43,6 @@ FLUSH_EVERY = 0.25
 RESYNC_EVERY = 30.0
 HEARTBEAT_EVERY = 5.0
 SHUTDOWN_GRACE = 5.0
-BULK_ADD = 100  # more new sources than this at once are spread over their interval
 SHARDS = 64  # sources are leased to daemons by shard: crc32(id) % SHARDS
 LEASE_TTL = 15.0  # a dead daemon's shards are taken over after this
 LIVE_WITHIN = 15.0  # a daemon whose heartbeat is older does not count toward the fair share
@@ -77,19 +76,24 @@ class Daemon:
         self.store = Store(settings.require_database_url(), self.node_id)
         self.runtime = Runtime(settings, self._on_result, self._on_event)
         self.sender = Sender(self.store)
+        # one set of counters, published with the heartbeat (healthd/selfmetrics.py)
+        self.store.metrics = self.sender.metrics = self.runtime.metrics
         self.notifier = Notifier()
         self.scheduler = AsyncIOScheduler(
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
         )
         self.stopping = asyncio.Event()
         self.resync_wanted = asyncio.Event()
+        self.lease_wanted = asyncio.Event()
+        self.lease_rounds = 0
+        self.sync_lock = asyncio.Lock()  # one lease round or resync at a time
         self.last_watchdog = 0.0
         self._interval_reconnects = 0
         self.loaded = False
         self.shards: set[int] = set()
         # under `healthd run --workers N` the supervisor speaks for the service: this
         # worker reports its summary to it (over NOTIFY_SOCKET) instead of logging it
-        self.supervised = bool(os.environ.get("HEALTHD_SUPERVISED"))
+        self.supervised = supervisor.supervisor_pid() is not None
 
     # -- callbacks from the runtime ------------------------------------------------
     def _on_result(self, row: ResultRow) -> None:
@@ -136,21 +140,35 @@ class Daemon:
 
     @quiet_job
     async def job_resync(self) -> None:
-        await self.resync()
+        async with self.sync_lock:
+            await self.resync()
 
     @quiet_job
     async def job_lease(self) -> None:
         await self.lease_round()
 
     async def lease_round(self) -> None:
+        async with self.sync_lock:
+            await self._lease_round()
+
+    async def _lease_round(self) -> None:
         """Heartbeat, then renew and rebalance shard leases. With one daemon it holds every
         shard; a second one gets half within two rounds; a dead one's shards are taken over
         once its leases expire. While the database is unreachable the daemon keeps the
         shards it had (and keeps probing them)."""
+        n = len(self.runtime.sources)
         await self.store.heartbeat(
-            socket.gethostname(), os.getpid(), len(self.runtime.sources), __version__
+            socket.gethostname(),
+            os.getpid(),
+            n,
+            __version__,
+            self.runtime.metrics.snapshot(in_flight=len(self.runtime.busy), sources=n),
         )
         shards, live = await self.store.lease_shards(SHARDS, LEASE_TTL, LIVE_WITHIN)
+        self.lease_rounds += 1
+        if self.lease_rounds == 1 and live > 1:
+            # the others hand over their surplus now rather than at their next round
+            await self.store.announce_leases()
         if shards == self.shards:
             return
         if self.shards or live > 1:
@@ -202,7 +220,7 @@ class Daemon:
     # -- source table sync ---------------------------------------------------------
     async def initial_load(self) -> None:
         rows = await self.store.load_sources()
-        self.runtime.load([r for r in rows if self.owns(r["id"])])
+        self.runtime.take_on([r for r in rows if self.owns(r["id"])])
         self.loaded = True
         del rows
         # 100,000 sources are a few million long-lived objects; every full collection
@@ -228,13 +246,7 @@ class Daemon:
         ]
         if not changed:
             return
-        rows = await self.store.load_sources(changed)
-        now = time.monotonic()
-        bulk = len(rows) > BULK_ADD
-        for row in rows:
-            old = current.get(row["id"])
-            src = build_source(row, self.settings, old.state if old else None)
-            self.runtime.add(src, now + (spread(src.id, src.thresholds.interval) if bulk else 0.0))
+        self.runtime.take_on(await self.store.load_sources(changed))
 
     async def listen(self) -> None:
         """LISTEN for operators' changes (a hint; the periodic resync is the safety net)."""
@@ -245,12 +257,16 @@ class Daemon:
                     self.store.url, autocommit=True, connect_timeout=5
                 ) as conn:
                     await conn.execute("LISTEN healthd_sources")
+                    await conn.execute("LISTEN healthd_leases")
                     backoff = 1.0
                     # changes made while we were not listening (start-up, a reconnect)
                     # sent notifications nobody heard: look once now
                     self.resync_wanted.set()
-                    async for _ in conn.notifies():
-                        self.resync_wanted.set()
+                    async for note in conn.notifies():
+                        if note.channel == "healthd_leases":
+                            self.lease_wanted.set()
+                        else:
+                            self.resync_wanted.set()
             except psycopg.Error:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30)
@@ -261,6 +277,15 @@ class Daemon:
             await asyncio.sleep(0.2)  # gather a burst of changes into one resync
             self.resync_wanted.clear()
             await self.job_resync()
+
+    async def lease_on_hint(self) -> None:
+        """Shards were released or a daemon joined: rebalance now, so a moved shard is
+        taken over within a second rather than a lease round later."""
+        while not self.stopping.is_set():
+            await self.lease_wanted.wait()
+            await asyncio.sleep(0.1)
+            self.lease_wanted.clear()
+            await self.job_lease()
 
     async def webhook_waker(self) -> None:
         while not self.stopping.is_set():
@@ -325,10 +350,18 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
+        if not supervisor.die_with_supervisor():
+            log.error("the supervisor is gone; not starting")
+            return 1
         await self.start()
         helpers = [
             asyncio.ensure_future(c)
-            for c in (self.listen(), self.resync_on_hint(), self.webhook_waker())
+            for c in (
+                self.listen(),
+                self.resync_on_hint(),
+                self.lease_on_hint(),
+                self.webhook_waker(),
+            )
         ]
         await self.stopping.wait()
         log.info("stopping")

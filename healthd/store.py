@@ -29,6 +29,7 @@ from psycopg.types.json import Jsonb
 
 from healthd.debounce import Event, Observation, State
 from healthd.migrate import first_line
+from healthd.selfmetrics import SelfMetrics
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,24 @@ MAX_EVENTS = 200_000  # events kept through an outage; past this the oldest are 
 SOURCE_COLUMNS = (
     "id, name, plugin, config, enabled, interval_s, timeout_s, rise, fall, retry_interval_s, "
     "connection_status, pending_status, pending_count, pending_results, recent_results, flapping, "
-    "percent_state_change, updated_at"
+    "percent_state_change, updated_at, last_tested_at"
 )
+
+
+# Leave (or a supervisor, for a worker it saw die): drop the heartbeat, hand every shard
+# back, and wake the other daemons' lease rounds.
+FORGET_NODE = (
+    "WITH released AS (UPDATE shard_leases SET node_id = NULL, expires_at = '-infinity'"
+    " WHERE node_id = %(node)s), gone AS (DELETE FROM daemon_nodes WHERE node_id = %(node)s)"
+    " SELECT pg_notify('healthd_leases', 'released')"
+)
+
+
+def release_node(url: str, node_id: str) -> None:
+    """FORGET_NODE for a daemon known to be dead, from outside it (the supervisor, which
+    reaped the worker: nothing can still be probing under that node id)."""
+    with psycopg.connect(url, connect_timeout=5, application_name="healthd-supervisor") as conn:
+        conn.execute(FORGET_NODE, {"node": node_id})
 
 
 class Unavailable(Exception):
@@ -199,6 +216,7 @@ class Store:
         self.dropped_events = 0
         self.conflicts = 0
         self.written_rows = 0
+        self.metrics: SelfMetrics | None = None  # the daemon's counters, when it keeps them
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
@@ -231,6 +249,8 @@ class Store:
     def _failed(self, exc: BaseException) -> None:
         if self.down_since is None:
             self.down_since = time.monotonic()
+            if self.metrics is not None:
+                self.metrics.db_outages += 1
             log.error(
                 "database unreachable (%s); probing goes on, results are kept until it is back",
                 first_line(exc),
@@ -303,11 +323,14 @@ class Store:
         results, self.results = self.results, {}
         events = list(self.events)
         self.events.clear()
+        started = time.perf_counter()
         try:
             ids = await self._in_thread(self._flush_sync, list(results.values()), events)
         except Unavailable:
             self._restore(results, events)
             return []
+        if self.metrics is not None:
+            self.metrics.write_batch.observe(time.perf_counter() - started)
         self.written_rows += len(results)
         return ids
 
@@ -418,22 +441,29 @@ class Store:
                 )
 
     # -- daemon bookkeeping --------------------------------------------------------
-    async def heartbeat(self, hostname: str, pid: int, sources: int, version: str) -> None:
+    async def heartbeat(
+        self,
+        hostname: str,
+        pid: int,
+        sources: int,
+        version: str,
+        metrics: dict[str, Any] | None = None,
+    ) -> None:
         await self.run(
-            "INSERT INTO daemon_nodes (node_id, hostname, pid, sources, version)"
-            " VALUES (%s, %s, %s, %s, %s) "
-            "ON CONFLICT (node_id) DO UPDATE SET heartbeat_at = now(), sources = EXCLUDED.sources",
-            (self.node_id, hostname, pid, sources, version),
+            "INSERT INTO daemon_nodes (node_id, hostname, pid, sources, version, metrics)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (node_id) DO UPDATE SET"
+            " heartbeat_at = now(), sources = EXCLUDED.sources, metrics = EXCLUDED.metrics",
+            (self.node_id, hostname, pid, sources, version, Jsonb(metrics)),
         )
 
     async def forget_node(self) -> None:
         """Leave: drop the heartbeat and hand every shard back, so another daemon takes
-        them over at its next lease round instead of after the lease expires."""
-        await self.run(
-            "WITH released AS (UPDATE shard_leases SET node_id = NULL, expires_at = '-infinity'"
-            " WHERE node_id = %(node)s) DELETE FROM daemon_nodes WHERE node_id = %(node)s",
-            {"node": self.node_id},
-        )
+        them over at once (it hears NOTIFY healthd_leases) instead of after the lease expires."""
+        await self.run(FORGET_NODE, {"node": self.node_id})
+
+    async def announce_leases(self) -> None:
+        """Tell the other daemons to run a lease round now (this one joined)."""
+        await self.run("SELECT pg_notify('healthd_leases', 'joined')")
 
     async def lease_shards(
         self, total: int, ttl: float, live_within: float
@@ -484,6 +514,8 @@ class Store:
                         {**p, "extra": extra},
                     )
                     held -= set(extra)
+                    # the daemon short of its share takes them at once, not a round later
+                    conn.execute("SELECT pg_notify('healthd_leases', 'released')")
             return held, live
         except psycopg.OperationalError as exc:
             self._failed(exc)

@@ -35,6 +35,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,11 +145,22 @@ def aggregate(workers: list[Worker]) -> tuple[str, bool]:
     return line, reported
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the supervisor dies, however it dies, so a
-    killed supervisor leaves no probing orphans behind (Linux prctl PR_SET_PDEATHSIG)."""
+def supervisor_pid() -> int | None:
+    """In a worker: the supervisor's pid, or None when this process is not supervised."""
+    raw = os.environ.get(SUPERVISED_ENV, "")
+    return int(raw) if raw.isdigit() else None
+
+
+def die_with_supervisor() -> bool:
+    """In a worker: get SIGTERM when the supervisor dies, however it dies, so a killed
+    supervisor leaves no probing orphans (Linux prctl PR_SET_PDEATHSIG). False when the
+    supervisor is already gone (this worker should stop at once)."""
+    parent = supervisor_pid()
+    if parent is None:
+        return True
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+    return os.getppid() == parent
 
 
 class Supervisor:
@@ -181,7 +193,7 @@ class Supervisor:
         env = {k: v for k, v in os.environ.items() if k not in ("LISTEN_FDS", "LISTEN_PID")}
         env.update(to_environ(self.settings))
         env["HEALTHD_WORKERS"] = "1"
-        env[SUPERVISED_ENV] = str(w.slot)
+        env[SUPERVISED_ENV] = str(os.getpid())
         env["NOTIFY_SOCKET"] = w.path
         env["WATCHDOG_USEC"] = str(int(self.period * 1e6))  # the worker pings every period/2
         env.pop("WATCHDOG_PID", None)
@@ -193,7 +205,6 @@ class Supervisor:
             [sys.executable, "-m", "healthd", "run"],
             env=self._env(w),
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - single-threaded here
         )
         w.started_at = time.monotonic()
         w.ready = False
@@ -229,6 +240,11 @@ class Supervisor:
             log.error(
                 "worker %d (pid %d) %s; starting a new one in %.0f s", w.slot, pid, how, w.backoff
             )
+            if w.node_id:
+                # its shards go to the other workers now, not when the leases expire
+                threading.Thread(
+                    target=self._release, args=(w.node_id,), name="release", daemon=True
+                ).start()
             w.restart_at = now + w.backoff
             w.backoff = min(w.backoff * 2, BACKOFF_MAX)
 
@@ -334,6 +350,14 @@ class Supervisor:
             self.selector.close()
             self.notifier.close()
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _release(self, node_id: str) -> None:
+        from healthd.store import release_node
+
+        try:
+            release_node(self.settings.require_database_url(), node_id)
+        except Exception as exc:  # noqa: BLE001 - the leases expire anyway
+            log.debug("releasing %s failed: %s", node_id, exc)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self.stopping = True

@@ -279,3 +279,31 @@ def test_bad_worker_count_is_one_line(
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and named in lines[0] and "positive integer or auto" in lines[0], lines
+
+
+def test_hand_over_leaves_no_dark_gap(
+    db: psycopg.Connection[Any], db_url: str, target: Target, tmp_path: Path
+) -> None:
+    """A second daemon joining, then leaving: the shards move twice, and no source waits
+    longer than its interval plus a few seconds."""
+    seed(db, target)
+    a = DaemonProcess(db_url, tmp_path / "a.log", HEALTHD_INTERVAL=str(INTERVAL))
+    b: DaemonProcess | None = None
+    try:
+        wait_for(lambda: len(probe_times(target)) == N, what="every source probed once")
+        began = time.monotonic()
+        b = DaemonProcess(db_url, tmp_path / "b.log", HEALTHD_INTERVAL=str(INTERVAL))
+        pids = [a.proc.pid, b.proc.pid]
+        wait_for(lambda: two_nodes_leasing(db, pids), timeout=30, what="the shards split")
+        settle = time.monotonic()
+        wait_for(lambda: time.monotonic() - settle >= INTERVAL + 1, timeout=10, interval=0.2)
+        assert b.stop() == 0  # hands its shards back
+        wait_for(lambda: two_nodes_leasing(db, [a.proc.pid]), timeout=30, what="all back")
+        settle = time.monotonic()
+        wait_for(lambda: time.monotonic() - settle >= INTERVAL + 1, timeout=10, interval=0.2)
+        gap = worst_gap(probe_times(target), began, time.monotonic())
+        assert gap <= INTERVAL + 3.0, gap
+    finally:
+        for d in (a, b):
+            if d is not None and d.proc.poll() is None:
+                d.stop()

@@ -1,0 +1,49 @@
+"""The daemon's own counters (healthd/selfmetrics.py) and the supervisor's one summary."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from healthd.selfmetrics import LAG_BUCKETS, SelfMetrics
+from healthd.supervisor import Summary, Worker, aggregate
+
+
+def test_snapshot_is_json_and_counts_by_plugin_and_result() -> None:
+    m = SelfMetrics()
+    m.probe("http", "connected", 0.003)
+    m.probe("http", "connected", 0.2)
+    m.probe("tcp", "error", 10.0)
+    m.lag.observe(0.0)
+    m.lag.observe(100.0)  # past the last bound: +Inf
+    snap = json.loads(json.dumps(m.snapshot(in_flight=2, sources=3)))
+    assert snap["probes"] == [["http", "connected", 2], ["tcp", "error", 1]]
+    assert sum(snap["probe_duration"]["http"]["counts"]) == 2
+    assert snap["schedule_lag"]["counts"][0] == 1 and snap["schedule_lag"]["counts"][-1] == 1
+    assert len(snap["schedule_lag"]["counts"]) == len(LAG_BUCKETS) + 1
+    assert snap["in_flight"] == 2 and snap["sources"] == 3
+
+
+def _worker(summary: Summary) -> Worker:
+    import socket
+
+    w = Worker(0, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM), "")
+    w.proc = subprocess.Popen(["true"])
+    w.proc.wait()
+    w.summary, w.behind = summary, summary.behind
+    return w
+
+
+def test_one_summary_line_for_every_worker() -> None:
+    a = _worker(Summary(healthy=3, failed=1, reconnects=2, behind=0.2))
+    b = _worker(Summary(healthy=4, failed=0, reconnects=5, behind=2.5, db_down=True, buffered=7))
+    line, reported = aggregate([a, b])
+    assert reported
+    assert line.startswith("Health check: 7 healthy, 1 failed, 7 reconnected")
+    assert "behind schedule by up to 2.5 s" in line and "7 results buffered" in line
+    # reconnections are counted once: the next interval shows only new ones
+    b.summary = Summary(healthy=4, failed=0, reconnects=6)
+    line, _ = aggregate([a, b])
+    assert "1 reconnected" in line and "behind" not in line
+    for w in (a, b):
+        w.sock.close()
