@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from healthd.sources import validate_all
 
 log = logging.getLogger("healthd.up")
 DBNAME = "healthd"
+API_THREADS = "64"  # per API worker; the stream cap keeps some for ordinary requests
 
 
 def examples(api: str, db_url: str) -> list[dict[str, object]]:
@@ -89,6 +92,7 @@ def main(settings: Settings, data_dir: Path, host: str, port: int) -> int:
         return 1
     cluster: embedded.Cluster | None = None
     daemon = api = None
+    metrics_dir = ""
     try:
         if settings.database_url:
             url = settings.database_url
@@ -115,6 +119,11 @@ def main(settings: Settings, data_dir: Path, host: str, port: int) -> int:
         daemon = subprocess.Popen(
             [sys.executable, "-m", "healthd", "run"], env=env, start_new_session=True
         )
+        # the per-worker stream cap (statusapi) is derived from STATUSAPI_THREADS: keep the
+        # two equal, so streams never take every thread and /healthz always answers
+        threads = env.setdefault("STATUSAPI_THREADS", API_THREADS)
+        # request counters summed over the two workers (statusapi/multiproc.py)
+        metrics_dir = tempfile.mkdtemp(prefix="healthd-up-metrics-")
         api = subprocess.Popen(
             [
                 sys.executable,
@@ -125,7 +134,7 @@ def main(settings: Settings, data_dir: Path, host: str, port: int) -> int:
                 "--workers",
                 "2",
                 "--threads",
-                "32",
+                threads,
                 "--bind",
                 f"{host}:{port}",
                 "--graceful-timeout",
@@ -134,7 +143,7 @@ def main(settings: Settings, data_dir: Path, host: str, port: int) -> int:
                 "warning",
                 "statusapi:create_app()",
             ],
-            env=env,
+            env={**env, "PROMETHEUS_MULTIPROC_DIR": metrics_dir},
             start_new_session=True,
         )
         sys.stdout.write(
@@ -161,4 +170,6 @@ def main(settings: Settings, data_dir: Path, host: str, port: int) -> int:
         if cluster is not None:
             with contextlib.suppress(Exception):
                 cluster.stop()
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
         log.info("all stopped")
