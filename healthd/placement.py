@@ -1,15 +1,18 @@
 """When a source's next probe is due, for every source the daemon takes on: at start-up,
 after a resync (added or changed sources) and when shards move between daemons. One rule:
 
-- a source probed with its current definition is due at its last probe plus its period
-  (the retry interval while a change is pending), wherever that probe ran: a source
-  handed over from another daemon keeps its cadence instead of waiting a lease round
-  plus a random part of its interval;
-- a source that is overdue, never probed, or changed since its last probe is due now,
-  but the overdue ones start at the batch's own rate (its sources' 1/period summed, at
-  least ``MIN_RATE`` per second) in order of how overdue they are, so a daemon starting
-  after an outage spreads the backlog over about one interval instead of starting every
-  probe at once, and keeps each source's phase from before.
+- a source probed with its current definition is naturally due at its last probe plus
+  its period (the retry interval while a change is pending), wherever that probe ran: a
+  source handed over from another daemon keeps its cadence instead of waiting a lease
+  round plus a random part of its interval;
+- a source that is overdue, never probed, or changed since its last probe is due now;
+- and the batch is released no faster than its own rate (its sources' 1/period summed,
+  at least ``MIN_RATE`` per second), in order of when each is due (changed and new ones
+  first, in a stable hashed order, then the most overdue): those due now at that rate, so a
+  daemon starting cold or after an outage spreads its backlog over one interval; the
+  others a quarter faster than it, so sources already spread keep their time (the queue
+  never builds up) while bunched ones (probed at one moment under a shorter interval)
+  are spread out again. Nobody is placed more than one period after its natural time.
 
 Pure: times are the event loop's monotonic clock.
 """
@@ -21,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 MIN_RATE = 200.0  # overdue probes per second at least: a handful start within a second
+SPREAD = 1.25  # how much faster than the batch's rate sources not yet due may be released
 
 
 @dataclass(frozen=True)
@@ -55,19 +59,21 @@ def place(
 ) -> dict[str, float]:
     """Due time per source id."""
     items = list(candidates)
+    rate = max(min_rate, sum(1.0 / max(c.period, 1e-3) for c in items))
+    queue = sorted(
+        items,
+        key=lambda c: (
+            c.natural if c.natural is not None and c.natural > now else now,
+            0 if c.natural is None else 1,  # among those due now: changed or new first,
+            c.natural if c.natural is not None else 0.0,  # then the most overdue
+            _hash(c.id),
+        ),
+    )
     due: dict[str, float] = {}
-    overdue: list[tuple[float, float, Candidate]] = []
-    rate = 0.0
-    for c in items:
-        rate += 1.0 / max(c.period, 1e-3)
-        if c.natural is not None and c.natural > now:
-            due[c.id] = c.natural
-        else:
-            # most overdue first; never-probed ones last, in a stable hashed order
-            key = c.natural if c.natural is not None else float("inf")
-            overdue.append((key, _hash(c.id), c))
-    rate = max(rate, min_rate)
-    overdue.sort(key=lambda t: (t[0], t[1]))
-    for k, (_, _, c) in enumerate(overdue):
-        due[c.id] = now + min(k / rate, c.period)
+    t = now - 1.0 / rate
+    for c in queue:
+        key = c.natural if c.natural is not None and c.natural > now else now
+        step = 1.0 / rate if key <= now else 1.0 / (SPREAD * rate)
+        t = min(max(key, t + step), key + c.period)
+        due[c.id] = t
     return due

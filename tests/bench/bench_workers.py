@@ -33,6 +33,13 @@ from _servers import blackbox, nginx, wrk  # noqa: E402
 from bench_daemon import seed  # noqa: E402
 
 
+def seed_cold(url: str, n: int, target: str) -> None:
+    """n sources, none probed yet (each count starts as a first start would)."""
+    seed(url, n, target)
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("UPDATE data_sources SET last_tested_at = NULL")
+
+
 def lines(path: Path) -> int:
     with path.open("rb") as f:
         return sum(1 for _ in f)
@@ -111,6 +118,8 @@ def main() -> None:
     ap.add_argument("--counts", default="100000,125000,150000")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--skip-p11", action="store_true")
+    ap.add_argument("--warm", type=float, default=45.0, help="seconds before measuring")
+    ap.add_argument("--window", type=float, default=30.0, help="seconds measured per count")
     args = ap.parse_args()
     counts = [int(c) for c in args.counts.split(",") if c]
     work = Path(tempfile.mkdtemp(prefix="bench-workers-"))
@@ -125,7 +134,7 @@ def main() -> None:
             )
         print(f"blackbox_exporter {out['blackbox']:,.0f} probes/s", file=sys.stderr)
         if not args.skip_p11:
-            seed(url, 10_000, target)
+            seed_cold(url, 10_000, target)
             proc = start(url, args.workers, 1.0, log)
             try:
                 time.sleep(20)
@@ -136,12 +145,12 @@ def main() -> None:
                 stop(proc)
             print(f"P11 {out['p11']:,.0f} probes/s", file=sys.stderr)
         for n in counts:
-            seed(url, n, target)
+            seed_cold(url, n, target)
             proc = start(url, args.workers, 30.0, log)
             try:
-                time.sleep(45)  # start-up spreads the first probes over one interval
+                time.sleep(args.warm)  # start-up spreads the first probes over one interval
                 h0, n0, t0 = lag_histogram(url), lines(access), time.perf_counter()
-                time.sleep(30)
+                time.sleep(args.window)
                 rate = (lines(access) - n0) / (time.perf_counter() - t0)
                 lag = lag_summary(h0, lag_histogram(url))
                 row = {"sources": n, "rate": rate, "demand": n / 30, **lag}

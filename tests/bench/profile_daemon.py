@@ -27,11 +27,12 @@ from _servers import nginx  # noqa: E402
 from bench_daemon import seed  # noqa: E402
 
 GROUPS = (
-    ("healthd", ("/healthd/",)),
-    ("aiohttp", ("/aiohttp/", "/yarl/", "/multidict/", "/aiohappyeyeballs/")),
-    ("event loop", ("/asyncio/", "uvloop", "/selectors.py")),
-    ("psycopg", ("/psycopg",)),
-    ("apscheduler", ("/apscheduler/",)),
+    ("healthd (ours)", ("healthd/",)),
+    ("aiohttp", ("aiohttp/", "yarl/", "multidict/")),
+    ("aiohappyeyeballs (socket + connect)", ("aiohappyeyeballs/",)),
+    ("event loop (uvloop/asyncio)", ("asyncio/", "uvloop", "selectors.py")),
+    ("psycopg (writer thread)", ("psycopg",)),
+    ("apscheduler", ("apscheduler/",)),
 )
 
 
