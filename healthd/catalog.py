@@ -1,6 +1,6 @@
 """Every SQL statement the CLI runs: source and webhook management, status reads.
 
-The daemon's SQL lives in store.py and the API's in statusapi/queries.py; this module is
+The daemon's SQL lives in healthd/store/ and the API's in statusapi/queries.py; this module is
 the operator's side of the table.
 """
 
@@ -14,15 +14,12 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from healthd.errors import DatabaseError, NotFound
-from healthd.migrate import first_line
-from healthd.sources import SETTINGS_FIELDS, SourceSpec
+from healthd import fields
+from healthd.errors import DatabaseError, NotFound, first_line
+from healthd.sources import SourceSpec
 
-COLUMNS = ("id", "name", "type", "plugin", "config", "enabled", *SETTINGS_FIELDS)
-STATUS_COLUMNS = (
-    "connection_status, test_status, last_tested_at, test_error_message, status_changed_at, "
-    "latency_ms, flapping, pending_status, pending_count, reconnect_count, created_at, updated_at"
-)
+COLUMNS = fields.OPERATOR
+STATUS_COLUMNS = ", ".join(fields.STATUS)
 
 
 @contextlib.contextmanager
@@ -42,15 +39,7 @@ def connect(url: str) -> Iterator[psycopg.Connection[dict[str, Any]]]:
 
 
 def _row(spec: SourceSpec) -> tuple[Any, ...]:
-    return (
-        spec.id,
-        spec.name,
-        spec.type,
-        spec.plugin,
-        Jsonb(spec.config),
-        spec.enabled,
-        *(getattr(spec, f) for f in SETTINGS_FIELDS),
-    )
+    return tuple(Jsonb(spec.config) if c == "config" else getattr(spec, c) for c in COLUMNS)
 
 
 def list_sources(url: str) -> list[dict[str, Any]]:

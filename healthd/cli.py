@@ -15,6 +15,7 @@ import click
 from healthd import __version__, catalog, plugins, settings
 from healthd.errors import ConfigError, HealthdError, NotFound
 from healthd.sources import SETTINGS_FIELDS, read_file, validate, validate_all
+from healthd.words import CONNECTED, EVENT_KINDS
 
 EXIT_FAILED, EXIT_UNKNOWN = 2, 3
 
@@ -233,9 +234,9 @@ async def _probe_once(plugin: plugins.Plugin, timeout: float) -> plugins.ProbeRe
         return await plugins.run_check(plugin, timeout)
     finally:
         await plugin.close()
-        from healthd.plugins import _http
+        from healthd.plugins import httpclient
 
-        await _http.close_session()
+        await httpclient.close_session()
 
 
 # -- status / plugins ----------------------------------------------------------------
@@ -251,7 +252,7 @@ def status(ctx: Ctx, as_json: bool) -> None:
         dump({"sources": [_status_view(r) for r in rows], "count": len(rows)})
     else:
         _print_table(rows)
-    bad = [r for r in rows if r["enabled"] and r["connection_status"] != "connected"]
+    bad = [r for r in rows if r["enabled"] and r["connection_status"] != CONNECTED]
     sys.exit(EXIT_FAILED if bad else 0)
 
 
@@ -486,7 +487,7 @@ def sources_export(ctx: Ctx) -> None:
 
 # -- webhooks ------------------------------------------------------------------------
 
-WEBHOOK_EVENTS = ("transition", "flapping_started", "flapping_stopped")
+WEBHOOK_EVENTS = EVENT_KINDS
 
 
 @main.group()

@@ -18,7 +18,6 @@ import os
 import random
 import signal
 import socket
-import statistics
 import time
 import zlib
 from collections.abc import Awaitable, Callable
@@ -29,12 +28,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from healthd import __version__, logs, supervisor
 from healthd.debounce import Event
+from healthd.dispatch import Runtime, Summary
 from healthd.errors import HealthdError
-from healthd.notify import Notifier
-from healthd.scheduler import Runtime
+from healthd.plugins import httpclient
+from healthd.sdnotify import Notifier
 from healthd.settings import Settings
 from healthd.store import ResultRow, Store, Unavailable
 from healthd.webhooks import Sender
+from healthd.words import CONNECTED, TRANSITION
 
 log = logging.getLogger("healthd")
 
@@ -50,6 +51,19 @@ LIVE_WITHIN = 15.0  # a daemon whose heartbeat is older does not count toward th
 
 def shard_of(source_id: str) -> int:
     return zlib.crc32(source_id.encode()) % SHARDS
+
+
+def summary_line(s: Summary, buffered: int | None) -> str:
+    """The periodic summary; ``buffered`` is given while the database is unreachable."""
+    line = f"Health check: {s.healthy} healthy, {s.failed} failed, {s.reconnected} reconnected"
+    if s.behind > 1.0:
+        line += (
+            f" (behind schedule by up to {s.behind:.1f} s:"
+            " more probes than this daemon keeps up with)"
+        )
+    if buffered is not None:
+        line += f" (database unreachable; {buffered} results buffered)"
+    return line
 
 
 def quiet_job(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
@@ -88,7 +102,6 @@ class Daemon:
         self.lease_rounds = 0
         self.sync_lock = asyncio.Lock()  # one lease round or resync at a time
         self.last_watchdog = 0.0
-        self._interval_reconnects = 0
         self.loaded = False
         self.shards: set[int] = set()
         # under `healthd run --workers N` the supervisor speaks for the service: this
@@ -107,8 +120,8 @@ class Daemon:
             "from_status": ev.from_status,
             "to_status": ev.to_status,
         }
-        if ev.kind == "transition":
-            reason = f" ({ev.message})" if ev.message and ev.to_status != "connected" else ""
+        if ev.kind == TRANSITION:
+            reason = f" ({ev.message})" if ev.message and ev.to_status != CONNECTED else ""
             log.info(
                 "source %s: %s -> %s%s",
                 source_id,
@@ -157,6 +170,7 @@ class Daemon:
         once its leases expire. While the database is unreachable the daemon keeps the
         shards it had (and keeps probing them)."""
         n = len(self.runtime.sources)
+        self.runtime.metrics.db_outages = self.store.outages
         await self.store.heartbeat(
             socket.gethostname(),
             os.getpid(),
@@ -181,29 +195,19 @@ class Daemon:
 
     @quiet_job
     async def job_summary(self) -> None:
-        healthy, failed = self.runtime.status_counts()
-        reconnected = self.runtime.counters.reconnects - self._interval_reconnects
-        self._interval_reconnects = self.runtime.counters.reconnects
-        line = f"Health check: {healthy} healthy, {failed} failed, {reconnected} reconnected"
-        behind, self.runtime.counters.max_lag = self.runtime.counters.max_lag, 0.0
-        if behind > 1.0:
-            line += (
-                f" (behind schedule by up to {behind:.1f} s:"
-                " more probes than this daemon keeps up with)"
-            )
-        if self.store.down_since is not None:
-            line += f" (database unreachable; {len(self.store.results)} results buffered)"
+        summary = self.runtime.take_summary()
+        buffered = self.store.backlog()[0] if self.store.down_since is not None else None
         if self.supervised:
             report = {
-                "healthy": healthy,
-                "failed": failed,
-                "reconnects": self.runtime.counters.reconnects,
-                "behind": behind,
-                "db_down": self.store.down_since is not None,
-                "buffered": len(self.store.results),
+                "healthy": summary.healthy,
+                "failed": summary.failed,
+                "reconnected": summary.reconnected,
+                "behind": summary.behind,
+                "buffered": buffered,
             }
             self.notifier.send("HEALTHD_SUMMARY=" + json.dumps(report))
             return
+        line = summary_line(summary, buffered)
         log.info("%s", line)
         self.notifier.send(f"STATUS={line}")
 
@@ -329,24 +333,24 @@ class Daemon:
         await self.runtime.drain(SHUTDOWN_GRACE)
         with contextlib.suppress(Unavailable, TimeoutError):
             await asyncio.wait_for(self.store.flush(), SHUTDOWN_GRACE)
-        if self.store.results or self.store.events:
+        results, events = self.store.backlog()
+        if results or events:
             log.error(
                 "stopping with %d results and %d events not written (database unreachable)",
-                len(self.store.results),
-                len(self.store.events),
+                results,
+                events,
             )
         with contextlib.suppress(Unavailable, TimeoutError):
             await asyncio.wait_for(self.store.forget_node(), 2)
         await self.runtime.close_all()
         # jobs are all short and the scheduler is paused: nothing left to cancel
         self.scheduler.shutdown(wait=False)
-        from healthd.plugins import _http
-
-        await _http.close_session()
+        await httpclient.close_session()
         await self.store.close()
         self.notifier.close()
 
     async def main(self) -> int:
+        """The whole run: start the jobs and the listeners, wait for a signal, stop."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
@@ -369,12 +373,9 @@ class Daemon:
             h.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
         await self.stop()
-        lags = self.runtime.counters.lags
-        if lags:
-            log.debug(
-                "schedule lag p99 %.3f s",
-                statistics.quantiles(lags, n=100)[98] if len(lags) > 1 else lags[0],
-            )
+        p99 = self.runtime.lag_p99()
+        if p99 is not None:
+            log.debug("schedule lag p99 %.3f s", p99)
         log.info("stopped")
         return 0
 

@@ -14,15 +14,21 @@ Rules (interface.md §4):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-UNKNOWN = "unknown"
-CONNECTED = "connected"
-LETTERS = {"connected": "c", "disconnected": "d", "error": "e"}
+from healthd.words import (
+    CONNECTED,
+    DISCONNECTED,
+    ERROR,
+    FLAPPING_STARTED,
+    FLAPPING_STOPPED,
+    TRANSITION,
+    UNKNOWN,
+    EventKind,
+)
+
+LETTERS = {CONNECTED: "c", DISCONNECTED: "d", ERROR: "e"}
 HISTORY = 21  # Nagios' MAX_STATE_HISTORY_ENTRIES
 STREAK_KEEP = 10  # results kept as the evidence of a transition
-
-EventKind = Literal["transition", "flapping_started", "flapping_stopped"]
 
 
 @dataclass(frozen=True)
@@ -101,9 +107,7 @@ def step(state: State, obs: Observation, th: Thresholds) -> Step:
 def _status_step(state: State, obs: Observation, th: Thresholds, events: list[Event]) -> State:
     if state.status == UNKNOWN or obs.status == state.status:
         if state.status != obs.status:
-            events.append(
-                Event("transition", state.status, obs.status, obs.message, obs.at, (obs,))
-            )
+            events.append(Event(TRANSITION, state.status, obs.status, obs.message, obs.at, (obs,)))
         return _settled(state, obs.status)
     same_direction = state.pending is not None and (state.pending == CONNECTED) == (not obs.failed)
     count = state.count + 1 if same_direction else 1
@@ -119,7 +123,7 @@ def _status_step(state: State, obs: Observation, th: Thresholds, events: list[Ev
             flapping=state.flapping,
             percent=state.percent,
         )
-    events.append(Event("transition", state.status, obs.status, obs.message, obs.at, streak))
+    events.append(Event(TRANSITION, state.status, obs.status, obs.message, obs.at, streak))
     return _settled(state, obs.status)
 
 
@@ -148,7 +152,7 @@ def _flap_step(state: State, obs: Observation, th: Thresholds, events: list[Even
         flapping = True
         events.append(
             Event(
-                "flapping_started",
+                FLAPPING_STARTED,
                 state.status,
                 state.status,
                 f"percent state change {percent:.1f} %",
@@ -159,7 +163,7 @@ def _flap_step(state: State, obs: Observation, th: Thresholds, events: list[Even
         flapping = False
         events.append(
             Event(
-                "flapping_stopped",
+                FLAPPING_STOPPED,
                 state.status,
                 state.status,
                 f"percent state change {percent:.1f} %",

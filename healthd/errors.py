@@ -28,3 +28,10 @@ class DatabaseError(HealthdError):
 
 class EmbeddedPostgresError(HealthdError):
     """The throwaway PostgreSQL cluster could not be set up."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception as one line for a log or a CLI error (psycopg's messages run on with
+    DETAIL and HINT lines)."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

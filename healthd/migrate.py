@@ -14,6 +14,7 @@ from importlib import resources
 import psycopg
 
 from healthd.errors import DatabaseError
+from healthd.errors import first_line as first_line  # re-exported: older importers
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,3 @@ def _apply(conn: psycopg.Connection) -> list[str]:
             applied_now.append(mig.name)
             log.info("applied migration %s", mig.name)
     return applied_now
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -9,13 +9,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from healthd import plugins
+from healthd import fields, plugins
 from healthd.errors import ConfigError, NotFound
 
 ID_RE = re.compile(r"^\S{1,50}$")
-SETTINGS_FIELDS = ("interval_s", "timeout_s", "rise", "fall", "retry_interval_s")
-INT_FIELDS = ("rise", "fall")
-KNOWN_FIELDS = ("id", "name", "type", "plugin", "config", "enabled", *SETTINGS_FIELDS)
+SETTINGS_FIELDS = fields.SETTINGS
+INT_FIELDS = tuple(f for f in SETTINGS_FIELDS if fields.BY_NAME[f].sql_type == "integer")
+KNOWN_FIELDS = fields.OPERATOR
 
 
 @dataclass(frozen=True)

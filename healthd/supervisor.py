@@ -42,7 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from healthd import logs
-from healthd.notify import Notifier
+from healthd.dispatch import Summary
+from healthd.sdnotify import Notifier
 from healthd.settings import Settings, to_environ
 
 log = logging.getLogger("healthd")
@@ -57,33 +58,29 @@ SUPERVISED_ENV = "HEALTHD_SUPERVISED"  # tells a worker to report its summary, n
 
 
 @dataclass
-class Summary:
-    """What a worker last reported (HEALTHD_SUMMARY=<json>)."""
+class Report:
+    """What a worker last reported (HEALTHD_SUMMARY=<json>, once per interval)."""
 
     healthy: int = 0
     failed: int = 0
-    reconnects: int = 0  # cumulative over the worker's life
-    behind: float = 0.0
-    db_down: bool = False
-    buffered: int = 0
+    reconnected: int = 0  # since its previous report
+    behind: float = 0.0  # its largest schedule lag since its previous report
+    buffered: int | None = None  # results held while the database is unreachable
 
     @classmethod
-    def parse(cls, raw: str) -> Summary | None:
+    def parse(cls, raw: str) -> Report | None:
         try:
             d = json.loads(raw)
+            buffered = d.get("buffered")
             return cls(
                 healthy=int(d["healthy"]),
                 failed=int(d["failed"]),
-                reconnects=int(d["reconnects"]),
+                reconnected=int(d["reconnected"]),
                 behind=float(d["behind"]),
-                db_down=bool(d["db_down"]),
-                buffered=int(d["buffered"]),
+                buffered=None if buffered is None else int(buffered),
             )
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None
-
-    def to_json(self) -> str:
-        return json.dumps(self.__dict__, separators=(",", ":"))
 
 
 @dataclass
@@ -98,8 +95,8 @@ class Worker:
     last_ping: float = 0.0
     restart_at: float | None = None
     backoff: float = BACKOFF_FIRST
-    summary: Summary | None = None
-    reconnects_seen: int = 0  # the cumulative count at the last service summary
+    report: Report | None = None
+    reconnected: int = 0  # reported since the last service summary
     behind: float = 0.0  # the worst lag reported since the last service summary
     node_id: str = ""
     extra: dict[str, str] = field(default_factory=dict)
@@ -116,33 +113,26 @@ def parse_notify(datagram: bytes) -> dict[str, str]:
 
 def aggregate(workers: list[Worker]) -> tuple[str, bool]:
     """One summary line for the whole service from the workers' latest reports; returns
-    (line, whether any worker has reported yet). Consumes the per-interval parts."""
-    healthy = failed = reconnected = buffered = 0
+    (line, whether any worker has reported yet). The per-interval parts start over."""
+    from healthd.daemon import summary_line  # the same words as one daemon's line
+
+    healthy = failed = reconnected = 0
     behind = 0.0
-    down = reported = False
+    buffered: int | None = None
+    reported = False
     for w in workers:
-        s = w.summary
-        if s is None:
+        r = w.report
+        if r is None:
             continue
         reported = True
-        healthy += s.healthy
-        failed += s.failed
-        reconnected += max(0, s.reconnects - w.reconnects_seen)
-        w.reconnects_seen = s.reconnects
+        healthy += r.healthy
+        failed += r.failed
+        reconnected += w.reconnected
         behind = max(behind, w.behind)
-        w.behind = 0.0
-        if s.db_down:
-            down = True
-            buffered += s.buffered
-    line = f"Health check: {healthy} healthy, {failed} failed, {reconnected} reconnected"
-    if behind > 1.0:
-        line += (
-            f" (behind schedule by up to {behind:.1f} s:"
-            " more probes than this daemon keeps up with)"
-        )
-    if down:
-        line += f" (database unreachable; {buffered} results buffered)"
-    return line, reported
+        w.reconnected, w.behind = 0, 0.0
+        if r.buffered is not None:
+            buffered = (buffered or 0) + r.buffered
+    return summary_line(Summary(healthy, failed, reconnected, behind), buffered), reported
 
 
 def supervisor_pid() -> int | None:
@@ -210,8 +200,8 @@ class Supervisor:
         w.ready = False
         w.last_ping = 0.0
         w.restart_at = None
-        w.summary = None
-        w.reconnects_seen = 0
+        w.report = None
+        w.reconnected = 0
         w.behind = 0.0
         w.node_id = ""
 
@@ -272,10 +262,11 @@ class Supervisor:
         if "HEALTHD_NODE" in msg:
             w.node_id = msg["HEALTHD_NODE"]
         if "HEALTHD_SUMMARY" in msg:
-            s = Summary.parse(msg["HEALTHD_SUMMARY"])
-            if s is not None:
-                w.summary = s
-                w.behind = max(w.behind, s.behind)
+            r = Report.parse(msg["HEALTHD_SUMMARY"])
+            if r is not None:
+                w.report = r
+                w.reconnected += r.reconnected
+                w.behind = max(w.behind, r.behind)
 
     # -- what systemd hears --------------------------------------------------------
     def all_turning(self, now: float) -> bool:
@@ -352,7 +343,7 @@ class Supervisor:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def _release(self, node_id: str) -> None:
-        from healthd.store import release_node
+        from healthd.store.leases import release_node
 
         try:
             release_node(self.settings.require_database_url(), node_id)

@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from healthd.plugins import _http
+from healthd.plugins import httpclient
 from healthd.secrets import SecretError, resolve, safe_url
 from healthd.selfmetrics import SelfMetrics
 from healthd.store import Store, Unavailable
@@ -105,7 +105,7 @@ class Sender:
             except SecretError as exc:
                 return str(exc)
         try:
-            async with _http.session().post(
+            async with httpclient.session().post(
                 d["url"],
                 data=body,
                 headers=headers,
@@ -115,4 +115,4 @@ class Sender:
                     return None
                 return f"HTTP {resp.status}"
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            return _http.describe_error(exc, d["url"], POST_TIMEOUT)[1]
+            return httpclient.describe_error(exc, d["url"], POST_TIMEOUT)[1]

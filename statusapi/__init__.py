@@ -8,7 +8,7 @@ from flask import Flask
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    from statusapi import config, db, errors, hooks
+    from statusapi import config, db, errors, middleware
     from statusapi.views import ai, events, meta, sources, stream
 
     app = Flask(__name__)
@@ -17,7 +17,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.update(test_config)
     db.init_app(app)
     errors.init_app(app)
-    hooks.init_app(app)
+    middleware.init_app(app)
     for bp in (sources.bp, events.bp, stream.bp, ai.bp, meta.bp):
         app.register_blueprint(bp)
     return app

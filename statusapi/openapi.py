@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from healthd import __version__
+from healthd import __version__, fields
+from healthd.fields import STATUS_SCHEMA
+from healthd.words import EVENT_KINDS, STATUSES
 
 BIGINT_MAX = 2**63 - 1
-_ONE = "(unknown|connected|disconnected|error)"
+_ONE = f"({'|'.join(STATUSES)})"
 STATUS_LIST = f"^{_ONE}(,{_ONE})*$"
-STATUS = {"type": "string", "enum": ["unknown", "connected", "disconnected", "error"]}
+STATUS = STATUS_SCHEMA
 TS = {"type": ["string", "null"], "format": "date-time"}
 NSTR = {"type": ["string", "null"]}
 
@@ -72,35 +74,10 @@ SCHEMAS: dict[str, Any] = {
     },
     "Source": {
         "type": "object",
-        "required": [
-            "id",
-            "name",
-            "type",
-            "plugin",
-            "enabled",
-            "connection_status",
-            "test_status",
-            "last_tested_at",
-            "test_error_message",
-            "status_changed_at",
-            "latency_ms",
-            "flapping",
-            "pending",
-            "config",
-        ],
+        # the columns from healthd/fields.py; "pending" is computed (statusapi/shapes.py)
+        "required": [*fields.api_required(), "pending"],
         "properties": {
-            "id": {"type": "string"},
-            "name": {"type": "string"},
-            "type": {"type": "string"},
-            "plugin": {"type": "string"},
-            "enabled": {"type": "boolean"},
-            "connection_status": STATUS,
-            "test_status": {"type": ["string", "null"], "enum": ["success", "failed", None]},
-            "last_tested_at": TS,
-            "test_error_message": NSTR,
-            "status_changed_at": TS,
-            "latency_ms": {"type": ["number", "null"]},
-            "flapping": {"type": "boolean"},
+            **fields.api_properties(),
             "pending": {
                 "oneOf": [
                     {"type": "null"},
@@ -115,13 +92,6 @@ SCHEMAS: dict[str, Any] = {
                     },
                 ]
             },
-            "interval_s": {"type": ["number", "null"]},
-            "timeout_s": {"type": ["number", "null"]},
-            "config": {
-                "type": "object",
-                "description": 'secrets redacted to "" (references shown as references)',
-            },
-            "updated_at": TS,
         },
     },
     "Event": {
@@ -132,7 +102,7 @@ SCHEMAS: dict[str, Any] = {
             "source_id": {"type": "string"},
             "event": {
                 "type": "string",
-                "enum": ["transition", "flapping_started", "flapping_stopped"],
+                "enum": list(EVENT_KINDS),
             },
             "from": STATUS,
             "to": STATUS,

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from flask import request
 
+from healthd.words import STATUSES as STATUSES
 from statusapi.errors import ApiError
-
-STATUSES = ("unknown", "connected", "disconnected", "error")
 
 
 def bad(name: str, problem: str) -> ApiError:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from healthd import fields
+from healthd.words import CONNECTED
 from statusapi.db import fetch_all, fetch_one
 
 # what the original /api/ai/* routes need of their source
@@ -13,16 +15,21 @@ AI_COLUMNS = (
 EVENT_COLUMNS = "id, source_id, event, from_status, to_status, at, error_message, results"
 
 
-# The Source shape's columns, in the order shapes.source reads them. Rows come back
-# as tuples and are rendered in Python: PostgreSQL's json_build_object/to_char cost more
-# server time per row than psycopg's parsing of the plain columns (P6).
-SOURCE_SELECT = (
-    "SELECT id, name, type, plugin, enabled, connection_status, test_status, last_tested_at,"
-    " test_error_message, status_changed_at, latency_ms, flapping, pending_status, pending_count,"
-    " CASE WHEN pending_status = 'connected' THEN coalesce(rise, %(rise)s)"
-    " ELSE coalesce(fall, %(fall)s) END,"
-    " interval_s, timeout_s, updated_at, config::text FROM data_sources"
-)
+# The Source shape's columns (healthd/fields.py) and what its computed "pending" object
+# is made of. Rows come back as tuples and are rendered in Python: PostgreSQL's
+# json_build_object/to_char cost more server time per row than psycopg's parsing of the
+# plain columns (P6). shapes.source reads them by name through SOURCE_INDEX.
+_SOURCE_EXPRS: dict[str, str] = {
+    **{n: n for n in fields.API_PLAIN},
+    # secret-bearing columns as text: shapes caches their redaction per distinct text
+    **{n: f"{n}::text" for n in fields.API_SECRET},
+    "pending_status": "pending_status",
+    "pending_count": "pending_count",
+    "pending_needed": "CASE WHEN pending_status = %(connected)s"
+    " THEN coalesce(rise, %(rise)s) ELSE coalesce(fall, %(fall)s) END",
+}
+SOURCE_INDEX: dict[str, int] = {n: i for i, n in enumerate(_SOURCE_EXPRS)}
+SOURCE_SELECT = f"SELECT {', '.join(_SOURCE_EXPRS.values())} FROM data_sources"
 
 
 def list_source_rows(
@@ -38,6 +45,7 @@ def list_source_rows(
     params: dict[str, Any] = {
         "rise": rise,
         "fall": fall,
+        "connected": CONNECTED,
         "limit": limit,
         "status": status,
         "plugin": plugin,
@@ -59,7 +67,7 @@ def list_source_rows(
 def get_source_row(source_id: str, rise: int, fall: int) -> tuple[Any, ...] | None:
     return fetch_one(
         f"{SOURCE_SELECT} WHERE id = %(id)s",
-        {"id": source_id, "rise": rise, "fall": fall},
+        {"id": source_id, "rise": rise, "fall": fall, "connected": CONNECTED},
         tuples=True,
     )
 

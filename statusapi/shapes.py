@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+from healthd import fields
 from healthd.plugins import redact
+from statusapi.queries import SOURCE_INDEX
 
 _REDACTED: dict[tuple[str, str], Any] = {}
 _REDACTED_MAX = 20_000
-_KEYS = ("id", "name", "type", "plugin", "enabled", "connection_status", "test_status")
 
 
 def redacted_config(plugin: str, config_text: str) -> Any:
@@ -24,20 +26,28 @@ def redacted_config(plugin: str, config_text: str) -> Any:
     return out
 
 
-def source(r: tuple[Any, ...]) -> dict[str, Any]:
-    """A Source from a row of queries.SOURCE_SELECT."""
-    d = dict(zip(_KEYS, r, strict=False))
-    d["last_tested_at"] = r[7]  # datetimes: rendered as ISO 8601 UTC by render.dumps
-    d["test_error_message"] = r[8]
-    d["status_changed_at"] = r[9]
-    d["latency_ms"] = r[10]
-    d["flapping"] = r[11]
-    d["pending"] = {"status": r[12], "count": r[13], "needed": r[14]} if r[12] else None
-    d["interval_s"] = r[15]
-    d["timeout_s"] = r[16]
-    d["updated_at"] = r[17]
-    d["config"] = redacted_config(r[3], r[18])
-    return d
+def _source_shape() -> Callable[[tuple[Any, ...]], dict[str, Any]]:
+    """The Source shape as one function over a row of queries.SOURCE_SELECT, generated
+    from the declaration (healthd/fields.py) the way collections.namedtuple is: every value
+    is looked up by name once, here, and the row is then read as a single dict display
+    (measurably faster per row than zip or a loop, P6). Datetimes stay datetimes:
+    render.dumps writes them as ISO 8601 UTC."""
+    at = SOURCE_INDEX
+    plain = [f"{n!r}: r[{at[n]}]" for n in fields.API_PLAIN]
+    secret = [f"{n!r}: redacted_config(r[{at['plugin']}], r[{at[n]}])" for n in fields.API_SECRET]
+    pending = (
+        f"'pending': {{'status': r[{at['pending_status']}], 'count': r[{at['pending_count']}],"
+        f" 'needed': r[{at['pending_needed']}]}} if r[{at['pending_status']}] else None"
+    )
+    code = f"lambda r: {{{', '.join([*plain, pending, *secret])}}}"
+    # eval of text built from the declaration's names and positions only, never from input
+    fn: Callable[[tuple[Any, ...]], dict[str, Any]] = eval(
+        code, {"redacted_config": redacted_config}
+    )
+    return fn
+
+
+source = _source_shape()
 
 
 def event(row: dict[str, Any]) -> dict[str, Any]:

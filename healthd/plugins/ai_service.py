@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from healthd.plugins import _http
+from healthd.plugins import httpclient
 from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
 
 
@@ -30,16 +30,16 @@ class AiServicePlugin(Plugin):
         url = cfg["endpoint"].rstrip("/") + "/models"
         started = time.perf_counter()
         try:
-            async with _http.session().get(
+            async with httpclient.session().get(
                 url,
                 headers={"Authorization": f"Bearer {cfg['api_key']}"},
-                ssl=_http.ssl_context(cfg["verify_tls"], cfg.get("ca_file")),
+                ssl=httpclient.ssl_context(cfg["verify_tls"], cfg.get("ca_file")),
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as resp:
                 body = await resp.read()
                 return _judge(resp.status, body, cfg.get("model"), elapsed_ms(started))
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            status, message = _http.describe_error(exc, url, timeout)
+            status, message = httpclient.describe_error(exc, url, timeout)
             return ProbeResult(status, message, elapsed_ms(started))  # type: ignore[arg-type]
 
 

@@ -1,4 +1,4 @@
-"""The plugin interface and the registry.
+"""The plugin interface: what a plugin author implements and what the daemon promises.
 
 A plugin is a class with a ``name``, a declared ``fields`` schema, and one coroutine,
 ``check()``, that tests the connection and returns a :class:`ProbeResult`. Plugins that
@@ -7,30 +7,26 @@ say so in the result), and release it in ``close()``.
 
 Expected failures are results, never exceptions: a refused connection is
 ``ProbeResult.disconnected("connection refused")``. The daemon still wraps every call in
-a hard timeout and catches anything a buggy plugin raises, so one plugin can only ever
-fail its own source.
+a hard timeout and catches anything a buggy plugin raises (guard.py), so one plugin can
+only ever fail its own source.
 
-Third-party plugins register a class under the ``healthd.plugins`` entry-point group.
+Third-party plugins register a class under the ``healthd.plugins`` entry-point group
+(registry.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib import import_module
-from importlib.metadata import entry_points
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
-from healthd.errors import ConfigError, NotFound
-from healthd.secrets import SecretError, is_reference, resolve, scrub, strip_url_credentials
+from healthd.errors import ConfigError
+from healthd.plugins.redaction import has_reference, looks_secret, strings
+from healthd.secrets import is_reference, resolve
+from healthd.words import CONNECTED, DISCONNECTED, ERROR, PROBE_STATUSES, Status
 
-log = logging.getLogger(__name__)
-
-Status = Literal["connected", "disconnected", "error"]
-STATUSES: tuple[str, ...] = ("connected", "disconnected", "error")
+STATUSES = PROBE_STATUSES
 
 
 @dataclass(frozen=True)
@@ -45,19 +41,19 @@ class ProbeResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "connected"
+        return self.status == CONNECTED
 
     @classmethod
     def connected(cls, message: str = "", latency_ms: float | None = None) -> ProbeResult:
-        return cls("connected", message, latency_ms)
+        return cls(CONNECTED, message, latency_ms)
 
     @classmethod
     def disconnected(cls, message: str, latency_ms: float | None = None) -> ProbeResult:
-        return cls("disconnected", message, latency_ms)
+        return cls(DISCONNECTED, message, latency_ms)
 
     @classmethod
     def error(cls, message: str, latency_ms: float | None = None) -> ProbeResult:
-        return cls("error", message, latency_ms)
+        return cls(ERROR, message, latency_ms)
 
 
 @dataclass(frozen=True)
@@ -113,7 +109,7 @@ class Plugin:
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = validate_config(self, config)
         # most configs hold no reference: resolve (and collect secrets) once, not per probe
-        self._static = not _has_reference(self.config)
+        self._static = not has_reference(self.config)
         self._static_secrets = self.secrets_in(self.config) if self._static else []
 
     @property
@@ -144,47 +140,9 @@ class Plugin:
         """Every resolved secret value, so messages can be scrubbed of them."""
         out: list[str] = []
         for key, value in config.items():
-            if key in self.secret_fields or _looks_secret(key):
-                out.extend(_strings(value))
+            if key in self.secret_fields or looks_secret(key):
+                out.extend(strings(value))
         return [s for s in out if len(s) >= 3]
-
-
-SECRET_WORDS = (
-    "key",
-    "token",
-    "secret",
-    "password",
-    "passwd",
-    "authorization",
-    "credential",
-    "dsn",
-)
-
-
-def _has_reference(value: Any) -> bool:
-    if is_reference(value):
-        return True
-    if isinstance(value, dict):
-        return any(_has_reference(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_reference(v) for v in value)
-    return False
-
-
-def _looks_secret(key: str) -> bool:
-    k = key.lower()
-    return any(w in k for w in SECRET_WORDS)
-
-
-def _strings(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
 
 
 def validate_config(plugin: type[Plugin] | Plugin, config: Any) -> dict[str, Any]:
@@ -218,128 +176,15 @@ def validate_config(plugin: type[Plugin] | Plugin, config: Any) -> dict[str, Any
     return out
 
 
-async def run_check(plugin: Plugin, timeout: float) -> ProbeResult:
-    """Run one check with the guarantees the daemon relies on: a hard timeout, no
-    exception escapes, and no secret survives in the message."""
-    started = time.perf_counter()
-    secrets: list[str] = []
-    try:
-        secrets = plugin.probe_secrets()
-        # the plugin applies `timeout` itself; this is the backstop for one that does not
-        async with asyncio.timeout(timeout + 1.0):
-            result = await plugin.check(timeout)
-    except SecretError as exc:
-        result = ProbeResult.error(str(exc))
-    except TimeoutError:
-        result = ProbeResult.disconnected(f"timed out after {timeout:g} s")
-    except Exception as exc:  # a plugin bug must fail only its own source
-        log.debug("plugin %s raised", plugin.name, exc_info=True)
-        result = ProbeResult.error(f"plugin {plugin.name} failed: {type(exc).__name__}: {exc}")
-    latency = result.latency_ms
-    if latency is None:
-        latency = round((time.perf_counter() - started) * 1000, 2)
-    return ProbeResult(result.status, scrub(result.message, secrets), latency, result.reconnected)
-
-
-# -- registry -------------------------------------------------------------------------
-
-BUILTIN: dict[str, str] = {
-    "http": "healthd.plugins.http:HttpPlugin",
-    "tcp": "healthd.plugins.tcp:TcpPlugin",
-    "postgres": "healthd.plugins.postgres:PostgresPlugin",
-    "ai-service": "healthd.plugins.ai_service:AiServicePlugin",
-    "dns": "healthd.plugins.dns:DnsPlugin",
-    "command": "healthd.plugins.command:CommandPlugin",
-}
-_cache: dict[str, type[Plugin]] = {}
-
-
-def _load(target: str) -> type[Plugin]:
-    module, _, attr = target.partition(":")
-    cls = getattr(import_module(module), attr)
-    if not (isinstance(cls, type) and issubclass(cls, Plugin)):
-        raise TypeError(f"{target} is not a healthd Plugin subclass")
-    return cls
-
-
-def _third_party() -> dict[str, Any]:
-    return {ep.name: ep for ep in entry_points(group="healthd.plugins")}
-
-
-def names() -> list[str]:
-    return sorted(set(BUILTIN) | set(_third_party()))
-
-
-def get(name: str) -> type[Plugin]:
-    """The plugin class registered as ``name``; NotFound names the unknown alias."""
-    if name in _cache:
-        return _cache[name]
-    if name in BUILTIN:
-        cls = _load(BUILTIN[name])
-    else:
-        ep = _third_party().get(name)
-        if ep is None:
-            raise NotFound(f"unknown plugin {name!r} (known: {', '.join(names())})")
-        try:
-            cls = ep.load()
-        except Exception as exc:
-            raise NotFound(f"plugin {name!r} failed to load: {exc}") from None
-        if not (isinstance(cls, type) and issubclass(cls, Plugin)):
-            raise NotFound(f"plugin {name!r} is not a healthd Plugin subclass")
-    _cache[name] = cls
-    return cls
-
-
-def create(name: str, config: Mapping[str, Any]) -> Plugin:
-    """A ready plugin instance. Raises NotFound or ConfigError."""
-    return get(name)(config)
-
-
-def secret_fields(name: str) -> frozenset[str]:
-    try:
-        cls = get(name)
-    except NotFound:
-        return frozenset()
-    return frozenset(k for k, f in cls.fields.items() if f.secret)
-
-
-def redact(plugin_name: str, config: Any) -> Any:
-    """Config fit to show: secret fields and secret-looking keys become "" (a reference
-    is shown as the reference), credentials inside URLs are removed."""
-    declared = secret_fields(plugin_name)
-
-    def walk(value: Any, secret: bool) -> Any:
-        if is_reference(value):
-            return dict(value)
-        if isinstance(value, dict):
-            return {
-                k: walk(v, secret or k in declared or _looks_secret(k)) for k, v in value.items()
-            }
-        if isinstance(value, list):
-            return [walk(v, secret) for v in value]
-        if secret:
-            return ""
-        if isinstance(value, str):
-            return strip_url_credentials(value)
-        return value
-
-    return walk(config, False) if isinstance(config, dict) else {}
-
-
 def elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
 
 
 __all__ = [
+    "STATUSES",
     "Field",
     "Plugin",
     "ProbeResult",
-    "STATUSES",
-    "create",
-    "get",
-    "names",
-    "redact",
-    "run_check",
-    "validate_config",
     "elapsed_ms",
+    "validate_config",
 ]

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from healthd.plugins import _http
+from healthd.plugins import httpclient
 from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
 
 BODY_LIMIT = 1 << 20  # body_contains reads at most 1 MiB
@@ -54,11 +54,11 @@ class HttpPlugin(Plugin):
         url: str = cfg["url"]
         started = time.perf_counter()
         try:
-            async with _http.session().request(
+            async with httpclient.session().request(
                 cfg["method"],
                 url,
                 headers=cfg.get("headers") or None,
-                ssl=_http.ssl_context(cfg["verify_tls"], cfg.get("ca_file")),
+                ssl=httpclient.ssl_context(cfg["verify_tls"], cfg.get("ca_file")),
                 allow_redirects=cfg["follow_redirects"],
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as resp:
@@ -72,7 +72,7 @@ class HttpPlugin(Plugin):
                 cert_problem = await _cert_problem(url, cfg, timeout)
             return _judge(status, body, cfg, cert_problem, latency)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            kind, message = _http.describe_error(exc, url, timeout)
+            kind, message = httpclient.describe_error(exc, url, timeout)
             return ProbeResult(kind, message, elapsed_ms(started))  # type: ignore[arg-type]
 
 

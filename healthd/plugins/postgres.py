@@ -8,7 +8,9 @@ from typing import Any
 
 import psycopg
 
+from healthd.errors import first_line
 from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
+from healthd.words import CONNECTED, DISCONNECTED, ERROR
 
 
 class PostgresPlugin(Plugin):
@@ -47,11 +49,11 @@ class PostgresPlugin(Plugin):
                     return ProbeResult.disconnected("connection lost", elapsed_ms(started))
                 continue
             except psycopg.Error as exc:
-                return ProbeResult.error(f"query failed: {_first_line(exc)}", elapsed_ms(started))
+                return ProbeResult.error(f"query failed: {first_line(exc)}", elapsed_ms(started))
             break
         if reconnected:
             self.reconnects += 1
-        return ProbeResult("connected", "query ok", elapsed_ms(started), reconnected)
+        return ProbeResult(CONNECTED, "query ok", elapsed_ms(started), reconnected)
 
     async def _connect(self, dsn: str, timeout: float, started: float) -> ProbeResult | None:
         try:
@@ -78,24 +80,19 @@ class PostgresPlugin(Plugin):
                 await conn.close()
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
 def _connect_reason(exc: psycopg.OperationalError) -> tuple[str, str]:
     """(status, message): the server answering "no" is an error, not reaching it is not."""
     text = str(exc).lower()
     if "authentication" in text or "no pg_hba.conf entry" in text:
-        return "error", "authentication failed"
+        return ERROR, "authentication failed"
     if "does not exist" in text:
-        return "error", "database or role does not exist"
+        return ERROR, "database or role does not exist"
     if "refused" in text:
-        return "disconnected", "connection refused"
+        return DISCONNECTED, "connection refused"
     if "timeout" in text or "timed out" in text:
-        return "disconnected", "timed out connecting"
+        return DISCONNECTED, "timed out connecting"
     if "could not translate host name" in text:
-        return "disconnected", "DNS lookup failed"
+        return DISCONNECTED, "DNS lookup failed"
     if "starting up" in text or "shutting down" in text:
-        return "disconnected", "the server is starting up or shutting down"
-    return "disconnected", "cannot connect: " + _first_line(exc)
+        return DISCONNECTED, "the server is starting up or shutting down"
+    return DISCONNECTED, "cannot connect: " + first_line(exc)

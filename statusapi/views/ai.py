@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app
 
+from healthd.words import CONNECTED, UNKNOWN
 from statusapi import queries
 from statusapi.render import json_response
 
@@ -42,14 +43,14 @@ def connections() -> Response:
 @bp.get("/api/ai/connection-status")
 def connection_status() -> Response:
     row = _source()
-    up = bool(row and row["enabled"] and row["connection_status"] == "connected")
+    up = bool(row and row["enabled"] and row["connection_status"] == CONNECTED)
     return json_response(
         {
             "status": "enabled" if up else "disabled",
             "lastTested": row["last_tested_at"] if row else None,
             "testStatus": row["test_status"] if row else None,
             "endpoint": _endpoint(row),
-            "connectionStatus": row["connection_status"] if row else "unknown",
+            "connectionStatus": row["connection_status"] if row else UNKNOWN,
             "errorMessage": row["test_error_message"] if row else None,
         }
     )

@@ -19,6 +19,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
 
+from healthd.words import TRANSITION
 from statusapi import queries, shapes
 from statusapi.errors import ApiError
 from statusapi.render import dumps
@@ -107,7 +108,7 @@ class Broadcaster:
 
 
 def format_event(row: dict[str, Any]) -> str:
-    kind = "status" if row["event"] == "transition" else "flapping"
+    kind = "status" if row["event"] == TRANSITION else "flapping"
     return f"id: {row['id']}\nevent: {kind}\ndata: {dumps(shapes.event(row))}\n\n"
 
 

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from healthd import embedded, plugins
-from healthd.plugins import _http
+from healthd.plugins import httpclient
 from healthd.plugins.base import ProbeResult
 from tests.support import DnsServer, FakeOpenAI, Target, hanging_listener, make_cert
 
@@ -35,7 +35,7 @@ async def _probe(name: str, config: dict[str, Any], timeout: float = 2.0) -> Pro
         return await plugins.run_check(plugin, timeout)
     finally:
         await plugin.close()
-        await _http.close_session()
+        await httpclient.close_session()
 
 
 def probe(name: str, config: dict[str, Any], timeout: float = 2.0) -> ProbeResult:

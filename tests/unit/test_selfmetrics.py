@@ -6,7 +6,7 @@ import json
 import subprocess
 
 from healthd.selfmetrics import LAG_BUCKETS, SelfMetrics
-from healthd.supervisor import Summary, Worker, aggregate
+from healthd.supervisor import Report, Worker, aggregate
 
 
 def test_snapshot_is_json_and_counts_by_plugin_and_result() -> None:
@@ -24,26 +24,25 @@ def test_snapshot_is_json_and_counts_by_plugin_and_result() -> None:
     assert snap["in_flight"] == 2 and snap["sources"] == 3
 
 
-def _worker(summary: Summary) -> Worker:
+def _worker(report: Report) -> Worker:
     import socket
 
     w = Worker(0, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM), "")
     w.proc = subprocess.Popen(["true"])
     w.proc.wait()
-    w.summary, w.behind = summary, summary.behind
+    w.report, w.behind, w.reconnected = report, report.behind, report.reconnected
     return w
 
 
 def test_one_summary_line_for_every_worker() -> None:
-    a = _worker(Summary(healthy=3, failed=1, reconnects=2, behind=0.2))
-    b = _worker(Summary(healthy=4, failed=0, reconnects=5, behind=2.5, db_down=True, buffered=7))
+    a = _worker(Report(healthy=3, failed=1, reconnected=2, behind=0.2))
+    b = _worker(Report(healthy=4, failed=0, reconnected=5, behind=2.5, buffered=7))
     line, reported = aggregate([a, b])
     assert reported
     assert line.startswith("Health check: 7 healthy, 1 failed, 7 reconnected")
     assert "behind schedule by up to 2.5 s" in line and "7 results buffered" in line
-    # reconnections are counted once: the next interval shows only new ones
-    b.summary = Summary(healthy=4, failed=0, reconnects=6)
+    # an interval without new reports: the counts stand, nothing is counted twice
     line, _ = aggregate([a, b])
-    assert "1 reconnected" in line and "behind" not in line
+    assert "0 reconnected" in line and "behind" not in line
     for w in (a, b):
         w.sock.close()

@@ -1,4 +1,4 @@
-"""Which source is probed when.
+"""Which source is probed when: the due-time heap and the dispatch step.
 
 APScheduler drives the loop: one short job (``dispatch``) fires every few tens of
 milliseconds and starts every probe that is due. Per-source timing lives in a heap here
@@ -18,6 +18,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from healthd.errors import HealthdError
 from healthd.selfmetrics import SelfMetrics
 from healthd.settings import Settings, default_retry
 from healthd.store import ResultRow, state_from_row
+from healthd.words import CONNECTED
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,16 @@ def build_source(row: dict[str, Any], s: Settings, state: State | None = None) -
     return src
 
 
+@dataclass(frozen=True)
+class Summary:
+    """What the periodic summary line reports, since the previous one."""
+
+    healthy: int
+    failed: int
+    reconnected: int
+    behind: float  # the largest schedule lag, s
+
+
 @dataclass
 class Counters:
     probes: int = 0
@@ -114,6 +126,7 @@ class Runtime:
         self.counters = Counters()
         self.metrics = SelfMetrics()
         self.accepting = True
+        self._summarised_reconnects = 0
 
     # -- membership ----------------------------------------------------------------
     def schedule(self, src: Source, due: float) -> None:
@@ -257,8 +270,26 @@ class Runtime:
         )
 
     def status_counts(self) -> tuple[int, int]:
-        healthy = sum(1 for s in self.sources.values() if s.state.status == "connected")
+        healthy = sum(1 for s in self.sources.values() if s.state.status == CONNECTED)
         return healthy, len(self.sources) - healthy
+
+    def take_summary(self) -> Summary:
+        """The counts for the summary line; the per-interval counters start over."""
+        healthy, failed = self.status_counts()
+        c = self.counters
+        reconnected, self._summarised_reconnects = (
+            c.reconnects - self._summarised_reconnects,
+            c.reconnects,
+        )
+        behind, c.max_lag = c.max_lag, 0.0
+        return Summary(healthy, failed, reconnected, behind)
+
+    def lag_p99(self) -> float | None:
+        """The 99th percentile of the schedule lag over the run (sampled), if any."""
+        lags = self.counters.lags
+        if not lags:
+            return None
+        return statistics.quantiles(lags, n=100)[98] if len(lags) > 1 else lags[0]
 
 
 async def _quiet_close(plugin: plugins.Plugin | None) -> None:

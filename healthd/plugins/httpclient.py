@@ -1,4 +1,5 @@
-"""One aiohttp session per event loop, shared by the http and ai-service plugins.
+"""One aiohttp session per event loop, shared by the http and ai-service plugins and the
+webhook sender (healthd/webhooks.py): public, though it lives among the plugins.
 
 A fresh TCP connection per probe (force_close) is deliberate: a health check that rides
 a pooled keep-alive connection would not notice a listener that stopped accepting.
@@ -13,6 +14,7 @@ from typing import Any
 import aiohttp
 
 from healthd.secrets import safe_url
+from healthd.words import DISCONNECTED, ERROR
 
 _sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
 
@@ -49,29 +51,29 @@ def describe_error(exc: BaseException, url: str, timeout: float) -> tuple[str, s
     carries aiohttp's own text, which can quote the URL with its credentials."""
     where = safe_url(url)
     if isinstance(exc, asyncio.TimeoutError | TimeoutError | aiohttp.ServerTimeoutError):
-        return "disconnected", f"timed out after {timeout:g} s ({where})"
+        return DISCONNECTED, f"timed out after {timeout:g} s ({where})"
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         return (
-            "disconnected",
+            DISCONNECTED,
             f"TLS certificate rejected: {_reason(exc.certificate_error)} ({where})",
         )
     if isinstance(exc, aiohttp.ClientSSLError):
-        return "disconnected", f"TLS handshake failed ({where})"
+        return DISCONNECTED, f"TLS handshake failed ({where})"
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return "disconnected", f"DNS lookup failed for {exc.host} ({where})"
+        return DISCONNECTED, f"DNS lookup failed for {exc.host} ({where})"
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return "disconnected", f"{_os_reason(exc.os_error)} ({where})"
+        return DISCONNECTED, f"{_os_reason(exc.os_error)} ({where})"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "disconnected", f"server closed the connection ({where})"
+        return DISCONNECTED, f"server closed the connection ({where})"
     if isinstance(exc, aiohttp.InvalidURL):
-        return "error", "invalid URL"
+        return ERROR, "invalid URL"
     if isinstance(exc, aiohttp.TooManyRedirects):
-        return "error", f"too many redirects ({where})"
+        return ERROR, f"too many redirects ({where})"
     if isinstance(exc, aiohttp.ClientResponseError):
-        return "error", f"bad response: HTTP {exc.status} ({where})"
+        return ERROR, f"bad response: HTTP {exc.status} ({where})"
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientOSError):
-        return "disconnected", f"connection broken while reading ({where})"
-    return "error", f"{type(exc).__name__} ({where})"
+        return DISCONNECTED, f"connection broken while reading ({where})"
+    return ERROR, f"{type(exc).__name__} ({where})"
 
 
 def _os_reason(err: OSError) -> str:

@@ -1,0 +1,99 @@
+"""Shard leases and the daemon's heartbeat: how several daemons share the sources.
+
+Each daemon renews the leases it holds and moves toward a fair share of the live daemons
+(``rebalance``, pure): it takes free or expired shards while it holds fewer than its share
+and hands back its highest ones while it holds more.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+
+def fair_share(total: int, live: int) -> int:
+    """Shards per daemon: ``total`` over ``live`` daemons, rounded up (so every shard has
+    a taker even when the division is uneven)."""
+    return -(-total // max(1, live))
+
+
+def rebalance(held: set[int], total: int, live: int) -> tuple[int, list[int]]:
+    """(how many more shards to take, which held shards to hand back) to reach the fair
+    share; the highest-numbered shards go back first."""
+    fair = fair_share(total, live)
+    if len(held) < fair:
+        return fair - len(held), []
+    return 0, sorted(held)[fair:]
+
+
+# the heartbeat carries the daemon's own counters (healthd/selfmetrics.py)
+HEARTBEAT_SQL = (
+    "INSERT INTO daemon_nodes (node_id, hostname, pid, sources, version, metrics)"
+    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (node_id) DO UPDATE SET"
+    " heartbeat_at = now(), sources = EXCLUDED.sources, metrics = EXCLUDED.metrics"
+)
+# leave (or, for a worker it saw die, the supervisor): drop the heartbeat, hand every shard
+# back and wake the other daemons' lease rounds (they LISTEN healthd_leases), so they take
+# the shards over at once instead of after the lease expires
+FORGET_SQL = (
+    "WITH released AS (UPDATE shard_leases SET node_id = NULL, expires_at = '-infinity'"
+    " WHERE node_id = %(node)s), gone AS (DELETE FROM daemon_nodes WHERE node_id = %(node)s)"
+    " SELECT pg_notify('healthd_leases', 'released')"
+)
+# a daemon that joined asks the others to hand over their surplus now
+ANNOUNCE_SQL = "SELECT pg_notify('healthd_leases', 'joined')"
+
+
+def release_node(url: str, node_id: str) -> None:
+    """FORGET_SQL for a daemon known to be dead, from outside it (the supervisor, which
+    reaped the worker: nothing can still be probing under that node id)."""
+    with psycopg.connect(url, connect_timeout=5, application_name="healthd-supervisor") as conn:
+        conn.execute(FORGET_SQL, {"node": node_id})
+
+
+def lease_round(
+    conn: psycopg.Connection[Any], node: str, total: int, ttl: float, live_within: float
+) -> tuple[set[int], int]:
+    """Renew this daemon's leases and rebalance, in one transaction; return (the shards
+    held, live daemons)."""
+    p = {"node": node, "ttl": ttl, "live": live_within}
+    with conn.transaction():
+        held = {
+            r["shard"]
+            for r in conn.execute(
+                "UPDATE shard_leases SET expires_at = now() + make_interval(secs => %(ttl)s)"
+                " WHERE node_id = %(node)s AND expires_at > now() RETURNING shard",
+                p,
+            )
+        }
+        row = conn.execute(
+            "SELECT count(*) AS n FROM daemon_nodes"
+            " WHERE heartbeat_at > now() - make_interval(secs => %(live)s)"
+            " OR node_id = %(node)s",
+            p,
+        ).fetchone()
+        live = max(1, int(row["n"]) if row else 1)
+        want, extra = rebalance(held, total, live)
+        if want:
+            held |= {
+                r["shard"]
+                for r in conn.execute(
+                    "UPDATE shard_leases SET node_id = %(node)s,"
+                    " expires_at = now() + make_interval(secs => %(ttl)s)"
+                    " WHERE shard IN (SELECT shard FROM shard_leases"
+                    "  WHERE node_id IS NULL OR expires_at <= now() ORDER BY shard"
+                    "  LIMIT %(want)s FOR UPDATE SKIP LOCKED) RETURNING shard",
+                    {**p, "want": want},
+                )
+            }
+        elif extra:
+            conn.execute(
+                "UPDATE shard_leases SET node_id = NULL, expires_at = '-infinity'"
+                " WHERE node_id = %(node)s AND shard = ANY(%(extra)s)",
+                {**p, "extra": extra},
+            )
+            held -= set(extra)
+            # the daemon short of its share takes them at once, not a round later
+            conn.execute("SELECT pg_notify('healthd_leases', 'released')")
+    return held, live

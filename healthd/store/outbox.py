@@ -1,0 +1,45 @@
+"""The webhook outbox: deliveries are claimed under a lease, then marked done, retried
+later or given up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from healthd.store.writer import Writer
+
+
+class Outbox:
+    def __init__(self, writer: Writer) -> None:
+        self._db = writer
+
+    async def claim(self, limit: int, lease_s: float) -> list[dict[str, Any]]:
+        """Take due deliveries; the lease (next_attempt_at pushed ahead) keeps another
+        daemon from sending the same one while this one is trying."""
+        return await self._db.run(
+            "UPDATE webhook_outbox o SET next_attempt_at = now() + make_interval(secs => %s),"
+            " attempts = o.attempts + 1"
+            " FROM webhooks w WHERE w.id = o.webhook_id AND o.id IN ("
+            "  SELECT id FROM webhook_outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL"
+            "  AND next_attempt_at <= now() ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
+            " RETURNING o.id, o.delivery_id, o.event, o.payload, o.attempts, w.url, w.secret_ref",
+            (lease_s, limit),
+        )
+
+    async def done(self, outbox_id: int) -> None:
+        await self._db.run(
+            "UPDATE webhook_outbox SET delivered_at = now(), last_error = NULL WHERE id = %s",
+            (outbox_id,),
+        )
+
+    async def failed(self, outbox_id: int, error: str, retry_in: float | None) -> None:
+        if retry_in is None:
+            await self._db.run(
+                "UPDATE webhook_outbox SET gave_up_at = now(), last_error = %s WHERE id = %s",
+                (error, outbox_id),
+            )
+        else:
+            await self._db.run(
+                "UPDATE webhook_outbox SET next_attempt_at = now() + make_interval(secs => %s),"
+                " last_error = %s WHERE id = %s",
+                (retry_in, error, outbox_id),
+            )
