@@ -30,7 +30,10 @@ async def run_check(plugin: Plugin, timeout: float) -> ProbeResult:
     except Exception as exc:  # a plugin bug must fail only its own source
         log.debug("plugin %s raised", plugin.name, exc_info=True)
         result = ProbeResult.error(f"plugin {plugin.name} failed: {type(exc).__name__}: {exc}")
+    message = scrub(result.message, secrets)
     latency = result.latency_ms
+    if latency is not None and message is result.message:
+        return result  # the common case: nothing to change, nothing to allocate
     if latency is None:
         latency = round((time.perf_counter() - started) * 1000, 2)
-    return ProbeResult(result.status, scrub(result.message, secrets), latency, result.reconnected)
+    return ProbeResult(result.status, message, latency, result.reconnected)

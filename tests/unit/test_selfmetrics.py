@@ -46,3 +46,49 @@ def test_one_summary_line_for_every_worker() -> None:
     assert "0 reconnected" in line and "behind" not in line
     for w in (a, b):
         w.sock.close()
+
+
+def test_healthy_count_follows_every_change() -> None:
+    """The runtime keeps its healthy count as statuses change instead of recounting."""
+    import asyncio
+
+    from healthd import settings
+    from healthd.dispatch import Runtime, build_source
+    from healthd.plugins import ProbeResult
+
+    rt = Runtime(settings.load({}), lambda row: None, lambda sid, ev: None)
+
+    def row(sid: str, status: str) -> dict[str, object]:
+        return {
+            "id": sid,
+            "plugin": "tcp",
+            "config": {"host": "127.0.0.1", "port": 9},
+            "connection_status": status,
+            "pending_status": None,
+            "pending_count": 0,
+            "pending_results": [],
+            "recent_results": "",
+            "flapping": False,
+            "percent_state_change": 0.0,
+        }
+
+    async def scenario() -> None:
+        a = build_source(row("a", "connected"), rt.settings)
+        b = build_source(row("b", "unknown"), rt.settings)
+        rt.add(a, 0.0)
+        rt.add(b, 0.0)
+        assert rt.status_counts() == (1, 1)
+        rt._record(b, ProbeResult.connected("ok", 1.0))  # unknown: adopted at once
+        assert rt.status_counts() == (2, 0)
+        for _ in range(3):
+            rt._record(a, ProbeResult.error("down", 1.0))
+        assert rt.status_counts() == (1, 1)
+        rt.add(build_source(row("b", "connected"), rt.settings), 0.0)  # replaced
+        assert rt.status_counts() == (1, 1)
+        rt.retire(rt.sources["b"])
+        rt.retire(b)  # a stale copy: nothing counted twice
+        assert rt.status_counts() == (0, 1)
+        assert rt.healthy == sum(s.state.status == "connected" for s in rt.sources.values())
+        await asyncio.gather(*rt.tasks)
+
+    asyncio.run(scenario())
