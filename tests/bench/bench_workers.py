@@ -33,6 +33,30 @@ from _servers import blackbox, nginx, wrk  # noqa: E402
 from bench_daemon import seed  # noqa: E402
 
 
+def bare_aiohttp(port: int, n: int = 10_000, conc: int = 200) -> float:
+    """The floor for one core: aiohttp GETs with a fresh connection each, nothing else
+    (no scheduling, no debounce, no writes), on uvloop as `healthd run` uses it."""
+    import asyncio
+
+    import aiohttp
+    import uvloop
+
+    async def run() -> float:
+        sem = asyncio.Semaphore(conc)
+        conn = aiohttp.TCPConnector(force_close=True, limit=0)
+        async with aiohttp.ClientSession(connector=conn) as s:
+
+            async def one() -> None:
+                async with sem, s.get(f"http://127.0.0.1:{port}/") as r:
+                    await r.read()
+
+            t = time.perf_counter()
+            await asyncio.gather(*(one() for _ in range(n)))
+            return n / (time.perf_counter() - t)
+
+    return float(uvloop.run(run()))
+
+
 def seed_cold(url: str, n: int, target: str) -> None:
     """n sources, none probed yet (each count starts as a first start would)."""
     seed(url, n, target)
@@ -133,6 +157,8 @@ def main() -> None:
                 f"http://127.0.0.1:{bb}/probe?target={target}&module=http_2xx", 10
             )
         print(f"blackbox_exporter {out['blackbox']:,.0f} probes/s", file=sys.stderr)
+        out["bare"] = bare_aiohttp(nginx_port)
+        print(f"bare aiohttp, one process: {out['bare']:,.0f}/s", file=sys.stderr)
         if not args.skip_p11:
             seed_cold(url, 10_000, target)
             proc = start(url, args.workers, 1.0, log)
