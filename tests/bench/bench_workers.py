@@ -194,6 +194,11 @@ def main() -> None:
             f"| P11 | probes/s, `healthd run --workers {args.workers}`, 10,000 sources @ 1 s"
             f" | {out['p11']:,.0f} | {bbr:,.0f} | **{out['p11'] / bbr:.2f}** (>= 1.5) |"
         )
+    per = out.get("p11", 0.0) / args.workers / out["bare"]
+    print(
+        "| | bare aiohttp GET, fresh connection each, one process (uvloop): one core's floor"
+        f" | {out['bare']:,.0f} | | healthd per worker / floor: {per:.2f} |"
+    )
     print(
         "\n| sources @ 30 s | demand/s | probes/s (nginx) | started > 1 s late | lag p99 "
         "| table: p99 overdue | blackbox_exporter/s |\n|---|---|---|---|---|---|---|"
