@@ -308,7 +308,10 @@ class Daemon:
         sch.add_job(self.job_flush, "interval", seconds=FLUSH_EVERY, id="flush")
         sch.add_job(self.job_resync, "interval", seconds=RESYNC_EVERY, id="resync")
         sch.add_job(self.job_lease, "interval", seconds=HEARTBEAT_EVERY, id="lease")
-        sch.add_job(self.job_summary, "interval", seconds=s.interval, id="summary")
+        # a worker reports to its supervisor every second (its counts then lag a shard move
+        # by a second at most), the supervisor logs once per interval for all of them
+        every = min(s.interval, 1.0) if self.supervised else s.interval
+        sch.add_job(self.job_summary, "interval", seconds=every, id="summary")
         sch.add_job(self.job_webhook_tick, "interval", seconds=1.0, id="webhooks")
         sch.start()
         log.log(
