@@ -10,8 +10,8 @@ workers say into one voice:
 - READY=1 once, when every worker has said READY=1;
 - WATCHDOG=1 only while every ready worker has pinged within the last period (each
   worker pings from inside its probe loop, so one stalled loop stops the service's pings);
-- one summary line per interval for the whole service (workers send their counts as
-  HEALTHD_SUMMARY=<json> instead of logging them);
+- one summary line per interval for the whole service (workers send their counts every
+  second as HEALTHD_SUMMARY=<json> instead of logging them);
 - a worker that dies is replaced after a backoff (1 s doubling to 30 s, reset once a
   worker has run for a minute), with one log line;
 - SIGTERM/SIGINT stop every worker (each drains and writes within its own bounded
@@ -37,7 +37,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ SUPERVISED_ENV = "HEALTHD_SUPERVISED"  # tells a worker to report its summary, n
 
 @dataclass
 class Report:
-    """What a worker last reported (HEALTHD_SUMMARY=<json>, once per interval)."""
+    """What a worker last reported (HEALTHD_SUMMARY=<json>, every second)."""
 
     healthy: int = 0
     failed: int = 0
@@ -99,7 +99,6 @@ class Worker:
     reconnected: int = 0  # reported since the last service summary
     behind: float = 0.0  # the worst lag reported since the last service summary
     node_id: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def parse_notify(datagram: bytes) -> dict[str, str]:
