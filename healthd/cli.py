@@ -12,10 +12,17 @@ from typing import Any, NoReturn
 
 import click
 
-from healthd import __version__, catalog, plugins, settings
+from healthd import __version__, catalog, dependencies, plugins, settings
 from healthd.errors import ConfigError, HealthdError, NotFound
 from healthd.sources import SETTINGS_FIELDS, read_file, validate, validate_all
-from healthd.words import CONNECTED, EVENT_KINDS
+from healthd.words import (
+    CONNECTED,
+    EVENT_KINDS,
+    FLAPPING_STARTED,
+    FLAPPING_STOPPED,
+    PROBE_STATUSES,
+    TRANSITION,
+)
 
 EXIT_FAILED, EXIT_UNKNOWN = 2, 3
 
@@ -99,6 +106,11 @@ pass_ctx = click.make_pass_decorator(Ctx)
 )
 @click.option(
     "--log-format", type=click.Choice(settings.LOG_FORMATS), help="[env HEALTHD_LOG_FORMAT, text]"
+)
+@click.option(
+    "--history-days",
+    type=click.IntRange(min=1),
+    help="days of history, rollups and finished deliveries kept [env HEALTHD_HISTORY_DAYS, 400]",
 )
 @click.pass_context
 def main(ctx: click.Context, /, default_timeout: float | None, **flags: Any) -> None:
@@ -401,6 +413,9 @@ def _source_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--rise", type=int),
         click.option("--fall", type=int),
         click.option("--retry-interval", "retry_interval_s", type=float),
+        click.option(
+            "--depends-on", "depends_on", help="comma-separated parent source ids ('' clears)"
+        ),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -416,6 +431,8 @@ def _entry_from(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
             entry[key] = given[key]
     if given.get("type_") is not None:
         entry["type"] = given["type_"]
+    if given.get("depends_on") is not None:
+        entry["depends_on"] = dependencies.parse_ids(given["depends_on"])
     return entry
 
 
@@ -474,7 +491,8 @@ def sources_disable(ctx: Ctx, source_id: str) -> None:
 def sources_import(ctx: Ctx, file: Path, prune: bool) -> None:
     """Declare sources from a TOML or JSON file (upsert by id); all or nothing."""
     specs = validate_all(read_file(file))
-    stats = catalog.import_sources(ctx.url, specs, prune)
+    where = {s.id: f"entry {i} (id {s.id!r})" for i, s in enumerate(specs, start=1)}
+    stats = catalog.import_sources(ctx.url, specs, prune, where)
     click.echo(", ".join(f"{n} {k}" for k, n in stats.items()))
 
 
@@ -488,6 +506,10 @@ def sources_export(ctx: Ctx) -> None:
 # -- webhooks ------------------------------------------------------------------------
 
 WEBHOOK_EVENTS = EVENT_KINDS
+# what --events accepts: "flapping" is both of its events
+EVENT_ALIASES = {"flapping": (FLAPPING_STARTED, FLAPPING_STOPPED)}
+WEBHOOK_TO = PROBE_STATUSES
+WEBHOOK_FORMATS = ("healthd", "slack", "standard")
 
 
 @main.group()
@@ -505,44 +527,98 @@ def webhooks() -> None:
 )
 @click.option(
     "--events",
-    default=",".join(WEBHOOK_EVENTS),
+    default="transition,flapping",
     show_default=True,
-    help="comma-separated events to send",
+    help="comma-separated events to send: transition, flapping",
+)
+@click.option("--to", "to", help="only transitions to these statuses, e.g. error,disconnected")
+@click.option("--sources", "source_ids", help="only these source ids (comma-separated)")
+@click.option(
+    "--format",
+    "fmt",
+    default="healthd",
+    show_default=True,
+    help='body and signature: healthd, slack ({"text"}) or standard (Standard Webhooks)',
 )
 @pass_ctx
 def webhooks_add(
-    ctx: Ctx, url: str, secret_env: str | None, secret_file: str | None, events: str
+    ctx: Ctx,
+    url: str,
+    secret_env: str | None,
+    secret_file: str | None,
+    events: str,
+    to: str | None,
+    source_ids: str | None,
+    fmt: str,
 ) -> None:
     if not url.startswith(("http://", "https://")):
         raise ConfigError("URL", "must start with http:// or https://")
     if secret_env and secret_file:
         raise ConfigError("--secret-env", "give --secret-env or --secret-file, not both")
-    chosen = [e.strip() for e in events.split(",") if e.strip()]
-    for e in chosen:
-        if e not in WEBHOOK_EVENTS:
-            raise ConfigError(
-                "--events", f"unknown event {e!r} (known: {', '.join(WEBHOOK_EVENTS)})"
-            )
+    chosen = _webhook_events(events)
+    to_list = _choices(to, WEBHOOK_TO, "--to", "status") if to is not None else None
+    if fmt not in WEBHOOK_FORMATS:
+        raise ConfigError(
+            "--format", f"unknown format {fmt!r} (known: {', '.join(WEBHOOK_FORMATS)})"
+        )
+    if fmt == "standard" and not (secret_env or secret_file):
+        raise ConfigError(
+            "--format", "standard needs a whsec_ secret (--secret-env or --secret-file)"
+        )
+    ids = dependencies.parse_ids(source_ids) if source_ids is not None else None
+    if ids is not None and not ids:
+        raise ConfigError("--sources", "names no source id")
     ref = {"env": secret_env} if secret_env else {"file": secret_file} if secret_file else None
-    wid = catalog.add_webhook(ctx.url, url, ref, chosen)
+    wid = catalog.add_routed_webhook(ctx.url, url, ref, chosen, to_list, ids, fmt)
     click.echo(f"added webhook {wid}")
+
+
+def _choices(raw: str, known: tuple[str, ...], option: str, what: str) -> list[str]:
+    chosen = [c.strip() for c in raw.split(",") if c.strip()]
+    if not chosen:
+        raise ConfigError(option, f"names no {what} (known: {', '.join(known)})")
+    for c in chosen:
+        if c not in known:
+            raise ConfigError(option, f"unknown {what} {c!r} (known: {', '.join(known)})")
+    return list(dict.fromkeys(chosen))
+
+
+def _webhook_events(raw: str) -> list[str]:
+    out: list[str] = []
+    known = (TRANSITION, "flapping", *WEBHOOK_EVENTS[1:])
+    for e in _choices(raw, known, "--events", "event"):
+        out.extend(EVENT_ALIASES.get(e, (e,)))
+    return list(dict.fromkeys(out))
 
 
 @webhooks.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def webhooks_list(ctx: Ctx, as_json: bool) -> None:
-    from healthd.secrets import safe_url
-
     rows = catalog.list_webhooks(ctx.url)
     if as_json:
-        dump({"webhooks": [{**r, "url": safe_url(r["url"])} for r in rows]})
+        dump({"webhooks": [{**r, "url": _shown_url(r)} for r in rows]})
         return
     for r in rows:
+        route = ""
+        if r.get("to_statuses"):
+            route += f"\tto {','.join(r['to_statuses'])}"
+        if r.get("source_ids"):
+            route += f"\tsources {','.join(r['source_ids'])}"
         click.echo(
-            f"{r['id']}\t{safe_url(r['url'])}\t{','.join(r['events'])}\t"
-            f"pending {r['pending']}, failed {r['failed']}"
+            f"{r['id']}\t{_shown_url(r)}\t{r.get('format', 'healthd')}\t"
+            f"{','.join(r['events'])}{route}\tpending {r['pending']}, failed {r['failed']}"
         )
+
+
+def _shown_url(row: dict[str, Any]) -> str:
+    """No credentials or query; a Slack-format URL's path is its secret, so not that either."""
+    from healthd.secrets import safe_url
+    from healthd.webhooks import origin
+
+    if row.get("format") == "slack":
+        return origin(row["url"]) + "/..."
+    return safe_url(row["url"])
 
 
 @webhooks.command("remove")
@@ -551,6 +627,176 @@ def webhooks_list(ctx: Ctx, as_json: bool) -> None:
 def webhooks_remove(ctx: Ctx, webhook_id: int) -> None:
     catalog.remove_webhook(ctx.url, webhook_id)
     click.echo(f"removed webhook {webhook_id}")
+
+
+@webhooks.command("deliveries")
+@click.option("--webhook", "webhook_id", type=int, help="only this webhook's deliveries")
+@click.option("--failed", is_flag=True, help="only deliveries that failed (retrying or given up)")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def webhooks_deliveries(
+    ctx: Ctx, webhook_id: int | None, failed: bool, limit: int, as_json: bool
+) -> None:
+    """The delivery log, newest first: state, attempts, last HTTP status or error."""
+    from healthd.webhooks import origin, without_path
+
+    rows = catalog.list_deliveries(ctx.url, webhook_id, failed, limit)
+    for r in rows:
+        if r["last_error"]:
+            r["last_error"] = without_path(r["last_error"], r["url"])
+        r["url"] = origin(r["url"])
+        r["delivery_id"] = str(r["delivery_id"])
+    if as_json:
+        dump({"deliveries": rows, "count": len(rows)})
+        return
+    for r in rows:
+        last = r["last_error"] or ("" if r["last_status"] is None else f"HTTP {r['last_status']}")
+        nxt = f"\tnext {_ago_or_in(r['next_attempt_at'])}" if r["next_attempt_at"] else ""
+        click.echo(
+            f"{r['id']}\t{r['delivery_id']}\twebhook {r['webhook_id']}\t{r['event']}\t"
+            f"{r['source_id'] or ''}\t{r['state']}\tattempts {r['attempts']}\t{last}{nxt}"
+        )
+
+
+def _ago_or_in(ts: datetime) -> str:
+    secs = (ts - datetime.now(ts.tzinfo)).total_seconds()
+    return f"in {secs:.0f}s" if secs > 0 else "now"
+
+
+@webhooks.command("redeliver")
+@click.argument("delivery")
+@pass_ctx
+def webhooks_redeliver(ctx: Ctx, delivery: str) -> None:
+    """Queue a delivery again (by its id or delivery id); it keeps its delivery id."""
+    row = catalog.redeliver(ctx.url, delivery.strip())
+    click.echo(f"queued delivery {row['id']} ({row['delivery_id']}) again")
+
+
+# -- maintenance ---------------------------------------------------------------------
+
+
+@main.group()
+def maintenance() -> None:
+    """Maintenance windows: probing and the record go on, webhooks stay quiet."""
+
+
+@maintenance.command("add")
+@click.option("--source", "source_ids", multiple=True, help="a source id (repeatable)")
+@click.option("--all", "all_sources", is_flag=True, help="every source")
+@click.option("--start", help="ISO 8601 time (UTC unless it has an offset) or 'now' [now]")
+@click.option("--end", help="ISO 8601 time (UTC unless it has an offset)")
+@click.option("--for", "for_", help="duration: 30m, 1h, 2h30m, 1d")
+@click.option("--every", help="recurring: 'sun 02:00', 'daily 02:00' (with --for)")
+@click.option("--tz", help="time zone of --every (IANA name) [UTC]")
+@click.option("--reason", default="", help="shown in the list and the API")
+@pass_ctx
+def maintenance_add(
+    ctx: Ctx,
+    source_ids: tuple[str, ...],
+    all_sources: bool,
+    start: str | None,
+    end: str | None,
+    for_: str | None,
+    every: str | None,
+    tz: str | None,
+    reason: str,
+) -> None:
+    """Add a window: --source ID ... | --all, and --end or --for (or --every with --for)."""
+    from datetime import UTC
+
+    from healthd import maintenance as mw
+
+    if bool(source_ids) == all_sources:
+        raise ConfigError("--source", "give one or more --source ID, or --all")
+    now = datetime.now(UTC)
+    ids = tuple(dict.fromkeys(source_ids)) if source_ids else None
+    window = mw.build(ids, now, start, end, for_, every, tz, reason)
+    wid = catalog.add_maintenance(ctx.url, window, now)
+    click.echo(f"added maintenance window {wid}: {window.describe()}")
+
+
+@maintenance.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def maintenance_list(ctx: Ctx, as_json: bool) -> None:
+    from healthd import maintenance as mw
+
+    rows = catalog.list_maintenance(ctx.url)
+    if as_json:
+        dump({"windows": [_window_view(r) for r in rows], "count": len(rows)})
+        return
+    for r in rows:
+        w = catalog.window_of(r)
+        state = "active" if r["active"] else "upcoming" if r["next_start"] else "over"
+        when = f"{mw.iso(r['next_start'])} to {mw.iso(r['next_end'])}" if r["next_start"] else "-"
+        sources_shown = ",".join(w.source_ids) if w.source_ids is not None else "all"
+        click.echo(f"{r['id']}\t{sources_shown}\t{w.describe()}\t{state}\t{when}\t{r['reason']}")
+
+
+def _window_view(r: dict[str, Any]) -> dict[str, Any]:
+    from healthd import maintenance as mw
+
+    w = catalog.window_of(r)
+    return {
+        "id": r["id"],
+        "source_ids": r["source_ids"],
+        "all_sources": r["source_ids"] is None,
+        "schedule": w.describe(),
+        "recurring": w.recurring,
+        "starts_at": r["starts_at"],
+        "ends_at": r["ends_at"],
+        "every": (
+            None
+            if not w.recurring
+            else {
+                "day": None if w.every_dow is None else mw.DAYS[w.every_dow],
+                "time": r["every_time"].strftime("%H:%M"),
+                "tz": w.tz,
+                "duration_s": r["duration"].total_seconds(),
+            }
+        ),
+        "active": bool(r["active"]),
+        "current_or_next": (
+            {"start": r["next_start"], "end": r["next_end"]} if r["next_start"] else None
+        ),
+        "reason": r["reason"],
+    }
+
+
+@maintenance.command("remove")
+@click.argument("window_id", type=int)
+@pass_ctx
+def maintenance_remove(ctx: Ctx, window_id: int) -> None:
+    catalog.remove_maintenance(ctx.url, window_id)
+    click.echo(f"removed maintenance window {window_id}")
+
+
+# -- retention -----------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--older-than", help="age cut-off: 30d, 12h ... [HEALTHD_HISTORY_DAYS, 400 days]")
+@pass_ctx
+def prune(ctx: Ctx, older_than: str | None) -> None:
+    """Delete history, latency rollups and finished deliveries older than the cut-off,
+    once (the daemon does it continually); the newest transition before it is kept."""
+    from datetime import UTC, timedelta
+
+    from healthd.maintenance import parse_duration
+
+    age = (
+        parse_duration(older_than, "--older-than")
+        if older_than
+        else timedelta(days=ctx.settings.history_days)
+    )
+    done = catalog.prune(ctx.url, datetime.now(UTC) - age)
+    if done.busy:
+        click.echo("another process is pruning right now; it will finish the job")
+    click.echo(
+        f"pruned {done.history} history rows, {done.rollups} rollup rows, "
+        f"{done.deliveries} finished deliveries"
+    )
 
 
 def cli_entry() -> None:

@@ -21,6 +21,7 @@ import socket
 import time
 import zlib
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -33,7 +34,7 @@ from healthd.errors import HealthdError
 from healthd.plugins import httpclient
 from healthd.sdnotify import Notifier
 from healthd.settings import Settings
-from healthd.store import ResultRow, Store, Unavailable
+from healthd.store import ResultRow, Store, Unavailable, retention
 from healthd.webhooks import Sender
 from healthd.words import CONNECTED, TRANSITION
 
@@ -47,6 +48,9 @@ SHUTDOWN_GRACE = 5.0
 SHARDS = 64  # sources are leased to daemons by shard: crc32(id) % SHARDS
 LEASE_TTL = 15.0  # a dead daemon's shards are taken over after this
 LIVE_WITHIN = 15.0  # a daemon whose heartbeat is older does not count toward the fair share
+PRUNE_EVERY = 600.0  # retention: a round of small batches this often (the first soon after start)
+PRUNE_FIRST = 5.0
+PRUNE_BATCHES = 100  # per round, at most: the rest waits for the next round
 
 
 def shard_of(source_id: str) -> int:
@@ -217,6 +221,25 @@ class Daemon:
         self.sender.wake.set()
 
     @quiet_job
+    async def job_prune(self) -> None:
+        """Retention in small batches, each its own short transaction on the writer
+        thread, so probing results never wait long behind it."""
+        cut = datetime.now(UTC) - timedelta(days=self.settings.history_days)
+        total = 0
+        for _ in range(PRUNE_BATCHES):
+            if self.stopping.is_set():
+                return
+            done = await self.store.prune_batch(cut)
+            if done is None:
+                return  # another daemon is pruning
+            total += done.history + done.rollups + done.deliveries
+            if not retention.more(done):
+                break
+            await asyncio.sleep(0)
+        if total:
+            log.info("pruned %d rows older than %d days", total, self.settings.history_days)
+
+    @quiet_job
     async def send_webhooks(self) -> None:
         while await self.sender.run_once() and not self.stopping.is_set():
             pass
@@ -313,6 +336,13 @@ class Daemon:
         every = min(s.interval, 1.0) if self.supervised else s.interval
         sch.add_job(self.job_summary, "interval", seconds=every, id="summary")
         sch.add_job(self.job_webhook_tick, "interval", seconds=1.0, id="webhooks")
+        sch.add_job(
+            self.job_prune,
+            "interval",
+            seconds=PRUNE_EVERY,
+            id="prune",
+            next_run_time=datetime.now(UTC) + timedelta(seconds=PRUNE_FIRST),
+        )
         sch.start()
         log.log(
             logging.DEBUG if self.supervised else logging.INFO,

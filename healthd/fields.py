@@ -21,6 +21,7 @@ Writer = Literal["operator", "daemon", "database"]
 TS: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
 NSTR: dict[str, Any] = {"type": ["string", "null"]}
 NNUM: dict[str, Any] = {"type": ["number", "null"]}
+STR: dict[str, Any] = {"type": "string"}
 STATUS_SCHEMA: dict[str, Any] = {"type": "string", "enum": list(STATUSES)}
 
 
@@ -36,6 +37,8 @@ class Column:
     setting: bool = False  # a per-source override of a daemon default (NULL = the default)
     cli: bool = True  # shown by `healthd status` / `sources list|show`
     daemon: bool = False  # loaded by the daemon to probe and debounce the source
+    # not a column: the API's query computes it (statusapi/queries.py, COMPUTED)
+    computed: bool = False
 
 
 FIELDS: tuple[Column, ...] = (
@@ -61,6 +64,8 @@ FIELDS: tuple[Column, ...] = (
     Column("rise", "integer", "operator", setting=True, daemon=True),
     Column("fall", "integer", "operator", setting=True, daemon=True),
     Column("retry_interval_s", "real", "operator", setting=True, daemon=True),
+    # parents: a failure while one is not connected is recorded but pages nobody (§11)
+    Column("depends_on", "varchar(50)[]", "operator", {"type": "array", "items": STR}),
     # -- written by the daemon -------------------------------------------------------------
     Column("connection_status", "varchar(20)", "daemon", STATUS_SCHEMA, daemon=True),
     Column(
@@ -81,6 +86,27 @@ FIELDS: tuple[Column, ...] = (
     Column("reconnect_count", "bigint", "daemon"),
     Column("created_at", "timestamptz", "database"),
     Column("updated_at", "timestamptz", "database", TS, False, daemon=True),
+    # -- computed by the API's query (§11) ---------------------------------------------------
+    Column(
+        "unreachable_via",
+        "varchar(50)[]",
+        "database",
+        {
+            "type": "array",
+            "items": STR,
+            "description": "the parents (depends_on) that are not connected now",
+        },
+        cli=False,
+        computed=True,
+    ),
+    Column(
+        "in_maintenance",
+        "boolean",
+        "database",
+        {"type": "boolean", "description": "inside a maintenance window now"},
+        cli=False,
+        computed=True,
+    ),
     # -- the daemon's own debounce state, shown nowhere --------------------------------
     Column("pending_results", "jsonb", "daemon", cli=False, daemon=True),
     Column("recent_results", "varchar(21)", "daemon", cli=False, daemon=True),

@@ -30,6 +30,7 @@ class Settings:
     log_format: str = "text"
     tokens: tuple[str, ...] = field(default=(), repr=False)
     ai_source_id: str = "ai-connection"
+    history_days: int = 400  # retention of history, rollups and finished deliveries
 
     def require_database_url(self) -> str:
         if not self.database_url:
@@ -81,6 +82,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "HEALTHD_LOG_FORMAT": ("log_format", str),
     "STATUSAPI_TOKENS": ("tokens", str),
     "STATUSAPI_AI_SOURCE_ID": ("ai_source_id", str),
+    "HEALTHD_HISTORY_DAYS": ("history_days", lambda n, v: _number(n, v, int, 1)),
 }
 
 

@@ -31,12 +31,14 @@ class SourceSpec:
     rise: int | None = None
     fall: int | None = None
     retry_interval_s: float | None = None
+    depends_on: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("extra")
-        return {k: v for k, v in d.items() if v is not None}
+        d["depends_on"] = list(self.depends_on)
+        return {k: v for k, v in d.items() if v is not None and v != []}
 
 
 def validate(entry: Any, where: str = "") -> SourceSpec:
@@ -72,7 +74,19 @@ def validate(entry: Any, where: str = "") -> SourceSpec:
         type=_text(entry, "type", "service", 50, where),
         enabled=_bool(entry, "enabled", where),
         **{k: _positive(entry, k, where) for k in SETTINGS_FIELDS},
+        depends_on=_depends_on(entry, sid, where),
     )
+
+
+def _depends_on(entry: dict[str, Any], sid: str, where: str) -> tuple[str, ...]:
+    value = entry.get("depends_on") or []
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(v, str) and ID_RE.match(v) for v in value
+    ):
+        raise ConfigError("depends_on", "must be a list of source ids", where)
+    if sid in value:
+        raise ConfigError("depends_on", f"dependency cycle {sid} -> {sid}", where)
+    return tuple(dict.fromkeys(value))
 
 
 def _text(entry: dict[str, Any], key: str, default: str, limit: int, where: str) -> str:

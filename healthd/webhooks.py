@@ -8,12 +8,15 @@ marked given up (`healthd webhooks list` counts those).
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
 import logging
 import random
+import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -47,6 +50,92 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def origin(url: str) -> str:
+    """Scheme, host and port only: a Slack or Discord webhook URL's path is its secret."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<invalid url>"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}{port}"
+
+
+def without_path(message: str, url: str) -> str:
+    """An error message about ``url`` with its path taken out (stored and logged)."""
+    return message.replace(safe_url(url), origin(url))
+
+
+def slack_text(payload: dict[str, Any]) -> str:
+    """One line a person reads in a chat channel."""
+    who = payload.get("source_name") or payload.get("source_id")
+    sid = payload.get("source_id")
+    label = f"{who} ({sid})" if who != sid else str(sid)
+    event = payload.get("event")
+    if event == "flapping_started":
+        return f"healthd: {label} is flapping"
+    if event == "flapping_stopped":
+        return f"healthd: {label} stopped flapping"
+    line = f"healthd: {label} is {payload.get('to')} (was {payload.get('from')})"
+    message = payload.get("message")
+    if message and payload.get("to") != "connected":
+        line += f": {message}"
+    return line
+
+
+def standard_secret(secret: str) -> bytes:
+    """The key of a Standard Webhooks secret, ``whsec_<base64>``."""
+    if not secret.startswith("whsec_"):
+        raise ValueError("the secret of a standard webhook must look like whsec_<base64>")
+    try:
+        return base64.b64decode(secret[len("whsec_") :], validate=True)
+    except ValueError:
+        raise ValueError("the secret of a standard webhook is not valid base64") from None
+
+
+def standard_signature(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
+    """``v1,<base64 HMAC-SHA256 of "id.timestamp.body">`` (Standard Webhooks)."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def request_for(d: dict[str, Any], now: float | None = None) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of one attempt at delivery ``d`` in its webhook's format.
+    Raises SecretError or ValueError when the webhook's secret cannot be used."""
+    fmt = d.get("format") or "healthd"
+    payload = d["payload"]
+    headers = {
+        "Content-Type": "application/json",
+        "X-Healthd-Event": d["event"],
+        "X-Healthd-Delivery": str(d["delivery_id"]),
+    }
+    if fmt == "slack":
+        body = body_of({"text": slack_text(payload)})
+    elif fmt == "standard":
+        body = body_of(
+            {"type": f"healthd.{d['event']}", "timestamp": payload.get("at"), "data": payload}
+        )
+    else:
+        body = body_of(payload)
+    if not d["secret_ref"]:
+        return body, headers
+    secret = str(resolve(d["secret_ref"]))
+    if fmt == "standard":
+        # the timestamp is the attempt's (receivers reject old ones); the id stays the same
+        stamp = int(time.time() if now is None else now)
+        msg_id = str(d["delivery_id"])
+        headers["webhook-id"] = msg_id
+        headers["webhook-timestamp"] = str(stamp)
+        headers["webhook-signature"] = standard_signature(
+            standard_secret(secret), msg_id, stamp, body
+        )
+    else:
+        headers["X-Healthd-Signature"] = signature(secret, body)
+    return body, headers
+
+
 class Sender:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -65,16 +154,18 @@ class Sender:
 
     async def _deliver(self, d: dict[str, Any]) -> None:
         error = await self._post(d)
+        if error is not None:
+            error = without_path(error, d["url"])
         try:
             if error is None:
-                await self.store.delivery_done(d["id"])
+                await self.store.delivery_done(d["id"], d.get("last_status"))
                 self._count("delivered")
                 return
             give_up = d["attempts"] >= MAX_ATTEMPTS
             self._count("given_up" if give_up else "failed")
             retry = None if give_up else backoff(d["attempts"])
-            await self.store.delivery_failed(d["id"], error, retry)
-            where = safe_url(d["url"])
+            await self.store.delivery_failed(d["id"], error, retry, d.get("last_status"))
+            where = origin(d["url"])
             if give_up:
                 log.error(
                     "webhook %s: gave up on delivery %s after %d attempts: %s",
@@ -93,17 +184,10 @@ class Sender:
             self.metrics.delivery(outcome)
 
     async def _post(self, d: dict[str, Any]) -> str | None:
-        body = body_of(d["payload"])
-        headers = {
-            "Content-Type": "application/json",
-            "X-Healthd-Event": d["event"],
-            "X-Healthd-Delivery": str(d["delivery_id"]),
-        }
-        if d["secret_ref"]:
-            try:
-                headers["X-Healthd-Signature"] = signature(str(resolve(d["secret_ref"])), body)
-            except SecretError as exc:
-                return str(exc)
+        try:
+            body, headers = request_for(d)
+        except (SecretError, ValueError) as exc:
+            return str(exc)
         try:
             async with httpclient.session().post(
                 d["url"],
@@ -111,6 +195,7 @@ class Sender:
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT),
             ) as resp:
+                d["last_status"] = resp.status  # for the delivery log
                 if 200 <= resp.status < 300:
                     return None
                 return f"HTTP {resp.status}"

@@ -9,7 +9,7 @@ from flask import Flask
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from statusapi import config, db, errors, middleware
-    from statusapi.views import ai, events, meta, sources, stream
+    from statusapi.views import ai, events, meta, operations, sources, stream
 
     app = Flask(__name__)
     app.config.update(config.from_env())
@@ -18,6 +18,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     errors.init_app(app)
     middleware.init_app(app)
-    for bp in (sources.bp, events.bp, stream.bp, ai.bp, meta.bp):
+    for bp in (sources.bp, events.bp, stream.bp, ai.bp, meta.bp, operations.bp):
         app.register_blueprint(bp)
     return app

@@ -109,6 +109,71 @@ SCHEMAS: dict[str, Any] = {
             "at": {"type": "string", "format": "date-time"},
             "error_message": NSTR,
             "results": {"type": "array", "items": {"type": "object"}},
+            "maintenance": {
+                "type": "boolean",
+                "description": "inside a maintenance window: recorded, no webhook sent",
+            },
+            "suppressed_by": {
+                "type": ["array", "null"],
+                "items": {"type": "string"},
+                "description": "parents that were down: recorded, no webhook sent",
+            },
+        },
+    },
+    "MaintenanceWindow": {
+        "type": "object",
+        "required": ["id", "source_ids", "all_sources", "starts_at", "active", "current_or_next"],
+        "properties": {
+            "id": {"type": "integer"},
+            "source_ids": {"type": ["array", "null"], "items": {"type": "string"}},
+            "all_sources": {"type": "boolean"},
+            "starts_at": {"type": "string", "format": "date-time"},
+            "ends_at": TS,
+            "every": {
+                "oneOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "properties": {
+                            "day": {"type": ["string", "null"], "description": "null: daily"},
+                            "time": {"type": "string", "description": "HH:MM in tz"},
+                            "tz": {"type": "string"},
+                            "duration_s": {"type": "number"},
+                        },
+                    },
+                ]
+            },
+            "active": {"type": "boolean"},
+            "current_or_next": {
+                "type": "object",
+                "properties": {
+                    "start": {"type": "string", "format": "date-time"},
+                    "end": {"type": "string", "format": "date-time"},
+                },
+            },
+            "reason": {"type": "string"},
+        },
+    },
+    "Delivery": {
+        "type": "object",
+        "required": ["id", "delivery_id", "webhook_id", "url", "event", "state", "attempts"],
+        "properties": {
+            "id": {"type": "integer"},
+            "delivery_id": {"type": "string", "description": "X-Healthd-Delivery / webhook-id"},
+            "webhook_id": {"type": "integer"},
+            "url": {"type": "string", "description": "scheme://host[:port] only"},
+            "format": {"type": "string", "enum": ["healthd", "slack", "standard"]},
+            "event": {"type": "string"},
+            "history_id": {"type": "integer"},
+            "source_id": NSTR,
+            "state": {"type": "string", "enum": ["pending", "delivered", "given_up"]},
+            "attempts": {"type": "integer"},
+            "last_status": {"type": ["integer", "null"]},
+            "last_error": NSTR,
+            "next_attempt_at": TS,
+            "delivered_at": TS,
+            "gave_up_at": TS,
+            "created_at": TS,
         },
     },
 }
@@ -256,6 +321,43 @@ def document() -> dict[str, Any]:
                     },
                 }
             ),
+        ),
+        "/api/v1/maintenance": _get(
+            "Maintenance windows open now or to come",
+            _json(
+                {
+                    "type": "object",
+                    "required": ["windows", "count"],
+                    "properties": {
+                        "windows": {"type": "array", "items": _ref("MaintenanceWindow")},
+                        "count": {"type": "integer"},
+                    },
+                }
+            ),
+        ),
+        "/api/v1/webhooks/deliveries": _get(
+            "The webhook delivery log, newest first",
+            _json(
+                {
+                    "type": "object",
+                    "required": ["deliveries", "count"],
+                    "properties": {
+                        "deliveries": {"type": "array", "items": _ref("Delivery")},
+                        "count": {"type": "integer"},
+                        "next_before": {"type": ["integer", "null"]},
+                    },
+                }
+            ),
+            [
+                _q("webhook", {"type": "integer", "minimum": 1}, "only this webhook's"),
+                _q("failed", {"type": "string", "enum": ["true", "false"]}, "only failed ones"),
+                LIMIT,
+                _q(
+                    "before",
+                    {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX},
+                    "only deliveries older than this id",
+                ),
+            ],
         ),
         "/healthz": {
             "get": {

@@ -12,15 +12,32 @@ from statusapi.db import fetch_all, fetch_one
 AI_COLUMNS = (
     "id, config, enabled, connection_status, test_status, last_tested_at, test_error_message"
 )
-EVENT_COLUMNS = "id, source_id, event, from_status, to_status, at, error_message, results"
+EVENT_COLUMNS = (
+    "id, source_id, event, from_status, to_status, at, error_message, results, maintenance,"
+    " suppressed_by"
+)
 
+
+# What the API computes for the Source fields healthd/fields.py marks computed (§11):
+# the parents not connected now (skipped for the many sources without parents), and
+# whether a maintenance window is open, read once per query (uncorrelated subqueries are
+# InitPlans; per row it doubled the cost of a 100-source page).
+COMPUTED: dict[str, str] = {
+    "unreachable_via": "CASE WHEN cardinality(depends_on) = 0 THEN '{}'::varchar[] ELSE ARRAY("
+    " SELECT p.id FROM data_sources p WHERE p.id = ANY (data_sources.depends_on)"
+    " AND p.connection_status <> 'connected' ORDER BY p.id) END",
+    "in_maintenance": "(SELECT coalesce(bool_or(w.source_ids IS NULL), false)"
+    " FROM maintenance_windows w WHERE healthd_window_occurrence(w, now()) @> now())"
+    " OR id = ANY (ARRAY(SELECT s FROM maintenance_windows w, unnest(w.source_ids) AS s"
+    " WHERE healthd_window_occurrence(w, now()) @> now()))",
+}
 
 # The Source shape's columns (healthd/fields.py) and what its computed "pending" object
 # is made of. Rows come back as tuples and are rendered in Python: PostgreSQL's
 # json_build_object/to_char cost more server time per row than psycopg's parsing of the
 # plain columns (P6). shapes.source reads them by name through SOURCE_INDEX.
 _SOURCE_EXPRS: dict[str, str] = {
-    **{n: n for n in fields.API_PLAIN},
+    **{n: COMPUTED[n] if fields.BY_NAME[n].computed else n for n in fields.API_PLAIN},
     # secret-bearing columns as text: shapes caches their redaction per distinct text
     **{n: f"{n}::text" for n in fields.API_SECRET},
     "pending_status": "pending_status",
@@ -155,3 +172,57 @@ def status_by_plugin() -> list[dict[str, Any]]:
 
 def ping() -> None:
     fetch_one("SELECT 1 AS one")
+
+
+# -- operations (§11) ------------------------------------------------------------------
+
+
+def maintenance_windows() -> list[dict[str, Any]]:
+    """Windows open now or to come, with their current or next occurrence."""
+    return fetch_all(
+        "SELECT * FROM (SELECT w.id, w.source_ids, w.starts_at, w.ends_at, w.every_dow,"
+        " to_char(w.every_time, 'HH24:MI') AS every_time, w.tz,"
+        " extract(epoch FROM w.duration)::float8 AS duration_s, w.reason,"
+        " lower(o.r) AS current_start, upper(o.r) AS current_end, o.r @> now() AS active"
+        " FROM maintenance_windows w, LATERAL (SELECT healthd_window_occurrence(w, now()) AS r) o"
+        ") x WHERE current_start IS NOT NULL ORDER BY current_start, id"
+    )
+
+
+def deliveries(
+    webhook_id: int | None, failed: bool, before_id: int | None, limit: int
+) -> list[dict[str, Any]]:
+    where = ["TRUE"]
+    if webhook_id is not None:
+        where.append("o.webhook_id = %(webhook)s")
+    if failed:
+        where.append("(o.gave_up_at IS NOT NULL OR (o.delivered_at IS NULL AND o.attempts > 0))")
+    if before_id is not None:
+        where.append("o.id < %(before)s")
+    return fetch_all(
+        "SELECT o.id, o.delivery_id::text AS delivery_id, o.webhook_id, w.url, w.format, o.event,"
+        " o.history_id, o.payload->>'source_id' AS source_id,"
+        " CASE WHEN o.delivered_at IS NOT NULL THEN 'delivered'"
+        "  WHEN o.gave_up_at IS NOT NULL THEN 'given_up' ELSE 'pending' END AS state,"
+        " o.attempts, o.last_status, o.last_error,"
+        " CASE WHEN o.delivered_at IS NULL AND o.gave_up_at IS NULL"
+        "  THEN o.next_attempt_at END AS next_attempt_at,"
+        " o.delivered_at, o.gave_up_at, o.created_at"
+        " FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id"
+        f" WHERE {' AND '.join(where)} ORDER BY o.id DESC LIMIT %(limit)s",
+        {"webhook": webhook_id, "before": before_id, "limit": limit},
+    )
+
+
+def maintenance_spans(source_id: str, since: float, until: float) -> list[tuple[float, float]]:
+    """The source's maintenance windows overlapping [since, until) (epochs), clipped to it,
+    as epoch pairs in order: the time uptime counts apart (interface.md §10)."""
+    rows = fetch_all(
+        "SELECT extract(epoch FROM greatest(lower(r), lo))::float8 AS s,"
+        " extract(epoch FROM least(upper(r), hi))::float8 AS e"
+        " FROM (SELECT to_timestamp(%(since)s) AS lo, to_timestamp(%(until)s) AS hi) b,"
+        " maintenance_windows w, healthd_window_spans(w, b.lo, b.hi) AS r"
+        " WHERE w.source_ids IS NULL OR %(id)s = ANY (w.source_ids) ORDER BY 1",
+        {"id": source_id, "since": since, "until": until},
+    )
+    return [(float(r["s"]), float(r["e"])) for r in rows]

@@ -60,4 +60,6 @@ def event(row: dict[str, Any]) -> dict[str, Any]:
         "at": row["at"],
         "error_message": row["error_message"],
         "results": row["results"],
+        "maintenance": row["maintenance"],
+        "suppressed_by": row["suppressed_by"],
     }

@@ -22,7 +22,7 @@ from healthd import fields
 from healthd.debounce import Event
 from healthd.errors import first_line
 from healthd.selfmetrics import SelfMetrics
-from healthd.store import leases, status
+from healthd.store import leases, retention, status
 from healthd.store.buffers import MAX_EVENTS, Buffers
 from healthd.store.codec import ResultRow
 from healthd.store.outbox import Outbox
@@ -171,8 +171,21 @@ class Store:
     async def claim_deliveries(self, limit: int, lease_s: float) -> list[dict[str, Any]]:
         return await self.outbox.claim(limit, lease_s)
 
-    async def delivery_done(self, outbox_id: int) -> None:
-        await self.outbox.done(outbox_id)
+    async def delivery_done(self, outbox_id: int, status: int | None = None) -> None:
+        await self.outbox.done(outbox_id, status)
 
-    async def delivery_failed(self, outbox_id: int, error: str, retry_in: float | None) -> None:
-        await self.outbox.failed(outbox_id, error, retry_in)
+    async def delivery_failed(
+        self, outbox_id: int, error: str, retry_in: float | None, status: int | None = None
+    ) -> None:
+        await self.outbox.failed(outbox_id, error, retry_in, status)
+
+    # -- retention -----------------------------------------------------------------------
+    async def prune_batch(self, cut: datetime) -> retention.Pruned | None:
+        """One small batch of pruning on the writer thread (a flush waits at most one
+        batch); None when another process holds the pruning lock."""
+        return await self.writer.call(self._prune_sync, cut)
+
+    def _prune_sync(self, cut: datetime) -> retention.Pruned | None:
+        conn = self.writer.connection()
+        with self.writer.outage_guard():
+            return retention.prune_batch(conn, cut)

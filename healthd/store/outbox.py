@@ -21,25 +21,31 @@ class Outbox:
             " FROM webhooks w WHERE w.id = o.webhook_id AND o.id IN ("
             "  SELECT id FROM webhook_outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL"
             "  AND next_attempt_at <= now() ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
-            " RETURNING o.id, o.delivery_id, o.event, o.payload, o.attempts, w.url, w.secret_ref",
+            " RETURNING o.id, o.delivery_id, o.event, o.payload, o.attempts, w.url, w.secret_ref,"
+            " w.format",
             (lease_s, limit),
         )
 
-    async def done(self, outbox_id: int) -> None:
+    async def done(self, outbox_id: int, status: int | None = None) -> None:
         await self._db.run(
-            "UPDATE webhook_outbox SET delivered_at = now(), last_error = NULL WHERE id = %s",
-            (outbox_id,),
+            "UPDATE webhook_outbox SET delivered_at = now(), last_error = NULL, last_status = %s"
+            " WHERE id = %s",
+            (status, outbox_id),
         )
 
-    async def failed(self, outbox_id: int, error: str, retry_in: float | None) -> None:
+    async def failed(
+        self, outbox_id: int, error: str, retry_in: float | None, status: int | None = None
+    ) -> None:
+        # last_status: the receiver's HTTP status, NULL when none answered (the delivery log)
         if retry_in is None:
             await self._db.run(
-                "UPDATE webhook_outbox SET gave_up_at = now(), last_error = %s WHERE id = %s",
-                (error, outbox_id),
+                "UPDATE webhook_outbox SET gave_up_at = now(), last_error = %s, last_status = %s"
+                " WHERE id = %s",
+                (error, status, outbox_id),
             )
         else:
             await self._db.run(
                 "UPDATE webhook_outbox SET next_attempt_at = now() + make_interval(secs => %s),"
-                " last_error = %s WHERE id = %s",
-                (retry_in, error, outbox_id),
+                " last_error = %s, last_status = %s WHERE id = %s",
+                (retry_in, error, status, outbox_id),
             )

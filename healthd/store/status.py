@@ -71,24 +71,55 @@ WITH upd AS (
     UPDATE data_sources d SET connection_status = e.to_status, status_changed_at = e.at
     FROM healthd_events e
     WHERE e.event = %(transition)s AND d.id = e.id AND d.connection_status = e.from_status
-    RETURNING d.id, d.name
+    RETURNING d.id, d.name, d.depends_on
 ), won AS (
-    SELECT e.*, coalesce(u.name, s.name) AS name FROM healthd_events e
+    SELECT e.*, coalesce(u.name, s.name) AS name, coalesce(u.depends_on, s.depends_on) AS parents
+    FROM healthd_events e
     LEFT JOIN upd u ON e.event = %(transition)s AND u.id = e.id
     LEFT JOIN data_sources s ON e.event <> %(transition)s AND s.id = e.id
     WHERE u.id IS NOT NULL OR s.id IS NOT NULL
+), maint AS (
+    -- inside a maintenance window at the event's time (set-based: windows are few, events
+    -- many; the source filter runs before the window's occurrence is computed)
+    SELECT DISTINCT won.id, won.event FROM won
+    JOIN maintenance_windows w ON w.source_ids IS NULL OR won.id = ANY (w.source_ids)
+    WHERE healthd_window_occurrence(w, won.at) @> won.at
+), pairs AS MATERIALIZED (
+    SELECT c.id, unnest(c.parents) AS pid FROM won c
+    WHERE c.event = %(transition)s AND c.to_status IN ('disconnected', 'error')
+      AND cardinality(c.parents) > 0
+), down AS (
+    -- a failing child's parents that are not connected: the status this wave gives a
+    -- parent, else its row's (the statement sees the rows as they were before it)
+    SELECT pr.id, array_agg(pr.pid ORDER BY pr.pid) AS parents
+    FROM pairs pr JOIN data_sources p ON p.id = pr.pid
+    LEFT JOIN healthd_events pe ON pe.event = %(transition)s AND pe.id = pr.pid
+    WHERE coalesce(pe.to_status, p.connection_status) <> 'connected'
+    GROUP BY pr.id
+), marked AS (
+    -- recorded either way; marked so that no webhook goes out (interface.md §11)
+    SELECT won.*, mt.id IS NOT NULL AS maintenance, d.parents AS suppressed_by
+    FROM won
+    LEFT JOIN maint mt ON mt.id = won.id AND mt.event = won.event
+    LEFT JOIN down d ON won.event = %(transition)s AND d.id = won.id
 ), h AS (
     INSERT INTO status_history
-        (source_id, event, from_status, to_status, at, error_message, results)
-    SELECT id, event, from_status, to_status, at, msg, results FROM won ORDER BY seq
+        (source_id, event, from_status, to_status, at, error_message, results, maintenance,
+        suppressed_by)
+    SELECT id, event, from_status, to_status, at, msg, results, maintenance, suppressed_by
+    FROM marked ORDER BY seq
     RETURNING id, source_id, event, at
 ), o AS (
     INSERT INTO webhook_outbox (webhook_id, history_id, event, payload)
     SELECT w.id, h.id, h.event, jsonb_build_object(
-        'id', h.id, 'event', h.event, 'source_id', h.source_id, 'source_name', won.name,
-        'from', won.from_status, 'to', won.to_status, 'at', h.at, 'message', won.msg)
-    FROM h JOIN won ON won.id = h.source_id AND won.event = h.event
+        'id', h.id, 'event', h.event, 'source_id', h.source_id, 'source_name', m.name,
+        'from', m.from_status, 'to', m.to_status, 'at', h.at, 'message', m.msg)
+    FROM h JOIN marked m ON m.id = h.source_id AND m.event = h.event
     CROSS JOIN webhooks w WHERE w.enabled AND h.event = ANY (w.events)
+        AND NOT m.maintenance AND m.suppressed_by IS NULL
+        AND (w.source_ids IS NULL OR h.source_id = ANY (w.source_ids))
+        AND (w.to_statuses IS NULL OR h.event <> %(transition)s
+            OR m.to_status = ANY (w.to_statuses))
 )
 SELECT id, source_id, event FROM h
 """

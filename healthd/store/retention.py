@@ -1,0 +1,98 @@
+"""Retention: history, latency rollups and finished webhook deliveries older than the
+cut-off go, in small batches, one process at a time.
+
+Kept whatever their age: the newest transition of each source before the cut-off (it
+says what state the kept window starts in, so uptime over it stays exact), and every
+history row a delivery still waits on (pending, so at-least-once holds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+# pg_try_advisory_xact_lock key: one pruner at a time across every daemon and CLI
+LOCK_KEY = 0x4EA17E
+BATCH = 1000
+
+_OUTBOX = """
+DELETE FROM webhook_outbox WHERE id IN (
+    SELECT id FROM webhook_outbox
+    WHERE created_at < %(cut)s AND (delivered_at IS NOT NULL OR gave_up_at IS NOT NULL)
+    ORDER BY id LIMIT %(batch)s)
+"""
+_HISTORY = """
+DELETE FROM status_history WHERE id IN (
+    SELECT h.id FROM status_history h
+    WHERE h.at < %(cut)s
+      AND NOT (h.event = 'transition' AND h.id = (
+          SELECT max(k.id) FROM status_history k
+          WHERE k.source_id = h.source_id AND k.event = 'transition' AND k.at < %(cut)s))
+      AND NOT EXISTS (SELECT 1 FROM webhook_outbox o
+          WHERE o.history_id = h.id AND o.delivered_at IS NULL AND o.gave_up_at IS NULL)
+    ORDER BY h.id LIMIT %(batch)s)
+"""
+# issue 11's table; a database migrated before it has none
+_ROLLUPS = """
+DELETE FROM latency_rollups WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM latency_rollups WHERE bucket < %(cut)s LIMIT %(batch)s))
+"""
+
+
+@dataclass
+class Pruned:
+    history: int = 0
+    rollups: int = 0
+    deliveries: int = 0
+    batches: int = 0
+    busy: bool = False  # another process held the lock
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"history": self.history, "rollups": self.rollups, "deliveries": self.deliveries}
+
+
+def prune_batch(conn: psycopg.Connection[Any], cut: datetime, batch: int = BATCH) -> Pruned | None:
+    """One batch of each kind, in one short transaction; None when another process is
+    pruning (it will do the work)."""
+    out = Pruned(batches=1)
+    with conn.transaction():
+        row = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (LOCK_KEY,)).fetchone()
+        if not row or not _first(row):
+            return None
+        p = {"cut": cut, "batch": batch}
+        out.deliveries = conn.execute(_OUTBOX, p).rowcount
+        out.history = conn.execute(_HISTORY, p).rowcount
+        has = conn.execute("SELECT to_regclass('latency_rollups') IS NOT NULL").fetchone()
+        if has and _first(has):
+            out.rollups = conn.execute(_ROLLUPS, p).rowcount
+    return out
+
+
+def _first(row: Any) -> Any:
+    return next(iter(row.values())) if isinstance(row, dict) else row[0]
+
+
+def more(p: Pruned, batch: int = BATCH) -> bool:
+    return max(p.history, p.rollups, p.deliveries) >= batch
+
+
+def prune_all(
+    conn: psycopg.Connection[Any], cut: datetime, batch: int = BATCH, max_batches: int = 10_000
+) -> Pruned:
+    """Batches until nothing older is left (or another process is pruning)."""
+    total = Pruned()
+    for _ in range(max_batches):
+        p = prune_batch(conn, cut, batch)
+        if p is None:
+            total.busy = True
+            break
+        total.history += p.history
+        total.rollups += p.rollups
+        total.deliveries += p.deliveries
+        total.batches += 1
+        if not more(p, batch):
+            break
+    return total
