@@ -170,9 +170,10 @@ class Daemon:
 
     async def _lease_round(self) -> None:
         """Heartbeat, then renew and rebalance shard leases. With one daemon it holds every
-        shard; a second one gets half within two rounds; a dead one's shards are taken over
-        once its leases expire. While the database is unreachable the daemon keeps the
-        shards it had (and keeps probing them)."""
+        shard; a second one gets half at once (it announces itself, the first hands over,
+        NOTIFY healthd_leases wakes both); a dead one's shards are taken over once its
+        leases expire (at once when a supervisor saw it die). While the database is
+        unreachable the daemon keeps the shards it had (and keeps probing them)."""
         n = len(self.runtime.sources)
         self.runtime.metrics.db_outages = self.store.outages
         await self.store.heartbeat(
@@ -353,12 +354,13 @@ class Daemon:
             s.fall,
             len(self.runtime.sources),
         )
-        self.notifier.send(
-            "READY=1",
-            f"STATUS=probing {len(self.runtime.sources)} sources",
-            f"HEALTHD_SOURCES={len(self.runtime.sources)}",
-            f"HEALTHD_NODE={self.node_id}",
-        )
+        ready = ["READY=1", f"STATUS=probing {len(self.runtime.sources)} sources"]
+        if self.supervised:  # for the supervisor: the total, and whose shards to release
+            ready += [
+                f"HEALTHD_SOURCES={len(self.runtime.sources)}",
+                f"HEALTHD_NODE={self.node_id}",
+            ]
+        self.notifier.send(*ready)
 
     async def stop(self) -> None:
         self.notifier.send("STOPPING=1")
