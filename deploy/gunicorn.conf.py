@@ -6,6 +6,25 @@ socket from LISTEN_FDS and `bind` is not used.
 
 import multiprocessing
 import os
+import sys
+
+from healthd import settings as _readers
+from healthd.errors import ConfigError as _ConfigError
+from statusapi import config as _api_config
+
+_SERVER_ENV = {
+    # env var -> (name here, reader); one line per variable
+    "STATUSAPI_WORKERS": ("workers", _readers.number(int, 1)),
+    "STATUSAPI_THREADS": ("threads", _readers.number(int, 1)),
+}
+try:
+    # Checked here, in the master, before any worker forks: a bad value stops gunicorn
+    # with its one line. (Left to the workers, each prints the line, and several failing
+    # at once can make gunicorn's master print a traceback as it halts.)
+    _api_config.load()
+    _server = _readers.read(_SERVER_ENV, os.environ)
+except _ConfigError as _exc:
+    sys.exit(str(_exc))
 
 bind = os.environ.get("STATUSAPI_BIND", "127.0.0.1:8080")
 
@@ -19,8 +38,8 @@ bind = os.environ.get("STATUSAPI_BIND", "127.0.0.1:8080")
 # ~1,790 streams, enough for P8's 1,000 subscribers even though gunicorn's workers do not
 # share connections out evenly. An idle thread costs ~10 KB of resident memory.
 worker_class = "gthread"
-workers = int(os.environ.get("STATUSAPI_WORKERS", min(multiprocessing.cpu_count() * 2, 8)))
-threads = int(os.environ.get("STATUSAPI_THREADS", "512"))
+workers = _server.get("workers", min(multiprocessing.cpu_count() * 2, 8))
+threads = _server.get("threads", 512)
 worker_connections = threads * 2
 
 timeout = 30  # a worker silent this long is restarted (gthread heartbeats from its main loop)

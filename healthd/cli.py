@@ -116,6 +116,8 @@ pass_ctx = click.make_pass_decorator(Ctx)
 def main(ctx: click.Context, /, default_timeout: float | None, **flags: Any) -> None:
     """healthd: debounced health checks written to PostgreSQL."""
     flags["timeout"] = default_timeout
+    # an API setting (statusapi/config.py): no command of this CLI reads it
+    flags.pop("api_database_url", None)
     ctx.obj = Ctx(flags)
 
 

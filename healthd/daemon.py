@@ -425,7 +425,7 @@ def main(settings: Settings) -> int:
         log.error("%s", exc)
         return 1
     try:
-        import uvloop  # optional: measurably faster probing (performance.md)
+        import uvloop  # optional: measurably faster probing (tests/bench/README.md)
 
         runner: Any = uvloop.run
     except ImportError:

@@ -4,7 +4,7 @@ APScheduler drives the loop: one short job (``dispatch``) fires every few tens o
 milliseconds and starts every probe that is due. Per-source timing lives in a heap here
 rather than in one APScheduler job per source, because each source's next due time
 changes with every result (the retry cadence while a change is pending) and
-APScheduler's per-job bookkeeping (~90 µs per run, performance.md) would cost a third of
+APScheduler's per-job bookkeeping (~90 µs per run, measured) would cost a third of
 a core at 3,000 probes/s before any probing happens.
 
 Guarantees: never two probes of one source in flight; at most ``concurrency`` probes in

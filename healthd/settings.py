@@ -7,8 +7,8 @@ error at start-up rather than a surprise at 3 a.m.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from healthd.errors import ConfigError
@@ -19,7 +19,6 @@ LOG_FORMATS = ("text", "json")
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
-    api_database_url: str | None = None
     interval: float = 30.0
     rise: int = 3
     fall: int = 3
@@ -28,8 +27,6 @@ class Settings:
     concurrency: int = 500
     workers: int = 1  # probe processes under one supervisor (healthd/supervisor.py)
     log_format: str = "text"
-    tokens: tuple[str, ...] = field(default=(), repr=False)
-    ai_source_id: str = "ai-connection"
     history_days: int = 400  # retention of history, rollups and finished deliveries
 
     def require_database_url(self) -> str:
@@ -52,6 +49,44 @@ def _number(name: str, raw: str, kind: type, minimum: float) -> Any:
     return value
 
 
+# -- readers: (variable name, raw value) -> typed value, or ConfigError naming the variable.
+# statusapi/config.py reads the STATUSAPI_* variables with the same ones.
+Reader = Callable[[str, str], Any]
+
+
+def text(name: str, raw: str) -> str:
+    return raw.strip()
+
+
+def words(name: str, raw: str) -> tuple[str, ...]:
+    """A comma-separated list; blanks and empty items are dropped."""
+    return tuple(t.strip() for t in raw.split(",") if t.strip())
+
+
+def number(kind: type, minimum: float) -> Reader:
+    """An int or a float of at least ``minimum``."""
+    return lambda name, raw: _number(name, raw.strip(), kind, minimum)
+
+
+def choice(options: tuple[str, ...]) -> Reader:
+    def read(name: str, raw: str) -> str:
+        if raw.strip() not in options:
+            raise ConfigError(name, f"must be one of {', '.join(options)}, got {raw!r}")
+        return raw.strip()
+
+    return read
+
+
+def read(table: Mapping[str, tuple[str, Reader]], environ: Mapping[str, str]) -> dict[str, Any]:
+    """{field: value} for every variable of ``table`` that is set and not blank."""
+    values: dict[str, Any] = {}
+    for name, (attr, reader) in table.items():
+        raw = environ.get(name)
+        if raw is not None and raw.strip() != "":
+            values[attr] = reader(name, raw)
+    return values
+
+
 def workers(name: str, raw: str) -> int:
     """A worker count: a positive integer, or ``auto`` for one per usable core."""
     if raw.strip().lower() == "auto":
@@ -68,35 +103,19 @@ def workers(name: str, raw: str) -> int:
     return value
 
 
-_ENV: dict[str, tuple[str, Any]] = {
-    # env var -> (settings field, parser)
-    "HEALTHD_DATABASE_URL": ("database_url", str),
-    "STATUSAPI_DATABASE_URL": ("api_database_url", str),
-    "HEALTHD_INTERVAL": ("interval", lambda n, v: _number(n, v, float, 0.1)),
-    "HEALTHD_RISE": ("rise", lambda n, v: _number(n, v, int, 1)),
-    "HEALTHD_FALL": ("fall", lambda n, v: _number(n, v, int, 1)),
-    "HEALTHD_RETRY_INTERVAL": ("retry_interval", lambda n, v: _number(n, v, float, 0.1)),
-    "HEALTHD_TIMEOUT": ("timeout", lambda n, v: _number(n, v, float, 0.1)),
-    "HEALTHD_CONCURRENCY": ("concurrency", lambda n, v: _number(n, v, int, 1)),
+_ENV: dict[str, tuple[str, Reader]] = {
+    # env var -> (settings field, reader); one line per variable
+    "HEALTHD_DATABASE_URL": ("database_url", text),
+    "HEALTHD_INTERVAL": ("interval", number(float, 0.1)),
+    "HEALTHD_RISE": ("rise", number(int, 1)),
+    "HEALTHD_FALL": ("fall", number(int, 1)),
+    "HEALTHD_RETRY_INTERVAL": ("retry_interval", number(float, 0.1)),
+    "HEALTHD_TIMEOUT": ("timeout", number(float, 0.1)),
+    "HEALTHD_CONCURRENCY": ("concurrency", number(int, 1)),
     "HEALTHD_WORKERS": ("workers", workers),
-    "HEALTHD_LOG_FORMAT": ("log_format", str),
-    "STATUSAPI_TOKENS": ("tokens", str),
-    "STATUSAPI_AI_SOURCE_ID": ("ai_source_id", str),
-    "HEALTHD_HISTORY_DAYS": ("history_days", lambda n, v: _number(n, v, int, 1)),
+    "HEALTHD_LOG_FORMAT": ("log_format", choice(LOG_FORMATS)),
+    "HEALTHD_HISTORY_DAYS": ("history_days", number(int, 1)),
 }
-
-
-def _parse(name: str, raw: str) -> Any:
-    attr, parser = _ENV[name]
-    if parser is str:
-        value: Any = raw.strip()
-    else:
-        value = parser(name, raw.strip())
-    if attr == "tokens":
-        value = tuple(t.strip() for t in raw.split(",") if t.strip())
-    if attr == "log_format" and value not in LOG_FORMATS:
-        raise ConfigError(name, f"must be one of {', '.join(LOG_FORMATS)}, got {raw!r}")
-    return value
 
 
 def to_environ(settings: Settings) -> dict[str, str]:
@@ -113,15 +132,8 @@ def to_environ(settings: Settings) -> dict[str, str]:
 def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build Settings from the environment, then apply non-None overrides (CLI flags)."""
     env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for name, (attr, _) in _ENV.items():
-        raw = env.get(name)
-        if raw is not None and raw.strip() != "":
-            values[attr] = _parse(name, raw)
-    settings = Settings(**values)
+    settings = Settings(**read(_ENV, env))
     flags = {k: v for k, v in overrides.items() if v is not None}
     if flags:
         settings = replace(settings, **flags)
-    if settings.api_database_url is None and settings.database_url:
-        settings = replace(settings, api_database_url=settings.database_url)
     return settings

@@ -79,6 +79,13 @@ def _stop(proc: subprocess.Popen[bytes] | None, name: str, grace: float = 15) ->
 
 def main(settings: Settings, data_dir: Path, host: str, port: int) -> int:
     logs.setup(settings.log_format)
+    from statusapi import config as api_config
+
+    try:
+        api_config.load()  # a bad STATUSAPI_* value: one line now, before anything starts
+    except HealthdError as exc:
+        log.error("%s", exc)
+        return 1
     stop_requested = False
 
     def request_stop(signum: int, frame: object) -> None:

@@ -35,7 +35,8 @@ COMPUTED: dict[str, str] = {
 # The Source shape's columns (healthd/fields.py) and what its computed "pending" object
 # is made of. Rows come back as tuples and are rendered in Python: PostgreSQL's
 # json_build_object/to_char cost more server time per row than psycopg's parsing of the
-# plain columns (P6). shapes.source reads them by name through SOURCE_INDEX.
+# plain columns (P6 in tests/bench/README.md). shapes.source reads them by name through
+# SOURCE_INDEX.
 _SOURCE_EXPRS: dict[str, str] = {
     **{n: COMPUTED[n] if fields.BY_NAME[n].computed else n for n in fields.API_PLAIN},
     # secret-bearing columns as text: shapes caches their redaction per distinct text
@@ -216,7 +217,7 @@ def deliveries(
 
 def maintenance_spans(source_id: str, since: float, until: float) -> list[tuple[float, float]]:
     """The source's maintenance windows overlapping [since, until) (epochs), clipped to it,
-    as epoch pairs in order: the time uptime counts apart (interface.md §10)."""
+    as epoch pairs in order: the time uptime counts apart (README: Maintenance windows)."""
     rows = fetch_all(
         "SELECT extract(epoch FROM greatest(lower(r), lo))::float8 AS s,"
         " extract(epoch FROM least(upper(r), hi))::float8 AS e"

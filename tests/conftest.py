@@ -1,88 +1,25 @@
-"""Fixtures: one throwaway PostgreSQL cluster per session, a fresh migrated database per
-test (cloned from a template, so it costs tens of milliseconds), and helpers to run the
-real `healthd` command."""
+"""The fixtures live in fixture modules, one per kind of thing they set up (the psycopg
+way); each test module takes what it needs from them and imports no other test module."""
 
 from __future__ import annotations
 
-import itertools
-import os
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
-import psycopg
-import pytest
-
-from healthd import embedded, migrate
-
-TEMPLATE = "healthd_template"
-_counter = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[embedded.Cluster]:
-    with embedded.throwaway("healthd-test-pg-") as cluster:
-        embedded.create_database(cluster.url(), TEMPLATE)
-        migrate.apply(cluster.url(TEMPLATE))
-        yield cluster
+pytest_plugins = [
+    "tests.fix_db",  # pg_cluster, private_cluster, db_url, db
+    "tests.fix_servers",  # target (and the server classes)
+    "tests.fix_procs",  # daemons, healthd_cli (subprocess), cli (in process), wait_for
+    "tests.fix_api",  # app, client
+    "tests.fix_ops",  # the operations tests' sources, receivers and API client
+]
 
 
-@pytest.fixture
-def private_cluster() -> Iterator[embedded.Cluster]:
-    """A migrated cluster of this test's own, for tests that stop PostgreSQL."""
-    with embedded.throwaway("healthd-private-pg-") as cluster:
-        migrate.apply(cluster.url())
-        yield cluster
+def __getattr__(name: str) -> Any:
+    # `from tests.conftest import wait_for` keeps working for code written before the
+    # move; imported lazily, because importing a plugin module before pytest registers it
+    # would keep its asserts from being rewritten
+    if name == "wait_for":
+        from tests.fix_procs import wait_for
 
-
-@pytest.fixture
-def db_url(pg_cluster: embedded.Cluster) -> str:
-    """A fresh, migrated database for this test."""
-    name = f"t_{os.getpid()}_{next(_counter)}"
-    embedded.create_database(pg_cluster.url(), name, template=TEMPLATE)
-    return pg_cluster.url(name)
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture
-def healthd_cli(db_url: str) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run the real `healthd` command against this test's database."""
-
-    def run(
-        *args: str, env: dict[str, str] | None = None, timeout: float = 60, input: str | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        full_env = {**os.environ, "HEALTHD_DATABASE_URL": db_url, **(env or {})}
-        return subprocess.run(
-            [sys.executable, "-m", "healthd", *args],
-            capture_output=True,
-            text=True,
-            env=full_env,
-            timeout=timeout,
-            input=input,
-        )
-
-    return run
-
-
-def wait_for(
-    predicate: Callable[[], Any],
-    timeout: float = 20,
-    interval: float = 0.05,
-    what: str = "condition",
-) -> Any:
-    """Poll until predicate() is truthy; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+        return wait_for
+    raise AttributeError(name)

@@ -1,17 +1,39 @@
 """The plugin interface: what a plugin author implements and what the daemon promises.
 
-A plugin is a class with a ``name``, a declared ``fields`` schema, and one coroutine,
-``check()``, that tests the connection and returns a :class:`ProbeResult`. Plugins that
-hold a connection (postgres) keep it between probes, reconnect it when it breaks (and
-say so in the result), and release it in ``close()``.
+A plugin is a subclass of :class:`Plugin` with a ``name``, a declared ``fields`` schema
+and one coroutine, :meth:`Plugin.check`, that tests the connection once and returns a
+:class:`ProbeResult`. The daemon keeps one instance per source (a new one when the
+source's config changes) and calls it from a single asyncio event loop.
+
+What the daemon guarantees around every ``check()`` (dispatch.py and guard.py):
+
+- **One at a time per source.** The dispatcher never has two probes of one source in
+  flight, not even while a changed source's old instance finishes its last probe. So an
+  instance needs no lock around the state it keeps between probes (a connection, a
+  counter). Probes of *different* sources do run concurrently on the same loop, so
+  class-level mutable state is shared and must not be.
+- **A hard timeout, by cancellation.** ``check(timeout)`` should give up by itself
+  after ``timeout`` seconds; the guard cancels it one second later if it has not. On
+  shutdown, probes still running after the grace period are cancelled too. Cancellation
+  arrives as :class:`asyncio.CancelledError` at an ``await``: let it propagate (clean up
+  in ``finally``), never swallow it, or the timeout cannot be enforced. The instance is
+  probed again after a cancelled check, so it must cope with whatever state the
+  cancelled one left half-done.
+- **No exception escapes.** Whatever ``check()`` raises becomes a result of this
+  source only (see :meth:`Plugin.check`); the daemon and the other sources carry on.
+- **Messages are scrubbed for the plugin.** Before a message is stored, logged or
+  printed, the guard replaces every resolved value of a secret field (and of any
+  secret-looking key, redaction.py) with ``***`` and removes ``user:password@`` from
+  URLs. A plugin may put the server's own words in a message without vetting them.
+- **close() is called once, never during a check.** When the source is removed,
+  disabled or replaced, and when the daemon stops, ``close()`` is awaited after any
+  in-flight check has ended (bounded to 5 s, exceptions ignored).
 
 Expected failures are results, never exceptions: a refused connection is
-``ProbeResult.disconnected("connection refused")``. The daemon still wraps every call in
-a hard timeout and catches anything a buggy plugin raises (guard.py), so one plugin can
-only ever fail its own source.
+``ProbeResult.disconnected("connection refused")``.
 
 Third-party plugins register a class under the ``healthd.plugins`` entry-point group
-(registry.py).
+(registry.py); ``healthd plugins`` lists what is installed.
 """
 
 from __future__ import annotations
@@ -31,8 +53,22 @@ STATUSES = PROBE_STATUSES
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """One probe's outcome. ``status`` is connected, disconnected (could not reach it) or
-    error (reached it, but it answered wrongly)."""
+    """One probe's outcome, as :meth:`Plugin.check` returns it.
+
+    ``status`` is one of the probe statuses (healthd/words.py): ``connected`` (it answered
+    as expected), ``disconnected`` (could not reach it: refused, timed out, no route,
+    DNS failure) or ``error`` (reached it, but it answered wrongly: a 500, bad
+    credentials, a failing query). The debounce counts both failures alike; the words
+    tell the operator which kind of failure it was.
+
+    ``message`` is one short line for the operator (scrubbed by the guard, see the module
+    docstring). ``latency_ms`` is the time the probe itself measured; ``None`` lets the
+    guard measure the whole call instead. ``reconnected`` says that a connection the
+    plugin keeps between probes had broken and this probe made a fresh one that works:
+    the daemon counts it (``reconnect_count``, the summary line) and logs it, without a
+    status change. Only a plugin that keeps a connection sets it; the first connection
+    of an instance is not a reconnection.
+    """
 
     status: Status
     message: str = ""
@@ -41,26 +77,42 @@ class ProbeResult:
 
     @property
     def ok(self) -> bool:
+        """True for ``connected``."""
         return self.status == CONNECTED
 
     @classmethod
     def connected(cls, message: str = "", latency_ms: float | None = None) -> ProbeResult:
+        """It answered as expected."""
         return cls(CONNECTED, message, latency_ms)
 
     @classmethod
     def disconnected(cls, message: str, latency_ms: float | None = None) -> ProbeResult:
+        """It could not be reached; ``message`` says how (refused, timed out, ...)."""
         return cls(DISCONNECTED, message, latency_ms)
 
     @classmethod
     def error(cls, message: str, latency_ms: float | None = None) -> ProbeResult:
+        """It was reached and answered wrongly; ``message`` says what was wrong."""
         return cls(ERROR, message, latency_ms)
 
 
 @dataclass(frozen=True)
 class Field:
-    """One config field. ``kind`` is str, int, float, bool, list (of str), dict (str->str)
-    or "codes" (an int or a list of ints). A ``secret`` field may hold a reference
-    ({"env": NAME} / {"file": PATH}) and is redacted wherever config is shown."""
+    """One key of a plugin's config, declared in :attr:`Plugin.fields`.
+
+    ``kind`` is ``str``, ``int``, ``float``, ``bool``, ``list`` (of strings), ``dict``
+    (string to string) or ``codes`` (a status code or a list of them); a value of another
+    type is refused with a one-line error naming ``config.<key>``. ``required`` fields
+    must be present; otherwise ``default`` (if not ``None``) is filled in. ``choices``
+    restricts a string to a few words. ``help`` is shown by ``healthd plugins``.
+
+    A ``secret`` field holds a credential. It may be given as a reference,
+    ``{"env": NAME}`` or ``{"file": PATH}``, read at every probe (:meth:`Plugin.resolved`)
+    so a rotated secret needs no restart; it is redacted wherever a config is shown (API,
+    CLI, export), and its resolved value is scrubbed from every message. Keys whose name
+    looks secret (``token``, ``password``, ... in redaction.py) are treated the same way
+    when shown or scrubbed, declared secret or not.
+    """
 
     kind: str
     required: bool = False
@@ -99,14 +151,33 @@ _KIND_WORDS = {
 
 
 class Plugin:
-    """Base class of every probe plugin. Subclasses set ``name`` and ``fields`` and
-    implement :meth:`check`."""
+    """Base class of every probe plugin.
+
+    Subclasses set :attr:`name`, :attr:`description` and :attr:`fields` and implement
+    :meth:`check`; a plugin that keeps something open between probes also implements
+    :meth:`close`. See the module docstring for what the daemon guarantees around them.
+    """
 
     name: ClassVar[str] = ""
+    """The alias a source's ``plugin`` column names (``http``, ``postgres``, ...)."""
+
     description: ClassVar[str] = ""
+    """One line for ``healthd plugins``."""
+
     fields: ClassVar[Mapping[str, Field]] = {}
+    """The config keys this plugin accepts; any other key is refused."""
 
     def __init__(self, config: Mapping[str, Any]) -> None:
+        """Validate ``config`` and keep it as :attr:`config` (defaults filled in).
+
+        Called once per source version, at load and whenever the source's config changes
+        (the old instance is closed). It must not do I/O: connect in :meth:`check`.
+
+        :param config: the source's ``config`` object, as stored.
+        :raises ConfigError: a field is missing, unknown or of the wrong type (naming it);
+            a subclass may raise it too for a rule across fields. The source is then
+            not probed and shows the message as its error.
+        """
         self.config = validate_config(self, config)
         # most configs hold no reference: resolve (and collect secrets) once, not per probe
         self._static = not has_reference(self.config)
@@ -114,30 +185,61 @@ class Plugin:
 
     @property
     def secret_fields(self) -> frozenset[str]:
+        """The names of the fields declared ``secret``."""
         return frozenset(k for k, f in self.fields.items() if f.secret)
 
     async def check(self, timeout: float) -> ProbeResult:
-        """Test the connection once; never raise for an expected failure."""
+        """Test the connection once.
+
+        Never called twice at once for one source; may be cancelled (see the module
+        docstring): let :class:`asyncio.CancelledError` propagate. Read the config with
+        :meth:`resolved`, not :attr:`config`, so secret references are honoured.
+
+        :param timeout: seconds this probe may take, all steps together (connect, ask,
+            read). The guard cancels the call one second after it.
+        :returns: the outcome. An expected failure (refused, timed out, a wrong answer)
+            is a result, ``disconnected`` or ``error``, never an exception.
+        :raises Exception: only for a bug. The guard turns any exception into an
+            ``error`` result "plugin NAME failed: Type: message" (the traceback is logged
+            at debug level); :class:`TimeoutError` becomes ``disconnected``
+            "timed out after N s"; a :class:`~healthd.secrets.SecretError` from
+            :meth:`resolved` becomes an ``error`` naming the reference.
+        """
         raise NotImplementedError
 
     async def close(self) -> None:
-        """Release anything held between probes. The default holds nothing."""
+        """Release anything held between probes (a connection, a session).
+
+        Awaited once, after the last :meth:`check` of this instance has ended: when the
+        source is removed, disabled, its config changes or its shard moves to another
+        daemon, and at shutdown. Bounded to
+        5 s; what it raises is logged at debug level and otherwise ignored. The default
+        holds nothing.
+        """
 
     def resolved(self) -> dict[str, Any]:
-        """The config with secret references read now (at probe time, so a rotated
-        secret is picked up without a restart). Raises SecretError naming the reference."""
+        """The config with secret references read now.
+
+        Read at probe time, so a rotated secret is picked up without a restart.
+
+        :returns: :attr:`config` with every ``{"env": ...}`` / ``{"file": ...}`` replaced
+            by its value (the same object when the config holds no reference).
+        :raises SecretError: a reference cannot be read; the message names the
+            reference, never a value.
+        """
         if getattr(self, "_static", False):
             return self.config
         return {k: resolve(v) for k, v in self.config.items()}
 
     def probe_secrets(self) -> list[str]:
-        """The secret values a message of this probe must not contain."""
+        """The secret values a message of this probe must not contain (the guard's)."""
         if getattr(self, "_static", False):
             return self._static_secrets
         return self.secrets_in(self.resolved())
 
     def secrets_in(self, config: Mapping[str, Any]) -> list[str]:
-        """Every resolved secret value, so messages can be scrubbed of them."""
+        """Every secret value in ``config`` (secret fields and secret-looking keys), at
+        least 3 characters long (shorter ones would scrub ordinary words)."""
         out: list[str] = []
         for key, value in config.items():
             if key in self.secret_fields or looks_secret(key):
@@ -146,8 +248,14 @@ class Plugin:
 
 
 def validate_config(plugin: type[Plugin] | Plugin, config: Any) -> dict[str, Any]:
-    """Check ``config`` against the plugin's fields; fill defaults. Raises ConfigError
-    naming the field (``config.url``)."""
+    """Check ``config`` against the plugin's fields and fill in defaults.
+
+    :param plugin: the plugin class (or an instance) whose :attr:`Plugin.fields` apply.
+    :param config: the config as given (any JSON value).
+    :returns: a new dict: the given values, plus defaults for absent optional fields.
+    :raises ConfigError: naming the field (``config.url``): not an object, an unknown
+        key, a missing required field, a wrong type or a value outside ``choices``.
+    """
     if not isinstance(config, Mapping):
         raise ConfigError("config", "must be an object")
     out: dict[str, Any] = {}
@@ -177,6 +285,8 @@ def validate_config(plugin: type[Plugin] | Plugin, config: Any) -> dict[str, Any
 
 
 def elapsed_ms(started: float) -> float:
+    """Milliseconds since ``started`` (a :func:`time.perf_counter` value), for
+    :attr:`ProbeResult.latency_ms`."""
     return round((time.perf_counter() - started) * 1000, 2)
 
 

@@ -97,7 +97,7 @@ WITH upd AS (
     WHERE coalesce(pe.to_status, p.connection_status) <> 'connected'
     GROUP BY pr.id
 ), marked AS (
-    -- recorded either way; marked so that no webhook goes out (interface.md §11)
+    -- recorded either way; marked so that no webhook goes out (README: Maintenance windows)
     SELECT won.*, mt.id IS NOT NULL AS maintenance, d.parents AS suppressed_by
     FROM won
     LEFT JOIN maint mt ON mt.id = won.id AND mt.event = won.event

@@ -1,5 +1,5 @@
-"""Operations, read-only (interface.md §11): maintenance windows and the webhook
-delivery log."""
+"""Operations, read-only (README: Maintenance windows, Webhooks): maintenance windows and
+the webhook delivery log."""
 
 from __future__ import annotations
 

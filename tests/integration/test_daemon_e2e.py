@@ -6,8 +6,6 @@ import json
 import os
 import socket
 import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,32 +13,10 @@ import psycopg
 import pytest
 
 from healthd import embedded
-from tests.conftest import wait_for
-from tests.support import DaemonProcess, Target, hanging_listener
+from tests.fix_procs import DaemonProcess, wait_for
+from tests.fix_servers import Target, hanging_listener
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def target() -> Iterator[Target]:
-    t = Target()
-    yield t
-    t.close()
-
-
-@pytest.fixture
-def daemons(db_url: str, tmp_path: Path) -> Iterator[Any]:
-    started: list[DaemonProcess] = []
-
-    def start(**env: str) -> DaemonProcess:
-        d = DaemonProcess(db_url, tmp_path / f"daemon{len(started)}.log", **env)
-        started.append(d)
-        return d
-
-    yield start
-    for d in started:
-        if d.proc.poll() is None:
-            d.stop()
 
 
 def add_http(db: psycopg.Connection[Any], sid: str, url: str, **cols: Any) -> None:
@@ -230,7 +206,19 @@ def test_sources_added_and_removed_are_picked_up(
     )
     db.execute("UPDATE data_sources SET enabled = false WHERE id = 'late'")
     seen = target.count("ok")
-    time.sleep(2.5)  # a disabled source must see no more probes: wait past two intervals
+    # a source added after the disable is probed only once the daemon has read both
+    # changes; once it has been probed twice (an interval later), the disabled source
+    # must have seen no more probes than the one that may have been in flight
+    other = Target()
+    try:
+        add_http(db, "marker", other.url)
+        wait_for(
+            lambda: other.count("ok") >= 2,
+            timeout=10,
+            what="a source added after the disable probed twice",
+        )
+    finally:
+        other.close()
     assert target.count("ok") <= seen + 1
 
 
@@ -265,7 +253,12 @@ def test_database_outage_keeps_the_transition(
         cluster.stop()
         target.set("fail")
         wait_for(lambda: target.count("fail") >= 4, timeout=10, what="failures during the outage")
-        time.sleep(max(0.0, 10 - 4))  # PostgreSQL stays down for ~10 s in all
+        # the transition was decided while the writer knew the database to be down
+        wait_for(
+            lambda: "database unreachable" in d.log(),
+            timeout=20,
+            what="the daemon noticing the outage",
+        )
         cluster.start()
         with psycopg.connect(url, autocommit=True) as db:
             wait_for(

@@ -10,8 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import wait_for
-from tests.integration.ops_helpers import (
+from tests.fix_ops import (
     FAST,
     add_source,
     api,
@@ -20,6 +19,7 @@ from tests.integration.ops_helpers import (
     status_of,
     transitions,
 )
+from tests.fix_procs import wait_for
 from tests.support import DaemonProcess, Target
 
 

@@ -1,5 +1,5 @@
-"""Deployment: the systemd units verify, the example files are valid, `healthd up` runs
-everything and leaves nothing behind."""
+"""Deployment: `healthd up` runs everything and leaves nothing behind (the files under
+deploy/ are checked in tests/unit/test_deploy_files.py)."""
 
 from __future__ import annotations
 
@@ -17,33 +17,27 @@ from pathlib import Path
 import pytest
 
 from healthd import embedded
-from healthd.sources import read_file, validate_all
-from tests.conftest import wait_for
+from tests.fix_procs import wait_for
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
 
-@pytest.mark.skipif(
-    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
-)
-def test_units_verify() -> None:
-    units = [str(DEPLOY / n) for n in ("healthd.service", "statusapi.service", "statusapi.socket")]
+def test_healthd_up_refuses_a_bad_api_setting_before_starting_anything(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEALTHD_", "STATUSAPI_"))}
+    env["STATUSAPI_POOL_MAX"] = "plenty"
+    data_dir = tmp_path / "data"
+    port = embedded.free_port()
     proc = subprocess.run(
-        ["systemd-analyze", "verify", *units], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "healthd", "up", "--data-dir", str(data_dir), "--port", str(port)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
-    complaints = [
-        line
-        for line in (proc.stdout + proc.stderr).splitlines()
-        if line.strip()
-        and "/opt/healthd/bin/" not in line
-        and "Failed to prepare filename" not in line
-    ]
-    assert complaints == [], complaints
-
-
-def test_example_sources_are_valid() -> None:
-    specs = validate_all(read_file(DEPLOY / "examples" / "sources.toml"))
-    assert {s.plugin for s in specs} == {"ai-service", "http", "postgres", "command"}
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "STATUSAPI_POOL_MAX: must be" in out and "'plenty'" in out and "Traceback" not in out
+    assert not data_dir.exists()  # no PostgreSQL was started
 
 
 def _procs_mentioning(needle: str) -> list[int]:

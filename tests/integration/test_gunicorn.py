@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -13,8 +16,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.integration.test_statusapi import SECRET, seed
-from tests.support import Gunicorn
+from healthd.embedded import free_port
+from tests.fix_api import SECRET, seed
+from tests.fix_procs import Gunicorn
 
 pytestmark = pytest.mark.slow
 
@@ -119,3 +123,38 @@ def test_stream_delivers_and_resumes(server: Gunicorn, db: psycopg.Connection[An
     later = add_event(db, "new", "connected")
     assert int(resumed.next_event()["id"]) == later
     resumed.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"), [("STATUSAPI_POOL_MAX", "plenty"), ("STATUSAPI_WORKERS", "many")]
+)
+def test_bad_setting_stops_gunicorn_with_one_line(name: str, raw: str) -> None:
+    """A bad STATUSAPI_* value: gunicorn exits at once (no worker respawn loop) and its
+    output is the one line naming the variable, no traceback. No database is reached."""
+    env = {
+        **os.environ,
+        "STATUSAPI_DATABASE_URL": "postgresql://127.0.0.1:1/none",
+        "STATUSAPI_WORKERS": "2",
+        name: raw,
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(Gunicorn.CONF),
+            "-b",
+            f"127.0.0.1:{free_port()}",
+            "statusapi:create_app()",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    lines = out.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{name}: ") and repr(raw) in lines[0], out
+    assert "Traceback" not in out

@@ -13,8 +13,7 @@ import psycopg
 import pytest
 
 from healthd import maintenance
-from tests.conftest import wait_for
-from tests.integration.ops_helpers import (
+from tests.fix_ops import (
     FAST,
     add_source,
     api,
@@ -23,6 +22,7 @@ from tests.integration.ops_helpers import (
     status_of,
     transitions,
 )
+from tests.fix_procs import wait_for
 from tests.support import DaemonProcess, Target
 
 
@@ -116,16 +116,12 @@ def test_list_and_the_database_agree_on_recurring_windows(
             assert got == expected, (wid, at)
 
 
-def test_bad_windows_are_one_line_and_change_nothing(
-    db: psycopg.Connection[Any], healthd_cli: Any
-) -> None:
+def test_bad_windows_are_one_line_and_change_nothing(db: psycopg.Connection[Any], cli: Any) -> None:
     add_source(db, "web", "http://127.0.0.1:9/")
     add_source(db, "api", "http://127.0.0.1:9/")
-    ok = healthd_cli("maintenance", "add", "--source", "web", "--start", "now", "--for", "2h")
+    ok = cli("maintenance", "add", "--source", "web", "--start", "now", "--for", "2h")
     assert ok.returncode == 0, ok.stderr
-    weekly = healthd_cli(
-        "maintenance", "add", "--source", "api", "--every", "sun 02:00", "--for", "1h"
-    )
+    weekly = cli("maintenance", "add", "--source", "api", "--every", "sun 02:00", "--for", "1h")
     assert weekly.returncode == 0, weekly.stderr
     soon = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
     cases = [
@@ -144,9 +140,9 @@ def test_bad_windows_are_one_line_and_change_nothing(
     ]
     before = db.execute("SELECT count(*) FROM maintenance_windows").fetchone()
     for args, needle in cases:
-        one_line_error(healthd_cli("maintenance", "add", *args), needle)
+        one_line_error(cli("maintenance", "add", *args), needle)
     assert db.execute("SELECT count(*) FROM maintenance_windows").fetchone() == before
-    one_line_error(healthd_cli("maintenance", "remove", "99"), "no maintenance window with id 99")
+    one_line_error(cli("maintenance", "remove", "99"), "no maintenance window with id 99")
 
 
 def test_spans_for_uptime(db: psycopg.Connection[Any], db_url: str, healthd_cli: Any) -> None:

@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 from healthd.store import retention
-from tests.conftest import wait_for
-from tests.integration.ops_helpers import add_source, one_line_error
+from tests.fix_ops import add_source, one_line_error
+from tests.fix_procs import wait_for
 from tests.support import DaemonProcess
 
 NOW = datetime.now(UTC)
@@ -52,7 +52,7 @@ def _seed(db: psycopg.Connection[Any]) -> None:
 
 
 def uptime(db: psycopg.Connection[Any], sid: str, start: datetime, end: datetime) -> float:
-    """up / (up + down) over [start, end), from the transitions (interface.md §10)."""
+    """up / (up + down) over [start, end), from the transitions (README: Maintenance windows)."""
     rows = db.execute(
         "SELECT at, to_status FROM status_history WHERE source_id = %s AND event = 'transition'"
         " ORDER BY at",

@@ -4,19 +4,25 @@ dead daemon's sources taken over."""
 from __future__ import annotations
 
 import json
+import re
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from tests.conftest import wait_for
-from tests.support import DaemonProcess, Target
+from tests.fix_procs import DaemonProcess, wait_for
+from tests.fix_servers import Target
 
 pytestmark = pytest.mark.slow
 N = 40
+
+
+def shards_logged(d: DaemonProcess) -> int | None:
+    """How many shards the daemon last said it probes."""
+    said = re.findall(r"probing (\d+) of 64 shards", d.log())
+    return int(said[-1]) if said else None
 
 
 def per_path(target: Target) -> dict[str, int]:
@@ -58,11 +64,21 @@ def test_two_daemons_split_the_sources_and_take_over(
                 return sorted(n for _, n in rows) == [32, 32]
 
             wait_for(split, timeout=30, what="the shards split 32/32")
-            time.sleep(3)  # let the hand-over settle: probes already in flight finish
+            # settled when each daemon says it probes its 32 (it logs that as it drops or
+            # picks up sources); a probe still in flight then is one extra at most
+            wait_for(
+                lambda: shards_logged(a) == 32 and shards_logged(b) == 32,
+                timeout=30,
+                what="both daemons probing 32 shards",
+            )
             with target.lock:
                 target.requests.clear()
-            time.sleep(6.5)  # three 2 s intervals
-            counts = per_path(target)
+
+            def three_rounds() -> dict[str, int] | None:
+                counts = per_path(target)
+                return counts if len(counts) == N and min(counts.values()) >= 3 else None
+
+            counts = wait_for(three_rounds, timeout=30, what="every source probed three times")
             # every source probed, none twice as often as its interval allows (no double probing)
             assert len(counts) == N, sorted(counts)
             assert max(counts.values()) <= 4, counts
@@ -94,7 +110,6 @@ def test_two_daemons_split_the_sources_and_take_over(
             assert "probing 64 of 64 shards" in b.log()
         finally:
             for d in (a, b):
-                if d.proc.poll() is None:
-                    d.stop()
+                d.stop()  # also closes the log of the one killed above
     finally:
         target.close()

@@ -1,3 +1,6 @@
+"""The `healthd sources` and `webhooks` commands: the error paths in process through
+click's CliRunner (the `cli` fixture), the rest as the real command (`healthd_cli`)."""
+
 from __future__ import annotations
 
 import json
@@ -115,14 +118,14 @@ def test_import_toml_and_prune(
     ],
 )
 def test_one_bad_entry_changes_nothing(
-    healthd_cli: Cli,
+    cli: Cli,
     tmp_path: Path,
     db: psycopg.Connection[Any],
     entry: dict[str, Any],
     needle: str,
 ) -> None:
     good = {"id": "a", "plugin": "tcp", "config": {"host": "127.0.0.1", "port": 1}}
-    r = healthd_cli("sources", "import", str(_write(tmp_path, {"sources": [good, entry]})))
+    r = cli("sources", "import", str(_write(tmp_path, {"sources": [good, entry]})))
     assert r.returncode == 1
     assert r.stdout == "" and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert needle in r.stderr, r.stderr
@@ -197,8 +200,8 @@ def test_crud_commands(healthd_cli: Cli, db: psycopg.Connection[Any]) -> None:
         (("sources", "frobnicate"), "No such command"),
     ],
 )
-def test_error_paths_are_one_line(healthd_cli: Cli, args: tuple[str, ...], needle: str) -> None:
-    r = healthd_cli(*args)
+def test_error_paths_are_one_line(cli: Cli, args: tuple[str, ...], needle: str) -> None:
+    r = cli(*args)
     assert r.returncode in (1, 2), r
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], r.stderr

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -14,114 +11,8 @@ from flask.testing import FlaskClient
 
 from healthd import embedded
 from statusapi import create_app
-from tests.conftest import wait_for
-
-SECRET = "sk-top-secret-777"
-
-
-def seed(db: psycopg.Connection[Any]) -> None:
-    now = datetime.now(UTC)
-    rows = [
-        (
-            "ai-connection",
-            "AI",
-            "ai",
-            "ai-service",
-            {"endpoint": "http://127.0.0.1:9/v1", "api_key": SECRET},
-            "connected",
-            "success",
-            None,
-        ),
-        (
-            "web",
-            "Web",
-            "service",
-            "http",
-            {
-                "url": f"https://user:{SECRET}@127.0.0.1/?token={SECRET}",
-                "headers": {"Authorization": f"Bearer {SECRET}"},
-            },
-            "error",
-            "failed",
-            "HTTP 500",
-        ),
-        (
-            "db",
-            "DB",
-            "database",
-            "postgres",
-            {"dsn": {"env": "PG_DSN"}},
-            "disconnected",
-            "failed",
-            "connection refused",
-        ),
-        (
-            "new",
-            "New",
-            "service",
-            "tcp",
-            {"host": "127.0.0.1", "port": 1, "password": SECRET},
-            "unknown",
-            None,
-            None,
-        ),
-    ]
-    for sid, name, typ, plugin, cfg, status, test, msg in rows:
-        db.execute(
-            "INSERT INTO data_sources (id, name, type, plugin, config, connection_status, test_status,"
-            " test_error_message, last_tested_at, status_changed_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-            (
-                sid,
-                name,
-                typ,
-                plugin,
-                json.dumps(cfg),
-                status,
-                test,
-                msg,
-                now if test else None,
-                now if test else None,
-            ),
-        )
-    db.execute(
-        "UPDATE data_sources SET pending_status='connected', pending_count=1, flapping=true WHERE id='web'"
-    )
-    for i, (sid, frm, to) in enumerate(
-        [
-            ("web", "unknown", "connected"),
-            ("db", "unknown", "disconnected"),
-            ("web", "connected", "error"),
-        ]
-    ):
-        db.execute(
-            "INSERT INTO status_history (source_id, from_status, to_status, at, error_message) VALUES"
-            " (%s, %s, %s, %s, %s)",
-            (sid, frm, to, now + timedelta(seconds=i), None),
-        )
-
-
-@pytest.fixture
-def app(db_url: str, db: psycopg.Connection[Any]) -> Iterator[Flask]:
-    seed(db)
-    ro = db_url.replace("postgres@", "healthd_readonly@")
-    app = create_app({"DATABASE_URL": ro, "TESTING": True})
-    yield app
-    pool = app.extensions.get("healthd_pool")
-    if pool is not None:
-        pool.close()
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
-def heartbeat(db: psycopg.Connection[Any], age_s: float = 0) -> None:
-    db.execute(
-        "INSERT INTO daemon_nodes (node_id, hostname, pid, heartbeat_at) VALUES"
-        " ('n1', 'h', 1, now() - make_interval(secs => %s))",
-        (age_s,),
-    )
+from tests.fix_api import SECRET, heartbeat
+from tests.fix_procs import wait_for
 
 
 def test_list_filters_and_paging(client: FlaskClient) -> None:

@@ -11,8 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import wait_for
-from tests.integration.ops_helpers import (
+from tests.fix_ops import (
     FAST,
     add_source,
     api,
@@ -20,6 +19,7 @@ from tests.integration.ops_helpers import (
     receiver,
     status_of,
 )
+from tests.fix_procs import wait_for
 from tests.support import DaemonProcess, Target
 
 pytestmark = pytest.mark.slow
@@ -190,8 +190,8 @@ def test_delivery_log_and_redeliver(
     ],
 )
 def test_bad_routing_is_one_line_and_changes_nothing(
-    db: psycopg.Connection[Any], healthd_cli: Any, args: tuple[str, ...], needle: str
+    db: psycopg.Connection[Any], cli: Any, args: tuple[str, ...], needle: str
 ) -> None:
     add_source(db, "web", "http://127.0.0.1:9/")
-    one_line_error(healthd_cli("webhooks", "add", "http://127.0.0.1:9/h", *args), needle)
+    one_line_error(cli("webhooks", "add", "http://127.0.0.1:9/h", *args), needle)
     assert db.execute("SELECT count(*) FROM webhooks").fetchone() == (0,)

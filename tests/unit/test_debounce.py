@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import struct
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from healthd.debounce import Observation, State, Thresholds, percent_state_change, step
+from healthd.store import obs_json, state_from_row
 
 TH = Thresholds(rise=3, fall=3, interval=30, retry_interval=10)
 C, D, E = "connected", "disconnected", "error"
@@ -117,17 +121,30 @@ def test_mixed_failure_kinds_count_as_one_streak(fails: list[str]) -> None:
     assert state.status == fails[-1]
 
 
+def _float4(x: float) -> float:
+    """What a PostgreSQL ``real`` column gives back for ``x``."""
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def through_the_table(state: State) -> State:
+    """``state`` written the way the store writes it (status.write_results: the streak as
+    JSON of obs_json, percent_state_change a ``real``) and read back by the daemon's
+    codec (state_from_row), as after a restart."""
+    row = {
+        "connection_status": state.status,
+        "pending_status": state.pending,
+        "pending_count": state.count,
+        "pending_results": json.loads(json.dumps([obs_json(o) for o in state.streak])),
+        "recent_results": state.recent,
+        "flapping": state.flapping,
+        "percent_state_change": _float4(state.percent),
+    }
+    return state_from_row(row)
+
+
 @given(statuses, statuses, thresholds)
 def test_a_restored_state_continues_its_streak(a: list[str], b: list[str], th: Thresholds) -> None:
     state, _, _ = run(a, th)
     # what the store persists and reads back: the same fields, rebuilt
-    restored = State(
-        state.status,
-        state.pending,
-        state.count,
-        tuple(state.streak),
-        str(state.recent),
-        state.flapping,
-        state.percent,
-    )
+    restored = through_the_table(state)
     assert run(b, th, state=restored)[:2] == run(b, th, state=state)[:2]

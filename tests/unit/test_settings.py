@@ -4,13 +4,15 @@ import pytest
 
 from healthd import settings
 from healthd.errors import ConfigError
+from statusapi import config as api_config
 
 
 def test_defaults() -> None:
     s = settings.load({})
     assert (s.interval, s.rise, s.fall, s.timeout, s.concurrency) == (30.0, 3, 3, 10.0, 500)
     assert s.retry_interval is None and settings.default_retry(s.interval) == 10.0
-    assert s.log_format == "text" and s.ai_source_id == "ai-connection" and s.tokens == ()
+    api = api_config.load({})
+    assert s.log_format == "text" and api.ai_source_id == "ai-connection" and api.tokens == ()
 
 
 def test_environment_and_flags() -> None:
@@ -21,9 +23,10 @@ def test_environment_and_flags() -> None:
         "HEALTHD_LOG_FORMAT": "json",
     }
     s = settings.load(env, rise=5, fall=None)
-    assert s.database_url == "postgresql:///x" and s.api_database_url == "postgresql:///x"
+    api = api_config.load(env)
+    assert s.database_url == "postgresql:///x" and api.database_url == "postgresql:///x"
     assert s.interval == 2.0 and settings.default_retry(s.interval) == 1.0
-    assert s.tokens == ("a", "b") and s.rise == 5 and s.fall == 3 and s.log_format == "json"
+    assert api.tokens == ("a", "b") and s.rise == 5 and s.fall == 3 and s.log_format == "json"
 
 
 @pytest.mark.parametrize(

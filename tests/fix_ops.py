@@ -1,5 +1,6 @@
-"""Shared by the operations tests (issue 12): sources on local targets, receivers that
-check what they are sent, the read-only API on the test database, history queries."""
+"""Helpers of the operations tests (dependencies, maintenance, retention, webhook
+routing): sources on local targets, receivers that check what they are sent, the
+read-only API on the test database, history queries."""
 
 from __future__ import annotations
 
