@@ -160,14 +160,14 @@ def run(ctx: Ctx, workers: str | None) -> None:
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".healthd"),
-    show_default=True,
-    help="where the embedded PostgreSQL keeps its data",
+    default=None,
+    help="where the embedded PostgreSQL keeps its data [default: ./.healthd; as root "
+    "/var/lib/healthd/embedded/<this directory>, which the postgres user can reach]",
 )
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @pass_ctx
-def up(ctx: Ctx, data_dir: Path, port: int, host: str) -> None:
+def up(ctx: Ctx, data_dir: Path | None, port: int, host: str) -> None:
     """Try it out: embedded PostgreSQL + migrations + examples + daemon + API."""
     from healthd import up as up_mod
 
@@ -499,10 +499,28 @@ def sources_import(ctx: Ctx, file: Path, prune: bool) -> None:
 
 
 @sources.command("export")
+@click.option(
+    "--with-secrets",
+    is_flag=True,
+    help="print inline secrets as stored (for a re-importable copy); references are always kept",
+)
 @pass_ctx
-def sources_export(ctx: Ctx) -> None:
-    """Print every source in the import format (JSON); secrets stay as stored references."""
-    dump({"sources": catalog.export_sources(ctx.url)})
+def sources_export(ctx: Ctx, with_secrets: bool) -> None:
+    """Print every source in the import format (JSON). Inline secrets are redacted as the
+    API shows them unless --with-secrets; {"env"}/{"file"} references are kept."""
+    rows = catalog.export_sources(ctx.url)
+    if not with_secrets:
+        shown = [_redacted(r) for r in rows]
+        hidden = sum(1 for a, b in zip(rows, shown, strict=True) if a != b)
+        rows = shown
+        if hidden:
+            # a redacted copy re-imported would overwrite the stored secrets with ""
+            click.echo(
+                f"note: inline secrets of {hidden} source(s) redacted; "
+                "--with-secrets prints them for a re-importable copy",
+                err=True,
+            )
+    dump({"sources": rows})
 
 
 # -- webhooks ------------------------------------------------------------------------

@@ -57,6 +57,15 @@ def shard_of(source_id: str) -> int:
     return zlib.crc32(source_id.encode()) % SHARDS
 
 
+def start_line(interval: float) -> str:
+    """The original's start line, exactly; an integral interval without ".0"."""
+    secs = str(int(interval)) if float(interval).is_integer() else str(interval)
+    return (
+        f"Health check service started ({secs}s interval, silent mode, DB sync enabled, "
+        "debounce active)"
+    )
+
+
 def summary_line(s: Summary, buffered: int | None) -> str:
     """The periodic summary; ``buffered`` is given while the database is unreachable."""
     line = f"Health check: {s.healthy} healthy, {s.failed} failed, {s.reconnected} reconnected"
@@ -345,14 +354,17 @@ class Daemon:
             next_run_time=datetime.now(UTC) + timedelta(seconds=PRUNE_FIRST),
         )
         sch.start()
+        # under a supervisor the service's start lines are the supervisor's (once, in total)
+        level = logging.DEBUG if self.supervised else logging.INFO
+        log.log(level, "%s", start_line(s.interval))
+        # the original's line stays exactly as it was (scripts grep it); detail goes here
         log.log(
-            logging.DEBUG if self.supervised else logging.INFO,
-            "Health check service started (%gs interval, silent mode, DB sync enabled, "
-            "debounce active; rise %d, fall %d, %d sources)",
-            s.interval,
+            level,
+            "debounce: rise %d, fall %d; sources: %d; concurrency: %d",
             s.rise,
             s.fall,
             len(self.runtime.sources),
+            s.concurrency,
         )
         ready = ["READY=1", f"STATUS=probing {len(self.runtime.sources)} sources"]
         if self.supervised:  # for the supervisor: the total, and whose shards to release

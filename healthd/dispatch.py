@@ -74,7 +74,7 @@ def build_source(row: dict[str, Any], s: Settings, state: State | None = None) -
         config=row["config"],
         thresholds=thresholds_for(row, s),
         timeout=float(row.get("timeout_s") or s.timeout),
-        version=row.get("updated_at"),
+        version=row.get("config_changed_at"),
         state=state or state_from_row(row),
     )
     try:
@@ -128,8 +128,8 @@ class Runtime:
         # sources whose debounced status is connected, kept as they change (counting them
         # for every summary walked 100,000 sources)
         self.healthy = 0
+        self.came_back: set[str] = set()  # since the last summary
         self.accepting = True
-        self._summarised_reconnects = 0
 
     # -- membership ----------------------------------------------------------------
     def schedule(self, src: Source, due: float) -> None:
@@ -245,20 +245,26 @@ class Runtime:
         if src.removed:
             return  # removed or replaced while in flight: its result is stale
         obs = Observation(result.status, result.message, time.time())
+        # the previous raw result, from the persisted history: survives a restart
+        was_failing = src.state.recent[-1:] not in ("", debounce.LETTERS[CONNECTED])
         out = debounce.step(src.state, obs, src.thresholds)
         old, new = src.state.status, out.state.status
         if old != new:
             self.healthy += (new == CONNECTED) - (old == CONNECTED)
         src.state = out.state
         self.counters.probes += 1
-        if result.reconnected:
+        # came back, as the original counted it for every source: a good result after a
+        # failed one, or a held connection that had to be opened again
+        back = result.status == CONNECTED and (result.reconnected or was_failing)
+        if back:
             self.counters.reconnects += 1
+            self.came_back.add(src.id)
             log.info(
                 "source %s: reconnected",
                 src.id,
                 extra={"source_id": src.id, "event": "reconnected"},
             )
-        self.on_result(ResultRow(src.id, obs, result.latency_ms, out.state, result.reconnected))
+        self.on_result(ResultRow(src.id, obs, result.latency_ms, out.state, back))
         for ev in out.events:
             self.on_event(src.id, ev)
         self.schedule(src, time.monotonic() + (out.next_due - obs.at))
@@ -287,10 +293,9 @@ class Runtime:
         """The counts for the summary line; the per-interval counters start over."""
         healthy, failed = self.status_counts()
         c = self.counters
-        reconnected, self._summarised_reconnects = (
-            c.reconnects - self._summarised_reconnects,
-            c.reconnects,
-        )
+        # sources, not events: one that came back twice in the interval counts once
+        reconnected = len(self.came_back)
+        self.came_back.clear()
         behind, c.max_lag = c.max_lag, 0.0
         return Summary(healthy, failed, reconnected, behind)
 

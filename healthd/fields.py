@@ -85,7 +85,10 @@ FIELDS: tuple[Column, ...] = (
     Column("pending_count", "integer", "daemon", daemon=True),
     Column("reconnect_count", "bigint", "daemon"),
     Column("created_at", "timestamptz", "database"),
-    Column("updated_at", "timestamptz", "database", TS, False, daemon=True),
+    # as in the original: moved by every write of the row (the daemon's status writes too)
+    Column("updated_at", "timestamptz", "database", TS, False),
+    # moved only when what is probed changes (a row trigger); the daemon's resync compares it
+    Column("config_changed_at", "timestamptz", "database", daemon=True),
     # -- computed by the API's query (§11) ---------------------------------------------------
     Column(
         "unreachable_via",

@@ -289,13 +289,15 @@ class Supervisor:
                 self.ready_sent = True
                 total = sum(w.sources for w in self.workers)
                 s = self.settings
+                from healthd.daemon import start_line  # the original's words, once
+
+                log.info("%s", start_line(s.interval))
                 log.info(
-                    "Health check service started (%gs interval, silent mode, DB sync enabled, "
-                    "debounce active; rise %d, fall %d, %d sources, %d workers)",
-                    s.interval,
+                    "debounce: rise %d, fall %d; sources: %d; concurrency: %d; workers: %d",
                     s.rise,
                     s.fall,
                     total,
+                    s.concurrency,
                     self.n,
                 )
                 self.notifier.send(

@@ -1,15 +1,23 @@
 """`healthd up`: everything in the foreground for a first try.
 
-An embedded PostgreSQL under --data-dir (unless HEALTHD_DATABASE_URL is set), the
-migrations, example sources that work offline, the daemon and the API under gunicorn.
-Ctrl-C stops the API, then the daemon, then PostgreSQL, and leaves no process behind.
+An embedded PostgreSQL (unless HEALTHD_DATABASE_URL is set), the migrations, example
+sources that work offline, the daemon and the API under gunicorn. Ctrl-C stops the API,
+then the daemon, then PostgreSQL, and leaves no process behind.
+
+Where the cluster lives: --data-dir if given; else ./.healthd; but as root (where the
+server runs as the ``postgres`` user, who cannot enter a private checkout such as one
+under /root) a directory of its own per working directory under /var/lib/healthd/embedded/.
+Either way it is reused by the next run from the same place.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
+import pwd
+import shlex
 import shutil
 import signal
 import socket
@@ -27,6 +35,36 @@ from healthd.sources import validate_all
 log = logging.getLogger("healthd.up")
 DBNAME = "healthd"
 API_THREADS = "64"  # per API worker; the stream cap keeps some for ordinary requests
+ROOT_BASE = Path("/var/lib/healthd/embedded")
+# The server listens on a private unix socket only, so the port number just names the
+# socket: a fixed one keeps the printed URL (and the example source's dsn) the same
+# from run to run.
+PG_PORT = 5432
+# A local model server's OpenAI-compatible API (Ollama's default address): connected when
+# one runs, disconnected otherwise.
+LOCAL_AI_ENDPOINT = "http://127.0.0.1:11434/v1"
+
+
+def data_dir_for(explicit: Path | None, cwd: Path, euid: int) -> Path:
+    """The cluster's directory (see the module docstring)."""
+    if explicit is not None:
+        return explicit
+    here = cwd / ".healthd"
+    if euid != 0 or _earlier_root_cluster(here):
+        return here
+    key = hashlib.sha256(str(cwd.resolve()).encode()).hexdigest()[:12]
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in cwd.resolve().name)
+    return ROOT_BASE / f"{name or 'root'}-{key}"
+
+
+def _earlier_root_cluster(here: Path) -> bool:
+    """./.healthd holds a cluster an earlier run as root made (the server's user owns it),
+    so it is reused where it is; one a non-root user made is left alone."""
+    try:
+        server = pwd.getpwnam(embedded.server_user() or "")
+        return (here / "data" / "PG_VERSION").stat().st_uid == server.pw_uid
+    except (OSError, KeyError, HealthdError):
+        return False
 
 
 def examples(api: str, db_url: str) -> list[dict[str, object]]:
@@ -46,6 +84,14 @@ def examples(api: str, db_url: str) -> list[dict[str, object]]:
             "config": {"dsn": db_url},
         },
         {
+            "id": "ai-connection",
+            "name": "A local model server (OpenAI-compatible, e.g. Ollama)",
+            "type": "ai",
+            "plugin": "ai-service",
+            # a local server takes any key; Ollama's own examples pass "ollama"
+            "config": {"endpoint": LOCAL_AI_ENDPOINT, "api_key": "ollama"},
+        },
+        {
             "id": "closed-port",
             "name": "A port nobody listens on (fails on purpose)",
             "type": "service",
@@ -53,6 +99,19 @@ def examples(api: str, db_url: str) -> list[dict[str, object]]:
             "config": {"host": "127.0.0.1", "port": 1},
         },
     ]
+
+
+def _make_reachable_dirs(path: Path) -> None:
+    """Create the missing directories of ``path`` traversable by everyone (whatever the
+    umask), so the postgres user reaches the cluster; existing ones are left as they are."""
+    missing = []
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        missing.append(p)
+    for p in reversed(missing):
+        p.mkdir(exist_ok=True)
+        os.chmod(p, 0o755)
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -77,7 +136,7 @@ def _stop(proc: subprocess.Popen[bytes] | None, name: str, grace: float = 15) ->
         proc.wait()
 
 
-def main(settings: Settings, data_dir: Path, host: str, port: int) -> int:
+def main(settings: Settings, data_dir: Path | None, host: str, port: int) -> int:
     logs.setup(settings.log_format)
     from statusapi import config as api_config
 
@@ -104,8 +163,15 @@ def main(settings: Settings, data_dir: Path, host: str, port: int) -> int:
         if settings.database_url:
             url = settings.database_url
         else:
-            cluster = embedded.Cluster(data_dir)
-            log.info("starting the embedded PostgreSQL in %s", cluster.base_dir)
+            where = data_dir_for(data_dir, Path.cwd(), os.geteuid())
+            if where.is_relative_to(ROOT_BASE):
+                _make_reachable_dirs(where.parent)
+            cluster = embedded.Cluster(where, port=PG_PORT, tcp=False)
+            log.info(
+                "%s the embedded PostgreSQL in %s",
+                "reusing" if cluster.initialized else "creating",
+                cluster.base_dir,
+            )
             cluster.boot()
             embedded.ensure_database(cluster.url(), DBNAME)
             url = cluster.url(DBNAME)
@@ -153,11 +219,14 @@ def main(settings: Settings, data_dir: Path, host: str, port: int) -> int:
             env={**env, "PROMETHEUS_MULTIPROC_DIR": metrics_dir},
             start_new_session=True,
         )
+        kept = f"  data:     {cluster.base_dir} (kept; the next run reuses it)\n" if cluster else ""
         sys.stdout.write(
             f"\nhealthd is up.\n  API:      {api_base}/api/v1/sources\n"
             f"  summary:  {api_base}/api/v1/summary\n  stream:   {api_base}/api/v1/stream\n"
-            f"  metrics:  {api_base}/metrics\n  database: {url}\n"
-            f"  status:   HEALTHD_DATABASE_URL={url} healthd status\nPress Ctrl-C to stop.\n\n"
+            f"  AI:       {api_base}/api/ai/connection-status\n"
+            f"  metrics:  {api_base}/metrics\n  database: {url}\n{kept}"
+            f"  status:   HEALTHD_DATABASE_URL={shlex.quote(url)} healthd status\n"
+            "Press Ctrl-C to stop.\n\n"
         )
         sys.stdout.flush()
         while not stop_requested:

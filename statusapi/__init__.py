@@ -9,7 +9,18 @@ from flask import Flask
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from statusapi import config, db, errors, middleware
-    from statusapi.views import ai, events, meta, operations, sources, stream
+    from statusapi.views import (
+        ai,
+        badges,
+        events,
+        figures,
+        meta,
+        operations,
+        page,
+        sources,
+        stream,
+        ws,
+    )
 
     app = Flask(__name__)
     app.config.update(config.from_env())
@@ -18,6 +29,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     errors.init_app(app)
     middleware.init_app(app)
+    page.init_app(app)
     for bp in (sources.bp, events.bp, stream.bp, ai.bp, meta.bp, operations.bp):
+        app.register_blueprint(bp)
+    for bp in (figures.bp, page.bp, badges.bp, ws.bp):  # issue 11: the page and its figures
         app.register_blueprint(bp)
     return app

@@ -4,7 +4,10 @@ hot standby."""
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
+import time
 from typing import Any, Literal, overload
 
 import psycopg
@@ -15,10 +18,52 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from statusapi.errors import ApiError
 
 _lock = threading.Lock()
+log = logging.getLogger(__name__)
+
+
+class Outage:
+    """One line when the database goes and one when it is back, per worker process (as the
+    daemon does), instead of a warning per connection attempt."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.since: float | None = None
+
+    def failed(self, reason: str) -> None:
+        with self._lock:
+            if self.since is not None:
+                return
+            self.since = time.monotonic()
+        log.error(
+            "statusapi worker %d: database unreachable (%s); answering 503 until it is back",
+            os.getpid(),
+            reason,
+        )
+
+    def ok(self) -> None:
+        if self.since is None:  # the common case, without taking the lock
+            return
+        with self._lock:
+            since, self.since = self.since, None
+        if since is not None:
+            log.warning(
+                "statusapi worker %d: database reachable again after %.0f s",
+                os.getpid(),
+                time.monotonic() - since,
+            )
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def init_app(app: Flask) -> None:
     app.extensions["healthd_pool"] = None
+    app.extensions["healthd_db_outage"] = Outage()
+    # psycopg_pool warns on every failed connection attempt (several a second while the
+    # database is away, each with a multi-line message); Outage says it once each way
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 
 def get_pool() -> ConnectionPool:
@@ -61,17 +106,24 @@ def _query(sql: str, params: Any, one: bool, tuples: bool) -> Any:
     # since it was last used). Checking every connection on checkout would cost a round
     # trip per request; instead a query that fails on a broken connection is retried once
     # on a fresh one (the pool discards the broken one), and only then becomes a 503.
+    outage: Outage = current_app.extensions["healthd_db_outage"]
+    reason = ""
     for attempt in (1, 2):
         try:
             with get_pool().connection() as conn:
                 cur = conn.cursor(row_factory=tuple_row) if tuples else conn.cursor()
                 cur.execute(sql, params)
-                return cur.fetchone() if one else cur.fetchall()
-        except psycopg.OperationalError:
+                rows = cur.fetchone() if one else cur.fetchall()
+            outage.ok()
+            return rows
+        except psycopg.OperationalError as exc:
+            reason = _first_line(exc)
             if attempt == 2:
                 break
         except PoolTimeout:
+            reason = "no connection could be made in time"
             break
+    outage.failed(reason)
     raise ApiError(
         503,
         "database_unavailable",

@@ -14,6 +14,12 @@ STATUS_LIST = f"^{_ONE}(,{_ONE})*$"
 STATUS = STATUS_SCHEMA
 TS = {"type": ["string", "null"], "format": "date-time"}
 NSTR = {"type": ["string", "null"]}
+# the original /api/ai/* routes: JavaScript toISOString(), milliseconds and Z
+TS_MS = {
+    "type": ["string", "null"],
+    "format": "date-time",
+    "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$",
+}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -279,7 +285,8 @@ def document() -> dict[str, Any]:
                     "in": "header",
                     "required": False,
                     "schema": {"type": "integer", "minimum": 0, "maximum": BIGINT_MAX},
-                }
+                },
+                AFTER,
             ],
         ),
         "/api/ai/connections": _get(
@@ -288,11 +295,12 @@ def document() -> dict[str, Any]:
                 {
                     "type": "object",
                     "required": ["endpoint", "apiKey", "enabled", "lastTested", "testStatus"],
+                    "additionalProperties": False,
                     "properties": {
                         "endpoint": {"type": "string", "enum": ["configured", "not_configured"]},
                         "apiKey": {"type": "string", "enum": [""]},
                         "enabled": {"type": "boolean"},
-                        "lastTested": TS,
+                        "lastTested": TS_MS,
                         "testStatus": NSTR,
                     },
                 }
@@ -311,11 +319,12 @@ def document() -> dict[str, Any]:
                         "connectionStatus",
                         "errorMessage",
                     ],
+                    "additionalProperties": False,
                     "properties": {
-                        "status": {"type": "string", "enum": ["enabled", "disabled"]},
-                        "lastTested": TS,
+                        "status": {"type": "string", "enum": ["configured", "not_configured"]},
+                        "lastTested": TS_MS,
                         "testStatus": NSTR,
-                        "endpoint": {"type": "string"},
+                        "endpoint": {"type": "string", "enum": ["configured", "not_configured"]},
                         "connectionStatus": STATUS,
                         "errorMessage": NSTR,
                     },
@@ -377,6 +386,7 @@ def document() -> dict[str, Any]:
             },
         ),
         "/openapi.json": _get("This document", _json({"type": "object"})),
+        **page_paths(),
     }
     return {
         "openapi": "3.1.0",
@@ -401,4 +411,130 @@ def document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}, {}],
+    }
+
+
+# -- the status page, uptime, latency, badges, WebSocket (README: Status page) ---------
+
+AFTER = _q(
+    "after",
+    {"type": "integer", "minimum": 0, "maximum": BIGINT_MAX},
+    "resume after this history id (Last-Event-ID, when sent, wins)",
+)
+_FIGS = {
+    "type": "object",
+    "required": ["uptime", "up_s", "down_s", "unknown_s", "maintenance_s"],
+    "properties": {
+        "uptime": {
+            "type": ["number", "null"],
+            "description": "percent: up_s / (up_s + down_s); null with neither",
+        },
+        "up_s": {"type": "number"},
+        "down_s": {"type": "number", "description": "seconds disconnected or error"},
+        "unknown_s": {"type": "number", "description": "seconds unknown: not counted"},
+        "maintenance_s": {"type": "number", "description": "seconds in maintenance: not counted"},
+    },
+}
+_HTML = {"description": "an HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
+_SVG = {"description": "an SVG badge", "content": {"image/svg+xml": {"schema": {"type": "string"}}}}
+_WINDOW_PATH = {
+    "name": "window",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "enum": ["24h", "7d", "30d", "90d"]},
+}
+
+
+def page_paths() -> dict[str, Any]:
+    uptime = {
+        "type": "object",
+        "required": ["source_id", "windows", "daily"],
+        "properties": {
+            "source_id": {"type": "string"},
+            "windows": {
+                "type": "object",
+                "properties": {k: _FIGS for k in ("24h", "7d", "30d", "90d")},
+            },
+            "daily": {
+                "type": "array",
+                "minItems": 90,
+                "maxItems": 90,
+                "description": "the last 90 UTC days, oldest first; today up to now",
+                "items": {
+                    "type": "object",
+                    "required": ["date", "uptime", "down_s"],
+                    "properties": {
+                        "date": {"type": "string", "format": "date"},
+                        "uptime": {"type": ["number", "null"]},
+                        "down_s": {"type": "number"},
+                    },
+                },
+            },
+        },
+    }
+    bucket = {
+        "type": "object",
+        "required": ["start", "count", "failures", "p50_ms", "p95_ms", "max_ms"],
+        "properties": {
+            "start": {"type": "string", "format": "date-time"},
+            "count": {"type": "integer"},
+            "failures": {"type": "integer"},
+            "p50_ms": {"type": ["number", "null"]},
+            "p95_ms": {"type": ["number", "null"]},
+            "max_ms": {"type": ["number", "null"]},
+        },
+    }
+    latency = {
+        "type": "object",
+        "required": ["source_id", "window", "buckets"],
+        "properties": {
+            "source_id": {"type": "string"},
+            "window": {"type": "string"},
+            "buckets": {"type": "array", "items": bucket},
+        },
+    }
+    window_q = _q(
+        "window", {"type": "string", "enum": ["1h", "24h", "7d"], "default": "1h"}, "time span"
+    )
+    return {
+        "/": {
+            "get": {
+                "summary": "Redirects to /status",
+                "responses": {"302": {"description": "to the status page"}},
+            }
+        },
+        "/status": _get("The status page (HTML; live with JavaScript)", _HTML),
+        "/status/{source_id}": _get(
+            "One source's status page (HTML)",
+            _HTML,
+            [SOURCE_ID, window_q],
+            NOT_FOUND,
+        ),
+        "/api/v1/sources/{source_id}/uptime": _get(
+            "Exact uptime from the transitions: four windows and 90 daily figures",
+            _json(uptime),
+            [SOURCE_ID],
+            NOT_FOUND,
+        ),
+        "/api/v1/sources/{source_id}/latency": _get(
+            "Latency percentiles from the daemon's rollups",
+            _json(latency),
+            [SOURCE_ID, window_q],
+            NOT_FOUND,
+        ),
+        "/badge/{source_id}.svg": _get(
+            "A badge with the source's status word", _SVG, [SOURCE_ID], NOT_FOUND
+        ),
+        "/badge/{source_id}/uptime-{window}.svg": _get(
+            "A badge with the source's uptime over a window",
+            _SVG,
+            [SOURCE_ID, _WINDOW_PATH],
+            NOT_FOUND,
+        ),
+        "/api/v1/ws": _get(
+            "WebSocket: the stream's events as JSON text frames {id, event, data}",
+            {"description": "never sent: the connection is upgraded"},
+            [AFTER],
+            {"101": {"description": "switching to the WebSocket protocol"}},
+        ),
     }

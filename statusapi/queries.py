@@ -175,6 +175,158 @@ def ping() -> None:
     fetch_one("SELECT 1 AS one")
 
 
+# -- the status page, uptime, latency (README: Status page) ----------------------------
+
+# What a row of the status page shows, with the creation time as epoch seconds for the
+# uptime timeline. Ordered as the page groups them.
+PAGE_SOURCE_SELECT = (
+    "SELECT id, name, type, plugin, enabled, connection_status, test_status, last_tested_at,"
+    " test_error_message, status_changed_at, latency_ms, flapping, pending_status,"
+    " pending_count,"
+    " CASE WHEN pending_status = 'connected' THEN coalesce(rise, %(rise)s)"
+    " ELSE coalesce(fall, %(fall)s) END AS needed,"
+    " extract(epoch FROM created_at)::float8 AS created_s, config::text AS config_text,"
+    f" {COMPUTED['in_maintenance']} AS in_maintenance"
+    " FROM data_sources"
+)
+
+
+def all_maintenance_spans(since: float, until: float) -> dict[str, list[tuple[float, float]]]:
+    """Every source's maintenance windows' occurrences overlapping [since, until), in order."""
+    rows = fetch_all(
+        "SELECT s.id, date_part('epoch', lower(r)), date_part('epoch', upper(r))"
+        " FROM maintenance_windows w,"
+        " healthd_window_spans(w, to_timestamp(%(since)s), to_timestamp(%(until)s)) AS r,"
+        " data_sources s WHERE w.source_ids IS NULL OR s.id = ANY (w.source_ids)"
+        " ORDER BY 1, 2",
+        {"since": since, "until": until},
+        tuples=True,
+    )
+    out: dict[str, list[tuple[float, float]]] = {}
+    for sid, lo, hi in rows:
+        out.setdefault(sid, []).append((float(lo), float(hi)))
+    return out
+
+
+def page_sources(rise: int, fall: int) -> list[dict[str, Any]]:
+    return fetch_all(f"{PAGE_SOURCE_SELECT} ORDER BY type, name, id", {"rise": rise, "fall": fall})
+
+
+def page_source(source_id: str, rise: int, fall: int) -> dict[str, Any] | None:
+    row: dict[str, Any] | None = fetch_one(
+        f"{PAGE_SOURCE_SELECT} WHERE id = %(id)s", {"id": source_id, "rise": rise, "fall": fall}
+    )
+    return row
+
+
+def uptime_rows(
+    source_id: str, days: int
+) -> tuple[float, float, list[float], str, list[tuple[float, float]]] | None:
+    """(created_at, now, transition times, their statuses' first letters, maintenance
+    spans) of one source: its last transition before the range of ``days`` days and every
+    one inside it, oldest first, and its maintenance windows' occurrences over the range;
+    times as epoch seconds; None for an unknown source. One statement: two range scans of
+    the (source_id, at) index aggregated into two values, so 10,000 transitions cross the
+    wire as one row."""
+    row: tuple[Any, ...] | None = fetch_one(
+        "SELECT date_part('epoch', s.created_at), date_part('epoch', now()),"
+        " coalesce(t.times, '{}'), coalesce(t.kinds, ''),"
+        # the source's maintenance windows over the range (issue 12), as flat epoch pairs
+        " coalesce((SELECT array_agg(v ORDER BY lower(r), k) FROM maintenance_windows w,"
+        "  healthd_window_spans(w, now() - make_interval(days => %(days)s), now()) AS r,"
+        "  LATERAL (VALUES (1, date_part('epoch', lower(r))), (2, date_part('epoch', upper(r))))"
+        "  AS p(k, v) WHERE w.source_ids IS NULL OR s.id = ANY (w.source_ids)), '{}')"
+        " FROM data_sources s CROSS JOIN ("
+        # no ORDER BY in the aggregates: the two index scans below already come in time
+        # order, and Append keeps them in order (sorting 10,000 rows again cost half the time)
+        "  SELECT array_agg(x.e) AS times, string_agg(x.k, '') AS kinds FROM ("
+        "   (SELECT date_part('epoch', at) AS e, left(to_status, 1) AS k FROM status_history"
+        "    WHERE source_id = %(id)s AND event = 'transition'"
+        "    AND at < now() - make_interval(days => %(days)s) ORDER BY at DESC LIMIT 1)"
+        "   UNION ALL"
+        "   (SELECT date_part('epoch', at), left(to_status, 1) FROM status_history"
+        "    WHERE source_id = %(id)s AND event = 'transition'"
+        "    AND at >= now() - make_interval(days => %(days)s) ORDER BY at)) x"
+        " ) t WHERE s.id = %(id)s",
+        {"id": source_id, "days": days},
+        tuples=True,
+    )
+    if row is None:
+        return None
+    flat = row[4]
+    spans = [(flat[i], flat[i + 1]) for i in range(0, len(flat) - 1, 2)]
+    return float(row[0]), float(row[1]), row[2], row[3], spans
+
+
+def all_transitions(days: int) -> tuple[float, list[tuple[str, float, str]]]:
+    """(since, rows) for every source: each one's last transition before the range and
+    every one inside it, as (source_id, epoch, to_status), unordered."""
+    rows = fetch_all(
+        "WITH r AS (SELECT now() - make_interval(days => %(days)s) AS since)"
+        " SELECT '', date_part('epoch', since), '' FROM r"
+        " UNION ALL SELECT source_id, date_part('epoch', at), to_status"
+        "  FROM status_history, r WHERE event = 'transition' AND at >= r.since"
+        " UNION ALL SELECT s.id, p.e, p.to_status FROM data_sources s, r CROSS JOIN LATERAL"
+        "  (SELECT date_part('epoch', h.at) AS e, h.to_status FROM status_history h"
+        "   WHERE h.source_id = s.id AND h.event = 'transition' AND h.at < r.since"
+        "   ORDER BY h.at DESC LIMIT 1) p",
+        {"days": days},
+        tuples=True,
+    )
+    since = next(r[1] for r in rows if r[0] == "" and r[2] == "")
+    return since, [r for r in rows if r[0] != "" or r[2] != ""]
+
+
+def transitions_after(after_id: int, limit: int) -> list[tuple[int, str, float, str, str]]:
+    """(id, source_id, epoch, to_status, event) of history rows after an id, in id order."""
+    return fetch_all(
+        "SELECT id, source_id, date_part('epoch', at), to_status, event"
+        " FROM status_history WHERE id > %s ORDER BY id LIMIT %s",
+        (after_id, limit),
+        tuples=True,
+    )
+
+
+def recent_transitions(source_id: str | None, limit: int) -> list[dict[str, Any]]:
+    """The newest transitions (of one source, or all), with each source's name."""
+    where = "h.event = 'transition'" + (" AND h.source_id = %(id)s" if source_id else "")
+    return fetch_all(
+        "SELECT h.id, h.source_id, s.name, h.from_status, h.to_status, h.at, h.error_message,"
+        f" h.results FROM status_history h LEFT JOIN data_sources s ON s.id = h.source_id"
+        f" WHERE {where} ORDER BY h.id DESC LIMIT %(limit)s",
+        {"id": source_id, "limit": limit},
+    )
+
+
+def latency_buckets(
+    source_id: str, window_s: int, step_s: int, slots: int
+) -> list[tuple[Any, ...]]:
+    """The source's rollups over the last window_s seconds merged into step_s buckets:
+    (start, count, failures, max_ms, hist...), oldest first."""
+    sums = ", ".join(f"sum(hist[{i}])::int" for i in range(1, slots + 1))
+    return fetch_all(
+        "SELECT date_bin(make_interval(secs => %(step)s), bucket, 'epoch') AS start,"
+        f" sum(count)::int, sum(failures)::int, max(max_ms), {sums}"
+        " FROM latency_rollups WHERE source_id = %(id)s"
+        " AND bucket >= date_bin(make_interval(secs => %(step)s),"
+        "   now() - make_interval(secs => %(window)s), 'epoch')"
+        " GROUP BY 1 ORDER BY 1",
+        {"id": source_id, "window": window_s, "step": step_s},
+        tuples=True,
+    )
+
+
+def page_head() -> tuple[int, float]:
+    """(the newest history id, the database's clock as epoch seconds): the page is rendered
+    as of this id, and its script resumes the stream after it."""
+    row = fetch_one(
+        "SELECT coalesce(max(id), 0), date_part('epoch', now()) FROM status_history",
+        tuples=True,
+    )
+    assert row is not None
+    return int(row[0]), float(row[1])
+
+
 # -- operations (§11) ------------------------------------------------------------------
 
 

@@ -23,6 +23,8 @@ def pg_cluster() -> Iterator[embedded.Cluster]:
     with embedded.throwaway("healthd-test-pg-") as cluster:
         embedded.create_database(cluster.url(), TEMPLATE)
         migrate.apply(cluster.url(TEMPLATE))
+        # TCP logins need the cluster's password: the API's read-only role gets it too
+        cluster.set_password("healthd_readonly")
         yield cluster
 
 
@@ -31,6 +33,7 @@ def private_cluster() -> Iterator[embedded.Cluster]:
     """A migrated cluster of this test's own, for tests that stop PostgreSQL."""
     with embedded.throwaway("healthd-private-pg-") as cluster:
         migrate.apply(cluster.url())
+        cluster.set_password("healthd_readonly")
         yield cluster
 
 

@@ -34,6 +34,29 @@ def wait_for(
         time.sleep(interval)
 
 
+def listening(port: int) -> bool:
+    """Something accepts TCP connections on 127.0.0.1:port."""
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def procs_mentioning(needle: str) -> list[int]:
+    """Processes (but this one) whose command line or environment contains ``needle``:
+    what `healthd up` might have left behind."""
+    found = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit() or int(p.name) == os.getpid():
+            continue
+        try:
+            blob = (p / "cmdline").read_bytes() + b"\0" + (p / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle.encode() in blob:
+            found.append(int(p.name))
+    return found
+
+
 class DaemonProcess:
     """`healthd run` as a subprocess, its stderr in a file the test can read."""
 

@@ -84,8 +84,9 @@ class Store:
         )
 
     async def source_versions(self) -> dict[str, datetime]:
-        rows = await self.run("SELECT id, updated_at FROM data_sources WHERE enabled")
-        return {r["id"]: r["updated_at"] for r in rows}
+        # config_changed_at, not updated_at: every status write moves updated_at
+        rows = await self.run("SELECT id, config_changed_at FROM data_sources WHERE enabled")
+        return {r["id"]: r["config_changed_at"] for r in rows}
 
     # -- buffered writes (event-loop thread) -------------------------------------------
     def add_result(self, row: ResultRow) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from healthd import rollups
 from healthd.debounce import Event
 from healthd.store.codec import ResultRow, obs_json, ts
 from healthd.words import CONNECTED, FAILED, SUCCESS, TRANSITION
@@ -46,12 +47,32 @@ _RESULTS_TYPES = [
     "float4",
     "int4",
 ]
-_RESULTS_SQL = """
+# The latency rollups (migration 0008) ride in the same statement: per source per minute,
+# probes, failures, the slowest success and a fixed histogram of successes' latencies
+# (healthd.rollups), added to with a subscripted update of the one bucket a result falls
+# in. A batch holds one result per source, so no row is hit twice.
+_B = rollups.sql_bounds()
+_SLOT = f"coalesce(width_bucket(excluded.max_ms, {_B}), 0) + 1"
+_RESULTS_SQL = f"""
+WITH roll AS (
+    INSERT INTO latency_rollups AS l (source_id, bucket, count, failures, max_ms, hist)
+    SELECT r.id, date_bin('{rollups.BUCKET_S} seconds', r.at, 'epoch'), 1,
+        (r.ts = '{FAILED}')::int, CASE WHEN r.ts = '{SUCCESS}' THEN r.lat END,
+        CASE WHEN r.ts = '{SUCCESS}' AND r.lat IS NOT NULL
+            THEN array_fill(0, ARRAY[width_bucket(r.lat, {_B})]) || 1
+                || array_fill(0, ARRAY[{rollups.SLOTS - 1} - width_bucket(r.lat, {_B})])
+            ELSE array_fill(0, ARRAY[{rollups.SLOTS}]) END
+    FROM healthd_results r
+    ON CONFLICT (source_id, bucket) DO UPDATE SET
+        count = l.count + 1, failures = l.failures + excluded.failures,
+        max_ms = greatest(l.max_ms, excluded.max_ms),
+        hist[{_SLOT}] = l.hist[{_SLOT}] + (excluded.max_ms IS NOT NULL)::int
+)
 UPDATE data_sources d SET
     last_tested_at = r.at, test_status = r.ts, test_error_message = r.msg,
     latency_ms = r.lat, pending_status = r.pst, pending_count = r.pc, pending_results = r.streak,
     recent_results = r.rec, flapping = r.flap, percent_state_change = r.pct,
-    reconnect_count = d.reconnect_count + r.rc
+    reconnect_count = d.reconnect_count + r.rc, updated_at = now()
 FROM healthd_results r WHERE d.id = r.id
 """
 
@@ -68,7 +89,8 @@ CREATE TEMP TABLE IF NOT EXISTS healthd_events (
 _EVENTS_TYPES = ["int4", "text", "text", "text", "text", "timestamptz", "text", "jsonb"]
 _EVENTS_SQL = """
 WITH upd AS (
-    UPDATE data_sources d SET connection_status = e.to_status, status_changed_at = e.at
+    UPDATE data_sources d SET connection_status = e.to_status, status_changed_at = e.at,
+        updated_at = now()
     FROM healthd_events e
     WHERE e.event = %(transition)s AND d.id = e.id AND d.connection_status = e.from_status
     RETURNING d.id, d.name, d.depends_on

@@ -1,16 +1,20 @@
-"""The two routes of the original design, field for field, for the clients that use them.
+"""The two routes of the original design, key for key and value for value, for the clients
+written against it (interface.md §7).
 
-``status`` is "enabled" when the AI source is enabled and (debounced) connected, else
-"disabled" - the value the old chat bot flip-flopped on, now debounced.
+``status`` is what the original wrote: the same value as ``endpoint`` ("configured" when
+the AI source exists with an endpoint, else "not_configured"); the debounced health is
+``connectionStatus``. Timestamps are written as the original's JavaScript
+``Date.toISOString()`` wrote them: milliseconds and ``Z``.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app
 
-from healthd.words import CONNECTED, UNKNOWN
+from healthd.words import UNKNOWN
 from statusapi import queries
 from statusapi.render import json_response
 
@@ -26,6 +30,16 @@ def _endpoint(row: dict[str, Any] | None) -> str:
     return "configured" if configured else "not_configured"
 
 
+def iso_millis(at: datetime | None) -> str | None:
+    """``2025-10-20T10:30:45.123Z``: UTC, milliseconds truncated as a JavaScript Date
+    holds them."""
+    if at is None:
+        return None
+    if at.tzinfo is not None:
+        at = at.astimezone(UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
 @bp.get("/api/ai/connections")
 def connections() -> Response:
     row = _source()
@@ -34,7 +48,7 @@ def connections() -> Response:
             "endpoint": _endpoint(row),
             "apiKey": "",
             "enabled": bool(row and row["enabled"]),
-            "lastTested": row["last_tested_at"] if row else None,
+            "lastTested": iso_millis(row["last_tested_at"]) if row else None,
             "testStatus": row["test_status"] if row else None,
         }
     )
@@ -43,13 +57,13 @@ def connections() -> Response:
 @bp.get("/api/ai/connection-status")
 def connection_status() -> Response:
     row = _source()
-    up = bool(row and row["enabled"] and row["connection_status"] == CONNECTED)
+    endpoint = _endpoint(row)
     return json_response(
         {
-            "status": "enabled" if up else "disabled",
-            "lastTested": row["last_tested_at"] if row else None,
+            "status": endpoint,
+            "lastTested": iso_millis(row["last_tested_at"]) if row else None,
             "testStatus": row["test_status"] if row else None,
-            "endpoint": _endpoint(row),
+            "endpoint": endpoint,
             "connectionStatus": row["connection_status"] if row else UNKNOWN,
             "errorMessage": row["test_error_message"] if row else None,
         }

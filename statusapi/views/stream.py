@@ -121,7 +121,13 @@ def broadcaster(app: Flask) -> Broadcaster:
 
 
 def _resume_id() -> int | None:
-    raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
+    # ?after= too: a browser's EventSource cannot send Last-Event-ID on its first connect;
+    # the header still wins, as the browser sends it on reconnecting to the same URL
+    raw = (
+        request.headers.get("Last-Event-ID")
+        or request.args.get("last_event_id")
+        or request.args.get("after")
+    )
     if raw is None or raw == "":
         return None
     try:

@@ -69,10 +69,13 @@ def test_debounced_transitions_count_probes(
     ]
     assert d.stop() == 0
     log = d.log()
+    # the original's start line exactly (after the log prefix), the detail on a line of its own
+    messages = [line.split(" INFO ", 1)[-1] for line in log.splitlines()]
     assert (
-        "Health check service started (1s interval, silent mode, DB sync enabled, debounce active"
-        in log
+        "Health check service started (1s interval, silent mode, DB sync enabled, debounce active)"
+        in messages
     )
+    assert "debounce: rise 3, fall 3; sources: 1; concurrency: 500" in messages
     assert "source web: connected -> error (HTTP 500)" in log and "Traceback" not in log
     assert "Health check: " in log
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from healthd import embedded
-from tests.fix_procs import wait_for
+from tests.fix_procs import listening, procs_mentioning, wait_for
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
@@ -38,20 +38,6 @@ def test_healthd_up_refuses_a_bad_api_setting_before_starting_anything(tmp_path:
     assert proc.returncode == 1, out
     assert "STATUSAPI_POOL_MAX: must be" in out and "'plenty'" in out and "Traceback" not in out
     assert not data_dir.exists()  # no PostgreSQL was started
-
-
-def _procs_mentioning(needle: str) -> list[int]:
-    found = []
-    for p in Path("/proc").iterdir():
-        if not p.name.isdigit() or int(p.name) == os.getpid():
-            continue
-        try:
-            blob = (p / "cmdline").read_bytes() + b"\0" + (p / "environ").read_bytes()
-        except OSError:
-            continue
-        if needle.encode() in blob:
-            found.append(int(p.name))
-    return found
 
 
 @pytest.mark.slow
@@ -87,19 +73,27 @@ def test_healthd_up_runs_everything_and_stops_clean() -> None:
 
     try:
         listed = wait_for(
-            lambda: len(sources()) == 3 and sources(), timeout=90, what="the example sources"
+            lambda: len(sources()) == 4 and sources(), timeout=90, what="the example sources"
         )
-        assert {s["id"] for s in listed} == {"statusapi", "embedded-postgres", "closed-port"}
+        assert {s["id"] for s in listed} == {
+            "statusapi",
+            "embedded-postgres",
+            "closed-port",
+            "ai-connection",
+        }
         probed = wait_for(
             lambda: (s := sources()) and all(x["last_tested_at"] for x in s) and s,
             timeout=30,
             what="every example probed",
         )
         status = {s["id"]: s["connection_status"] for s in probed}
+        local_model_server = listening(11434)
         assert status == {
             "statusapi": "connected",
             "embedded-postgres": "connected",
             "closed-port": "disconnected",
+            # connected when a local model server (Ollama) runs here, else disconnected
+            "ai-connection": status["ai-connection"] if local_model_server else "disconnected",
         }
         out = (data / "up.log").read_text()
         db_url = next(
@@ -111,9 +105,9 @@ def test_healthd_up_runs_everything_and_stops_clean() -> None:
         assert time.monotonic() - t < 30
         leftovers = wait_for(
             lambda: (
-                not _procs_mentioning(str(data / "state"))
-                and not _procs_mentioning(db_url)
-                and not _procs_mentioning(f"127.0.0.1:{port}")
+                not procs_mentioning(str(data / "state"))
+                and not procs_mentioning(db_url)
+                and not procs_mentioning(f"127.0.0.1:{port}")
                 or None
             ),
             timeout=10,
@@ -126,6 +120,6 @@ def test_healthd_up_runs_everything_and_stops_clean() -> None:
             proc.kill()
             proc.wait()
         log.close()
-        for pid in _procs_mentioning(str(data / "state")):
+        for pid in procs_mentioning(str(data / "state")):
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(data, ignore_errors=True)

@@ -79,7 +79,8 @@ def contract_cases(s: dict[str, Any], pg_url: str) -> dict[str, dict[str, Any]]:
             "hang": {"endpoint": hang + "/v1", "api_key": SECRET},
         },
         "postgres": {
-            "good": {"dsn": pg_url.replace("postgres@", f"postgres:{SECRET}@")},
+            # a role whose password is the secret (see test_contract): it must not leak
+            "good": {"dsn": pg_url.replace("postgres@", f"healthd_contract:{SECRET}@")},
             "unreachable": {"dsn": bad_pg},
             "hang": {"dsn": f"postgresql://postgres:{SECRET}@127.0.0.1:{s['hang']}/x"},
         },
@@ -114,6 +115,13 @@ def test_contract(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    if name == "postgres":
+        # the cluster wants a password over TCP: a role of this test's own with the secret
+        with psycopg.connect(pg_cluster.url(), autocommit=True) as admin:
+            if not admin.execute(
+                "SELECT 1 FROM pg_roles WHERE rolname = 'healthd_contract'"
+            ).fetchone():
+                admin.execute(f"CREATE ROLE healthd_contract LOGIN PASSWORD '{SECRET}'")
     every = contract_cases(servers, pg_cluster.url())
     covered = sorted(every)
     assert name in covered, f"plugin {name!r} is registered but has no case in contract_cases"

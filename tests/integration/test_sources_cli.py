@@ -67,6 +67,55 @@ def test_import_list_export_round_trip(healthd_cli: Cli, tmp_path: Path) -> None
     assert again.stdout.strip() == "0 added, 0 updated, 0 removed, 3 unchanged"
 
 
+def test_export_redacts_inline_secrets_unless_asked(healthd_cli: Cli, tmp_path: Path) -> None:
+    secret = "sk-inline-9f8e7d"
+    inline = {
+        "sources": [
+            {
+                "id": "ai-connection",
+                "plugin": "ai-service",
+                "config": {"endpoint": "http://127.0.0.1:1/v1", "api_key": secret},
+            },
+            {
+                "id": "web",
+                "plugin": "http",
+                "config": {
+                    "url": "http://127.0.0.1:1/",
+                    "headers": {"Authorization": f"Bearer {secret}"},
+                },
+            },
+            {
+                "id": "db",
+                "plugin": "postgres",
+                "config": {"dsn": f"postgresql://app:{secret}@127.0.0.1:1/app"},
+            },
+            {
+                "id": "ref",
+                "plugin": "ai-service",
+                "config": {"endpoint": "http://127.0.0.1:1/v1", "api_key": {"env": "KEY"}},
+            },
+        ]
+    }
+    assert healthd_cli("sources", "import", str(_write(tmp_path, inline))).returncode == 0
+    r = healthd_cli("sources", "export")
+    assert r.returncode == 0, r.stderr
+    assert secret not in r.stdout and secret not in r.stderr
+    by_id = {s["id"]: s["config"] for s in json.loads(r.stdout)["sources"]}
+    assert by_id["ai-connection"]["api_key"] == ""
+    assert by_id["web"]["headers"] == {"Authorization": ""}
+    assert by_id["db"]["dsn"] == ""
+    assert by_id["ref"]["api_key"] == {"env": "KEY"}
+    assert "--with-secrets" in r.stderr
+    full = healthd_cli("sources", "export", "--with-secrets")
+    assert full.returncode == 0, full.stderr
+    assert json.loads(full.stdout) == inline | {
+        "sources": [
+            {**s, "name": s["id"], "type": "service", "enabled": True}
+            for s in sorted(inline["sources"], key=lambda s: str(s["id"]))
+        ]
+    }
+
+
 def test_import_toml_and_prune(
     healthd_cli: Cli, tmp_path: Path, db: psycopg.Connection[Any]
 ) -> None:

@@ -129,30 +129,35 @@ def test_summary_and_readiness(client: FlaskClient, db: psycopg.Connection[Any])
 
 
 def test_original_ai_routes(client: FlaskClient, app: Flask, db: psycopg.Connection[Any]) -> None:
-    c = client.get("/api/ai/connections").get_json()
-    assert set(c) == {"endpoint", "apiKey", "enabled", "lastTested", "testStatus"}
-    assert c["endpoint"] == "configured" and c["apiKey"] == "" and c["enabled"] is True
-    assert c["testStatus"] == "success" and c["lastTested"].endswith("Z")
-    s = client.get("/api/ai/connection-status").get_json()
-    assert set(s) == {
-        "status",
-        "lastTested",
-        "testStatus",
-        "endpoint",
-        "connectionStatus",
-        "errorMessage",
-    }
-    assert (
-        s["status"] == "enabled"
-        and s["connectionStatus"] == "connected"
-        and s["errorMessage"] is None
-    )
     db.execute(
-        "UPDATE data_sources SET connection_status='error', test_error_message='API key rejected (401)'"
+        "UPDATE data_sources SET last_tested_at = '2025-10-20T10:30:45.123456Z'"
         " WHERE id='ai-connection'"
     )
+    c = client.get("/api/ai/connections").get_json()
+    assert c == {
+        "endpoint": "configured",
+        "apiKey": "",
+        "enabled": True,
+        "lastTested": "2025-10-20T10:30:45.123Z",
+        "testStatus": "success",
+    }
     s = client.get("/api/ai/connection-status").get_json()
-    assert s["status"] == "disabled" and s["errorMessage"] == "API key rejected (401)"
+    assert s == {
+        "status": "configured",
+        "lastTested": "2025-10-20T10:30:45.123Z",
+        "testStatus": "success",
+        "endpoint": "configured",
+        "connectionStatus": "connected",
+        "errorMessage": None,
+    }
+    db.execute(
+        "UPDATE data_sources SET connection_status='error', test_status='failed',"
+        " test_error_message='API key rejected (401)', enabled=false WHERE id='ai-connection'"
+    )
+    s = client.get("/api/ai/connection-status").get_json()
+    assert s["status"] == "configured" and s["connectionStatus"] == "error"
+    assert s["errorMessage"] == "API key rejected (401)"
+    assert client.get("/api/ai/connections").get_json()["enabled"] is False
     db.execute("DELETE FROM data_sources WHERE id='ai-connection'")
     c = client.get("/api/ai/connections").get_json()
     assert c == {
@@ -162,6 +167,27 @@ def test_original_ai_routes(client: FlaskClient, app: Flask, db: psycopg.Connect
         "lastTested": None,
         "testStatus": None,
     }
+    assert client.get("/api/ai/connection-status").get_json() == {
+        "status": "not_configured",
+        "lastTested": None,
+        "testStatus": None,
+        "endpoint": "not_configured",
+        "connectionStatus": "unknown",
+        "errorMessage": None,
+    }
+    # the document says the same: exactly these keys, the original's values
+    paths = client.get("/openapi.json").get_json()["paths"]
+    schemas = {
+        route: paths[route]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        for route in ("/api/ai/connections", "/api/ai/connection-status")
+    }
+    for schema in schemas.values():
+        assert schema["additionalProperties"] is False
+        assert schema["properties"]["lastTested"]["pattern"].endswith(r"\.\d{3}Z$")
+    assert set(schemas["/api/ai/connections"]["required"]) == set(c)
+    status_schema = schemas["/api/ai/connection-status"]
+    assert status_schema["properties"]["status"]["enum"] == ["configured", "not_configured"]
+    assert set(status_schema["required"]) == set(status_schema["properties"])
 
 
 def test_etag_and_304(client: FlaskClient, db: psycopg.Connection[Any]) -> None:

@@ -141,7 +141,7 @@ def test_two_workers_probe_each_source_once_per_interval(
     assert all(f"Health check: {N} healthy, 0 failed" in ln for ln in lines), lines
     log = d.log()
     assert log.count("Health check service started") == 1, log
-    assert f"{N} sources, 2 workers" in log, log
+    assert f"sources: {N}; " in log and "workers: 2" in log, log
     assert d.stop() == 0
 
 

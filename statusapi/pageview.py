@@ -1,0 +1,260 @@
+"""What the status page shows, as plain values and small SVG fragments: durations in
+words, the banner, the 90-day bar, the latency chart. Pure (no I/O, no clock)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+
+from markupsafe import Markup
+
+WORDS = ("connected", "disconnected", "error", "unknown")
+
+
+def duration(seconds: float) -> str:
+    """3 h 12 min, 45 s, 2 d 4 h: the two largest units a person needs."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m} min"
+    h, m = divmod(m, 60)
+    if h < 24:
+        return f"{h} h {m} min" if m else f"{h} h"
+    d, h = divmod(h, 24)
+    return f"{d} d {h} h" if h else f"{d} d"
+
+
+def percent(pct: float | None) -> str:
+    if pct is None:
+        return "–"
+    if pct >= 99.995 or pct == 0:
+        return f"{pct:.0f} %"
+    return f"{pct:.2f} %"
+
+
+def overall(counts: Mapping[str, int], down_in_maintenance: int = 0) -> tuple[str, str]:
+    """(data-overall, the banner's sentence) from counts of enabled sources per status
+    (plus "maintenance": how many are inside a maintenance window). A source down inside
+    its maintenance window is not an outage. The page's script applies the same rule
+    (overall() in status.js)."""
+    down = counts.get("disconnected", 0) + counts.get("error", 0) - down_in_maintenance
+    total = sum(counts.get(w, 0) for w in WORDS)
+    noun = "source" if total == 1 else "sources"
+    if down == 0:
+        n = counts.get("maintenance", 0)
+        if n:
+            return "maintenance", f"Maintenance in progress: {n} of {total} {noun}"
+        return "operational", "All systems operational"
+    known = total - counts.get("unknown", 0) - down_in_maintenance
+    if down * 2 > known:
+        return "outage", f"Major outage: {down} of {total} {noun} not connected"
+    return "degraded", f"Partial outage: {down} of {total} {noun} not connected"
+
+
+def day_class(pct: float | None) -> str:
+    if pct is None:
+        return "d0"
+    if pct >= 100.0:
+        return "d4"
+    if pct >= 99.0:
+        return "d3"
+    if pct >= 95.0:
+        return "d2"
+    return "d1"
+
+
+def day_label(day: Mapping[str, Any]) -> str:
+    pct = day["uptime"]
+    if pct is None:
+        return f"{day['date']} no data"
+    down = day["down_s"]
+    tail = f", down {duration(down)}" if down else ""
+    return f"{day['date']} {percent(pct).replace(' ', '')}{tail}"
+
+
+def bar(daily: Sequence[Mapping[str, Any]]) -> Markup:
+    """The 90-day bar: one focusable cell per UTC day, each with its date and figure as
+    a tooltip (<title>) and accessible name. Cells are placed by the stylesheet and their
+    attributes left unquoted: a page of 1,000 sources carries 90,000 of them. Below 600 px
+    the CSS shows the last 30."""
+    cells = "".join(
+        f'<rect class={day_class(d["uptime"])} data-day="{d["date"]}" tabindex=0>'
+        f"<title>{day_label(d)}</title></rect>"
+        for d in daily
+    )
+    n = len(daily)
+    return Markup(
+        f'<svg class=bar viewBox="0 0 {n * 5 - 1} 24" preserveAspectRatio="xMaxYMid slice"'
+        f' role=group aria-label="uptime per day, last {n} days">{cells}</svg>'
+    )
+
+
+def _nice(v: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 x 10^k not below v."""
+    if v <= 0:
+        return 1.0
+    k = 1.0
+    while k * 10 < v:
+        k *= 10
+    while k > v * 10:
+        k /= 10
+    for m in (1, 2, 2.5, 5, 10):
+        if k * m >= v:
+            return k * m
+    return k * 10
+
+
+def _clock(epoch: float, span: float) -> str:
+    t = datetime.fromtimestamp(epoch, UTC)
+    return t.strftime("%H:%M") if span <= 86400 else t.strftime("%d %b")
+
+
+def _runs(buckets: Sequence[Mapping[str, Any]], step: float) -> list[list[Mapping[str, Any]]]:
+    """Buckets split where one or more are missing: a line does not bridge a gap."""
+    runs: list[list[Mapping[str, Any]]] = []
+    for b in buckets:
+        if runs and b["start"] - runs[-1][-1]["start"] <= step * 1.5:
+            runs[-1].append(b)
+        else:
+            runs.append([b])
+    return runs
+
+
+def latency_chart(
+    buckets: Sequence[Mapping[str, Any]], start: float, end: float, title: str, step: float
+) -> Markup:
+    """p50 and p95 lines over [start, end], failures as marks under the axis; axes in ms
+    and UTC time. Drawn on the server: no script needed to see it."""
+    w, h, left, right, top, bottom = 720, 250, 56, 12, 26, 46
+    pw, ph = w - left - right, h - top - bottom
+    span = max(end - start, 1.0)
+    peak = max((b["p95_ms"] or 0 for b in buckets), default=0.0)
+    ymax = _nice(peak * 1.1 if peak else 10.0)
+
+    def x(t: float) -> float:
+        return left + pw * (t - start) / span
+
+    def y(v: float) -> float:
+        return top + ph * (1 - min(v, ymax) / ymax)
+
+    parts = [
+        f'<svg data-chart="latency" class="chart" viewBox="0 0 {w} {h}" role="img"'
+        f' aria-labelledby="chart-title chart-desc"><title id="chart-title">{escape(title)}</title>'
+    ]
+    n = len(buckets)
+    fails = sum(b["failures"] for b in buckets)
+    parts.append(
+        f'<desc id="chart-desc">{n} points; highest p95 {peak:.0f} ms; {fails} failed probes</desc>'
+    )
+    for i in range(5):  # horizontal grid and y labels
+        v = ymax * i / 4
+        yy = y(v)
+        parts.append(
+            f'<line class="grid" x1="{left}" x2="{w - right}" y1="{yy:.1f}" y2="{yy:.1f}"/>'
+            f'<text class="tick" x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end">{v:g}</text>'
+        )
+    for i in range(5):  # x labels
+        t = start + span * i / 4
+        anchor = ("start", "middle", "middle", "middle", "end")[i]
+        parts.append(
+            f'<text class="tick" x="{x(t):.1f}" y="{h - bottom + 16}" text-anchor="{anchor}">'
+            f"{_clock(t, span)}</text>"
+        )
+    parts.append(
+        f'<text class="unit" x="{left}" y="{top - 12}" text-anchor="middle">ms</text>'
+        f'<text class="unit" x="{w - right}" y="{h - 6}" text-anchor="end">UTC</text>'
+    )
+    for key, cls in (("p95_ms", "p95"), ("p50_ms", "p50")):
+        for run in _runs([b for b in buckets if b[key] is not None], step):
+            pts = [(x(b["start"]), y(b[key])) for b in run]
+            if len(pts) > 1:
+                line = " ".join(f"{px:.1f},{py:.1f}" for px, py in pts)
+                parts.append(f'<polyline class="{cls}" points="{line}"/>')
+            # a dot per point too: a lone bucket is no line at all
+            parts.extend(
+                f'<circle class="{cls}" cx="{px:.1f}" cy="{py:.1f}" r="2"/>' for px, py in pts
+            )
+    for b in buckets:
+        if b["failures"]:
+            parts.append(
+                f'<rect class="fail" x="{x(b["start"]) - 1.5:.1f}" y="{top + ph + 3}"'
+                f' width="3" height="6"><title>{b["failures"]} failed</title></rect>'
+            )
+    parts.append(
+        f'<line class="axis" x1="{left}" x2="{w - right}" y1="{top + ph}" y2="{top + ph}"/>'
+        f'<line class="axis" x1="{left}" x2="{left}" y1="{top}" y2="{top + ph}"/>'
+    )
+    if not buckets:
+        parts.append(
+            f'<text class="empty" x="{left + pw / 2}" y="{top + ph / 2}" text-anchor="middle">'
+            "no probes recorded in this window</text>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+# -- rows, rendered in Python: for 1,000 sources a Jinja macro and a url_for per row cost
+# -- several times the rest of the page (P12)
+
+
+def state_html(s: Mapping[str, Any]) -> str:
+    """The status word (its shape comes from the CSS), since when, pending progress,
+    the flapping mark and 'disabled'."""
+    word = s["connection_status"]
+    out = [f'<span class="st st-{word}" data-word>{word}</span>']
+    if s.get("since"):
+        out.append(
+            f' <span class="since">for <time datetime="{s["status_changed_at"].isoformat()}"'
+            f" data-since>{s['since']}</time></span>"
+        )
+    if s.get("pending"):
+        out.append(f' <span class="pend" data-pending>{s["pending"]}</span>')
+    hidden = "" if s["flapping"] else " hidden"
+    out.append(f' <span class="flap" data-flapping{hidden}>flapping</span>')
+    if not s["enabled"]:
+        out.append(' <span class="off">disabled</span>')
+    if s.get("in_maintenance"):
+        out.append(' <span class="maint">maintenance</span>')
+    return "".join(out)
+
+
+def uptimes_html(uptime: Mapping[str, str], keys: Sequence[str]) -> str:
+    cells = "".join(
+        f'<div><dt>{k}</dt><dd data-uptime-window="{k}">{uptime[k]}</dd></div>' for k in keys
+    )
+    return f'<dl class="up">{cells}</dl>'
+
+
+def _maint(s: Mapping[str, Any]) -> str:
+    return ' data-maintenance="true"' if s.get("in_maintenance") else ""
+
+
+def row_html(s: Mapping[str, Any], href: str) -> str:
+    name = escape(s["name"])
+    enabled = "true" if s["enabled"] else "false"
+    return (
+        f'<li class="row" data-source-id="{escape(s["id"])}" data-status="{s["connection_status"]}"'
+        f' data-enabled="{enabled}"{_maint(s)} data-name="{name}">\n'
+        f'<div class="r1"><a class="name" href="{escape(href)}">{name}</a> {state_html(s)}</div>\n'
+        f'<div class="r2"><span class="lat">latency: <b>{s["latency"]}</b></span>'
+        f"{uptimes_html(s['uptime'], ('24h', '7d', '30d'))}</div>\n{s['bar']}\n</li>\n"
+    )
+
+
+def mini_row_html(s: Mapping[str, Any], href: str) -> str:
+    """A row of a collapsed group (all connected, long page): name, status, 30-day uptime.
+    The day bar and the rest are on the source's own page, one click away."""
+    name = escape(s["name"])
+    enabled = "true" if s["enabled"] else "false"
+    return (
+        f'<li class="row mini" data-source-id="{escape(s["id"])}"'
+        f' data-status="{s["connection_status"]}" data-enabled="{enabled}"{_maint(s)}'
+        f' data-name="{name}">'
+        f'<a class="name" href="{escape(href)}">{name}</a> {state_html(s)}'
+        f' <span class="upt">30d: <b data-uptime-window="30d">{s["uptime"]["30d"]}</b></span>'
+        "</li>\n"
+    )

@@ -1,0 +1,54 @@
+"""Latency rollups written by the daemon's result batch (the same statement as the status
+UPDATE), read back by the API's percentiles."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import psycopg
+
+from healthd import rollups
+from healthd.debounce import Observation, State
+from healthd.store import ResultRow, Store
+
+T0 = 1_764_000_000.0 - 1_764_000_000.0 % 60 + 5  # 5 s into a minute
+
+
+def test_batches_add_to_the_minute_bucket(db: psycopg.Connection[Any], db_url: str) -> None:
+    for sid in ("a", "b"):
+        db.execute(
+            "INSERT INTO data_sources (id, name, plugin, config) VALUES (%s, %s, 'http', '{}')",
+            (sid, sid),
+        )
+    # a: three successes in one minute (12, 40, 40 ms) and one failure; b: one success
+    # in the next minute. Each flush is one batch, as the daemon writes them.
+    batches = [
+        [("a", "connected", 12.0, 0), ("b", "connected", 3.0, 61)],
+        [("a", "connected", 40.0, 10)],
+        [("a", "error", 2000.0, 20)],
+        [("a", "connected", 40.0, 30)],
+    ]
+
+    async def go() -> None:
+        store = Store(db_url, "n")
+        for batch in batches:
+            for sid, status, lat, dt in batch:
+                obs = Observation(status, "" if status == "connected" else "HTTP 500", T0 + dt)
+                store.add_result(ResultRow(sid, obs, lat, State(status="connected"), False))
+            await store.flush()
+        await store.close()
+
+    asyncio.run(go())
+    rows = db.execute(
+        "SELECT source_id, date_part('epoch', bucket), count, failures, max_ms, hist"
+        " FROM latency_rollups ORDER BY 1"
+    ).fetchall()
+    (a_id, a_bucket, a_count, a_fail, a_max, a_hist), (b_id, b_bucket, *_b) = rows
+    assert (a_id, a_bucket, a_count, a_fail, a_max) == ("a", T0 - 5, 4, 1, 40.0)
+    expected = [0] * rollups.SLOTS
+    expected[rollups.slot(12.0)] += 1
+    expected[rollups.slot(40.0)] += 2
+    assert a_hist == expected  # the failure's 2 s is not a latency of the service
+    assert (b_id, b_bucket) == ("b", T0 - 5 + 60)
+    assert db.execute("SELECT latency_ms FROM data_sources WHERE id='a'").fetchone() == (40.0,)
