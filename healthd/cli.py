@@ -112,6 +112,17 @@ pass_ctx = click.make_pass_decorator(Ctx)
     type=click.IntRange(min=1),
     help="days of history, rollups and finished deliveries kept [env HEALTHD_HISTORY_DAYS, 400]",
 )
+@click.option(
+    "--db-timeout",
+    type=click.FloatRange(min=1.0, max=3600.0),
+    help="bound on a database statement and a silent connection, s [env HEALTHD_DB_TIMEOUT, 15]",
+)
+@click.option(
+    "--spool-dir",
+    type=click.Path(file_okay=False),
+    help="where `run` keeps results not written at stop, for the next start"
+    " [env HEALTHD_SPOOL_DIR, $STATE_DIRECTORY or ~/.local/state/healthd]",
+)
 @click.pass_context
 def main(ctx: click.Context, /, default_timeout: float | None, **flags: Any) -> None:
     """healthd: debounced health checks written to PostgreSQL."""

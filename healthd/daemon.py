@@ -19,22 +19,23 @@ import random
 import signal
 import socket
 import time
-import zlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from healthd import __version__, logs, supervisor
+from healthd import __version__, logs, spool, supervisor
 from healthd.debounce import Event
 from healthd.dispatch import Runtime, Summary
 from healthd.errors import HealthdError
 from healthd.plugins import httpclient
 from healthd.sdnotify import Notifier
 from healthd.settings import Settings
-from healthd.store import ResultRow, Store, Unavailable, retention
+from healthd.store import ResultRow, Store, Unavailable, retention, state_from_row
+from healthd.store.leases import SHARDS, shard_of
 from healthd.webhooks import Sender
 from healthd.words import CONNECTED, TRANSITION
 
@@ -44,17 +45,16 @@ DISPATCH_EVERY = 0.05
 FLUSH_EVERY = 0.25
 RESYNC_EVERY = 30.0
 HEARTBEAT_EVERY = 5.0
-SHUTDOWN_GRACE = 5.0
-SHARDS = 64  # sources are leased to daemons by shard: crc32(id) % SHARDS
+SHUTDOWN_GRACE = 5.0  # probes in flight at stop get this long to finish
+STOP_FLUSH = 5.0  # then the last write gets at most this long; what is left is spooled
 LEASE_TTL = 15.0  # a dead daemon's shards are taken over after this
 LIVE_WITHIN = 15.0  # a daemon whose heartbeat is older does not count toward the fair share
+# the writer retries a lost database at least this often, so a daemon that comes back
+# renews (or learns it lost) its leases well within their TTL
+MAX_BACKOFF = LEASE_TTL / 3
 PRUNE_EVERY = 600.0  # retention: a round of small batches this often (the first soon after start)
 PRUNE_FIRST = 5.0
 PRUNE_BATCHES = 100  # per round, at most: the rest waits for the next round
-
-
-def shard_of(source_id: str) -> int:
-    return zlib.crc32(source_id.encode()) % SHARDS
 
 
 def start_line(interval: float) -> str:
@@ -100,7 +100,12 @@ class Daemon:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.node_id = f"{socket.gethostname()}:{os.getpid()}:{random.randrange(16**6):06x}"
-        self.store = Store(settings.require_database_url(), self.node_id)
+        self.store = Store(
+            settings.require_database_url(),
+            self.node_id,
+            timeout=settings.db_timeout,
+            max_backoff=MAX_BACKOFF,
+        )
         self.runtime = Runtime(settings, self._on_result, self._on_event)
         self.sender = Sender(self.store)
         # one set of counters, published with the heartbeat (healthd/selfmetrics.py)
@@ -116,17 +121,24 @@ class Daemon:
         self.sync_lock = asyncio.Lock()  # one lease round or resync at a time
         self.last_watchdog = 0.0
         self.loaded = False
-        self.shards: set[int] = set()
+        self.leases: dict[int, int] = {}  # shard -> lease generation (the fencing token)
+        self.withholding_watchdog = False
+        self.spool_dir = Path(settings.spool_dir) if settings.spool_dir else spool.default_dir()
+        self.spool_checked = False
+        self.spool_files: list[Path] = []  # replayed, removed once a flush has landed them
+        self.spool_landed_at = 0
         # under `healthd run --workers N` the supervisor speaks for the service: this
         # worker reports its summary to it (over NOTIFY_SOCKET) instead of logging it
         self.supervised = supervisor.supervisor_pid() is not None
 
     # -- callbacks from the runtime ------------------------------------------------
     def _on_result(self, row: ResultRow) -> None:
+        # stamped with the lease it was probed under: the write lands only while it holds
+        row.gen = self.leases.get(shard_of(row.source_id), -1)
         self.store.add_result(row)
 
     def _on_event(self, source_id: str, ev: Event) -> None:
-        self.store.add_event(source_id, ev)
+        self.store.add_event(source_id, ev, self.leases.get(shard_of(source_id), -1))
         extra = {
             "source_id": source_id,
             "event": ev.kind,
@@ -154,15 +166,59 @@ class Daemon:
         self.runtime.dispatch()
         now = time.monotonic()
         if now - self.last_watchdog >= self.notifier.watchdog_interval:
-            # sent from inside the probe loop: if dispatching stalls, systemd stops hearing it
-            self.notifier.send("WATCHDOG=1")
+            # sent from inside the probe loop: if dispatching stalls, systemd stops hearing
+            # it; and withheld while sources starve, though the loop turns
             self.last_watchdog = now
+            if self.on_schedule(now):
+                self.notifier.send("WATCHDOG=1")
+
+    def on_schedule(self, now: float) -> bool:
+        """False while some source is overdue by more than the watchdog period plus a
+        probe timeout (more than a saturated concurrency cap explains). Scanned only when
+        systemd watches (O(sources) once per ping)."""
+        if not self.notifier.enabled:
+            return True
+        bound = 2 * self.notifier.watchdog_interval + self.settings.timeout
+        late = self.runtime.most_overdue(now)
+        if late > bound and not self.withholding_watchdog:
+            self.withholding_watchdog = True
+            log.error(
+                "sources overdue by %.0f s (more than %.0f s): withholding the watchdog ping,"
+                " so systemd restarts this daemon if it lasts",
+                late,
+                bound,
+            )
+        elif late <= bound and self.withholding_watchdog:
+            self.withholding_watchdog = False
+            log.warning("sources back on schedule: watchdog pings resume")
+        return not self.withholding_watchdog
 
     @quiet_job
     async def job_flush(self) -> None:
         ids = await self.store.flush()
         if ids:
             self.sender.wake.set()
+        if self.spool_files and self.store.flushes_landed > self.spool_landed_at:
+            spool.remove(self.spool_files)
+            log.info("spooled rows written; %d spool file(s) removed", len(self.spool_files))
+            self.spool_files = []
+        reload = self.store.take_reload()
+        if reload:
+            await self.reload(reload)
+
+    async def reload(self, ids: list[str]) -> None:
+        """Read back the truth of sources whose write did not land as buffered (a lost
+        compare-and-swap, a refused row): the table wins over the in-memory state."""
+        current = self.runtime.sources
+        try:
+            rows = await self.store.load_sources([i for i in ids if i in current])
+        except BaseException:
+            self.store.reload_wanted.update(ids)  # next time
+            raise
+        for row in rows:
+            src = current.get(row["id"])
+            if src is not None and self.owns(src.id):
+                src.state = state_from_row(row)
 
     @quiet_job
     async def job_resync(self) -> None:
@@ -182,7 +238,14 @@ class Daemon:
         shard; a second one gets half at once (it announces itself, the first hands over,
         NOTIFY healthd_leases wakes both); a dead one's shards are taken over once its
         leases expire (at once when a supervisor saw it die). While the database is
-        unreachable the daemon keeps the shards it had (and keeps probing them)."""
+        unreachable the daemon keeps the shards it had (and keeps probing them; the fence
+        judges those writes later)."""
+        if not self.spool_checked:
+            await self.replay_spool()  # before any lease is taken: their generations hold
+        if self.spool_files:
+            await self.job_flush()
+            if self.spool_files:
+                raise Unavailable()  # no lease round (no generation moved) until they land
         n = len(self.runtime.sources)
         self.runtime.metrics.db_outages = self.store.outages
         await self.store.heartbeat(
@@ -192,20 +255,52 @@ class Daemon:
             __version__,
             self.runtime.metrics.snapshot(in_flight=len(self.runtime.busy), sources=n),
         )
-        shards, live = await self.store.lease_shards(SHARDS, LEASE_TTL, LIVE_WITHIN)
+        leases, live = await self.store.lease_shards(SHARDS, LEASE_TTL, LIVE_WITHIN)
         self.lease_rounds += 1
         if self.lease_rounds == 1 and live > 1:
             # the others hand over their surplus now rather than at their next round
             await self.store.announce_leases()
-        if shards == self.shards:
+        stale = self.store.take_stale()
+        if stale:
+            log.warning(
+                "%d stale writes dropped: their shard lease had passed to another daemon",
+                stale,
+            )
+        if leases == self.leases:
             return
-        if self.shards or live > 1:
-            log.info("probing %d of %d shards (%d live daemons)", len(shards), SHARDS, live)
-        self.shards = shards
+        if set(leases) != set(self.leases) and (self.leases or live > 1):
+            log.info("probing %d of %d shards (%d live daemons)", len(leases), SHARDS, live)
+        # shards lost, or held again under a new generation (another daemon held them in
+        # between): stop probing their sources now, whatever the resync below does; the
+        # resync loads the regained ones afresh from the table
+        changed = {s for s, g in self.leases.items() if leases.get(s) != g}
+        self.leases = leases
+        if changed:
+            for src in [s for s in self.runtime.sources.values() if shard_of(s.id) in changed]:
+                self.runtime.retire(src)
         await self.resync()
 
     def owns(self, source_id: str) -> bool:
-        return shard_of(source_id) in self.shards
+        return shard_of(source_id) in self.leases
+
+    async def replay_spool(self) -> None:
+        """Rows an earlier run could not write go first, under their own lease generations
+        (the fence drops any whose shard another daemon has held since)."""
+        await self.store.run("SELECT 1")  # connected: which database this is is known
+        files, batches = spool.load(self.spool_dir, self.store.writer.identity)
+        self.spool_checked = True
+        if not files:
+            return
+        for results, events in batches:  # newest first: each goes under the newer ones
+            self.store.put_back(results, events)
+        log.info(
+            "writing %d results and %d events spooled at an earlier stop",
+            sum(len(r) for r, _ in batches),
+            sum(len(e) for _, e in batches),
+        )
+        self.spool_files = files
+        self.spool_landed_at = self.store.flushes_landed
+        await self.job_flush()
 
     @quiet_job
     async def job_summary(self) -> None:
@@ -291,7 +386,7 @@ class Daemon:
         while not self.stopping.is_set():
             try:
                 async with await psycopg.AsyncConnection.connect(
-                    self.store.url, autocommit=True, connect_timeout=5
+                    self.store.url, autocommit=True, **self.store.writer.tcp_kwargs()
                 ) as conn:
                     await conn.execute("LISTEN healthd_sources")
                     await conn.execute("LISTEN healthd_leases")
@@ -335,7 +430,11 @@ class Daemon:
         try:
             await self.lease_round()  # takes this daemon's shards and loads their sources
         except Unavailable:
-            log.error("database unreachable at start; will keep retrying")
+            log.error("database unavailable at start; will keep retrying")
+        except Exception as exc:  # noqa: BLE001 - e.g. refused: the lease job retries
+            log.error(
+                "first lease round failed: %s: %s; will keep retrying", type(exc).__name__, exc
+            )
         s, sch = self.settings, self.scheduler
         sch.add_job(self.job_dispatch, "interval", seconds=DISPATCH_EVERY, id="dispatch")
         sch.add_job(self.job_flush, "interval", seconds=FLUSH_EVERY, id="flush")
@@ -375,26 +474,61 @@ class Daemon:
         self.notifier.send(*ready)
 
     async def stop(self) -> None:
+        """Bounded: probes get SHUTDOWN_GRACE, the last write STOP_FLUSH (a write stuck on
+        a silent database is cut), and what is still unwritten goes to the spool."""
         self.notifier.send("STOPPING=1")
         self.scheduler.pause()
         await self.runtime.drain(SHUTDOWN_GRACE)
-        with contextlib.suppress(Unavailable, TimeoutError):
-            await asyncio.wait_for(self.store.flush(), SHUTDOWN_GRACE)
-        results, events = self.store.backlog()
-        if results or events:
-            log.error(
-                "stopping with %d results and %d events not written (database unreachable)",
-                results,
-                events,
-            )
-        with contextlib.suppress(Unavailable, TimeoutError):
-            await asyncio.wait_for(self.store.forget_node(), 2)
+        try:
+            await asyncio.wait_for(self.store.flush(deadline=STOP_FLUSH), STOP_FLUSH + 1)
+        except Unavailable:
+            pass
+        except TimeoutError:
+            # a flush job stuck on a silent connection still holds its batch: cut the
+            # connection, and let the job put the batch back before the spool is written
+            self.store.writer.abort()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.store.idle(), 3)
+        except Exception as exc:  # noqa: BLE001 - nothing may turn a stop into a crash
+            log.error("last write failed: %s: %s", type(exc).__name__, exc)
+        self.spool_leftovers()
+        if self.store.down_since is None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.store.forget_node(), 2)
         await self.runtime.close_all()
         # jobs are all short and the scheduler is paused: nothing left to cancel
         self.scheduler.shutdown(wait=False)
         await httpclient.close_session()
-        await self.store.close()
+        await self.store.close(deadline=2)
         self.notifier.close()
+
+    def spool_leftovers(self) -> None:
+        results, events = self.store.take_all()
+        if not results and not events:
+            return
+        try:
+            path = spool.save(
+                self.spool_dir, self.store.writer.identity, self.node_id, results, events
+            )
+        except OSError as exc:
+            log.error(
+                "stopping with %d results and %d events not written (database unavailable),"
+                " and the spool directory %s is not writable (%s): they are lost",
+                len(results),
+                len(events),
+                self.spool_dir,
+                exc.strerror or exc,
+            )
+            return
+        # the replayed files' rows are in this one now
+        spool.remove(self.spool_files)
+        log.error(
+            "stopping with %d results and %d events not written (database unavailable);"
+            " spooled to %s, written first at the next start",
+            len(results),
+            len(events),
+            path,
+        )
 
     async def main(self) -> int:
         """The whole run: start the jobs and the listeners, wait for a signal, stop."""

@@ -18,6 +18,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -285,6 +286,22 @@ class Runtime:
             *(_quiet_close(s.plugin) for s in self.sources.values() if s.plugin),
             return_exceptions=True,
         )
+
+    def most_overdue(self, now: float) -> float:
+        """How late the latest due source is, in seconds (0 when none is late). A due
+        time that is not a number counts as infinitely late: the heap can no longer order
+        it, so that source (and maybe others) would never be probed. O(sources)."""
+        worst = 0.0
+        sources = self.sources
+        for due, token, sid in self.heap:
+            src = sources.get(sid)
+            if src is None or src.token != token:
+                continue
+            if not math.isfinite(due):
+                return math.inf
+            if now - due > worst:
+                worst = now - due
+        return worst
 
     def status_counts(self) -> tuple[int, int]:
         return self.healthy, len(self.sources) - self.healthy

@@ -27,6 +27,8 @@ class Settings:
     concurrency: int = 500
     workers: int = 1  # probe processes under one supervisor (healthd/supervisor.py)
     log_format: str = "text"
+    db_timeout: float = 15.0  # the writer's bound on a statement and on a silent network
+    spool_dir: str | None = None  # None: $STATE_DIRECTORY, else ~/.local/state/healthd
     history_days: int = 400  # retention of history, rollups and finished deliveries
 
     def require_database_url(self) -> str:
@@ -115,6 +117,8 @@ _ENV: dict[str, tuple[str, Reader]] = {
     "HEALTHD_WORKERS": ("workers", workers),
     "HEALTHD_LOG_FORMAT": ("log_format", choice(LOG_FORMATS)),
     "HEALTHD_HISTORY_DAYS": ("history_days", number(int, 1)),
+    "HEALTHD_DB_TIMEOUT": ("db_timeout", number(float, 1.0)),
+    "HEALTHD_SPOOL_DIR": ("spool_dir", text),
 }
 
 

@@ -67,6 +67,8 @@ class DaemonProcess:
             "HEALTHD_RISE": "3",
             "HEALTHD_FALL": "3",
             "HEALTHD_TIMEOUT": "2",
+            # next to the log (the test's tmp_path), not in the home directory
+            "HEALTHD_SPOOL_DIR": str(log_path.parent / "spool"),
         }
         full = {**os.environ, **defaults, "HEALTHD_DATABASE_URL": db_url, **env}
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()

@@ -10,7 +10,7 @@
 """
 
 from healthd.store.buffers import MAX_EVENTS, Buffers, carry
-from healthd.store.codec import ResultRow, obs_from_json, obs_json, state_from_row, ts
+from healthd.store.codec import Pending, ResultRow, obs_from_json, obs_json, state_from_row, ts
 from healthd.store.facade import SOURCE_COLUMNS, Store
 from healthd.store.writer import Unavailable
 
@@ -18,6 +18,7 @@ __all__ = [
     "MAX_EVENTS",
     "SOURCE_COLUMNS",
     "Buffers",
+    "Pending",
     "ResultRow",
     "Store",
     "Unavailable",

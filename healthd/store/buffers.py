@@ -12,13 +12,13 @@ import logging
 from collections import deque
 
 from healthd.debounce import Event
-from healthd.store.codec import ResultRow
+from healthd.store.codec import Pending, ResultRow
 
 log = logging.getLogger("healthd.store")
 
 MAX_EVENTS = 200_000  # events kept through an outage; past this the oldest are dropped (logged)
 
-Events = list[tuple[str, Event]]
+Events = list[Pending]
 
 
 def carry(newer: ResultRow, older: ResultRow | None) -> ResultRow:
@@ -33,7 +33,7 @@ class Buffers:
     def __init__(self, max_events: int = MAX_EVENTS) -> None:
         self.max_events = max_events
         self.results: dict[str, ResultRow] = {}
-        self.events: deque[tuple[str, Event]] = deque()
+        self.events: deque[Pending] = deque()
         self.dropped_events = 0
 
     def __bool__(self) -> bool:
@@ -42,8 +42,8 @@ class Buffers:
     def add_result(self, row: ResultRow) -> None:
         self.results[row.source_id] = carry(row, self.results.get(row.source_id))
 
-    def add_event(self, source_id: str, event: Event) -> None:
-        self.events.append((source_id, event))
+    def add_event(self, source_id: str, event: Event, gen: int | None = None) -> None:
+        self.events.append(Pending(source_id, event, gen))
         self.trim()
 
     def trim(self) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from healthd.debounce import Observation, State
+from healthd.debounce import Event, Observation, State
 from healthd.words import ERROR
 
 
@@ -18,6 +18,17 @@ class ResultRow:
     latency_ms: float | None
     state: State
     reconnected: bool
+    # the fencing token: the generation of the shard lease this result was probed under
+    # (None: not fenced, for tools that write without leases; -1: a shard not held)
+    gen: int | None = None
+
+
+class Pending(NamedTuple):
+    """An event waiting to be written, with the lease generation it was found under."""
+
+    source_id: str
+    event: Event
+    gen: int | None = None
 
 
 def ts(epoch: float) -> datetime:

@@ -4,18 +4,20 @@ and the webhook outbox (outbox.py).
 
 When PostgreSQL is unreachable the buffers keep the newest result per source and every
 event (bounded), the connection is retried with backoff, and everything is flushed when
-it is back.
+it is back. A write that did not land as buffered (a lost compare-and-swap, a refused
+row) leaves its source in ``take_reload`` for the daemon to read back from the table;
+a write the fence dropped is counted (``stale_writes``) and logged by the lease round.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from psycopg.types.json import Jsonb
 
 from healthd import fields
@@ -24,9 +26,9 @@ from healthd.errors import first_line
 from healthd.selfmetrics import SelfMetrics
 from healthd.store import leases, retention, status
 from healthd.store.buffers import MAX_EVENTS, Buffers
-from healthd.store.codec import ResultRow
+from healthd.store.codec import Pending, ResultRow
 from healthd.store.outbox import Outbox
-from healthd.store.writer import Unavailable, Writer
+from healthd.store.writer import DB_TIMEOUT, MAX_BACKOFF, Unavailable, Writer
 
 log = logging.getLogger("healthd.store")
 
@@ -37,15 +39,28 @@ class Store:
     """The buffers belong to the event loop's thread; only whole batches cross over to
     the writer thread."""
 
-    def __init__(self, url: str, node_id: str, max_events: int = MAX_EVENTS) -> None:
+    def __init__(
+        self,
+        url: str,
+        node_id: str,
+        max_events: int = MAX_EVENTS,
+        timeout: float = DB_TIMEOUT,
+        max_backoff: float = MAX_BACKOFF,
+    ) -> None:
         self.url = url
         self.node_id = node_id
-        self.writer = Writer(url, status.SETUP)
+        self.writer = Writer(url, status.SETUP, timeout, max_backoff)
         self.buffers = Buffers(max_events)
         self.outbox = Outbox(self.writer)
         self.conflicts = 0
         self.written_rows = 0
         self.metrics: SelfMetrics | None = None  # the daemon's counters, when it keeps them
+        self.stale_writes = 0  # dropped by the fence: this daemon no longer held the lease
+        self._stale_unlogged = 0
+        self.flushes_landed = 0
+        self.reload_wanted: set[str] = set()
+        self._refusal_logged: set[str] = set()
+        self._flushing = asyncio.Lock()  # one batch in flight; stop waits for it (idle)
 
     # -- what the daemon looks at ----------------------------------------------------
     @property
@@ -53,7 +68,7 @@ class Store:
         return self.buffers.results
 
     @property
-    def events(self) -> deque[tuple[str, Event]]:
+    def events(self) -> deque[Pending]:
         return self.buffers.events
 
     @property
@@ -72,8 +87,8 @@ class Store:
         """One statement in its own transaction; raises Unavailable when the database is down."""
         return await self.writer.run(sql, params)
 
-    async def close(self) -> None:
-        await self.writer.close()
+    async def close(self, deadline: float = 5.0) -> None:
+        await self.writer.close(deadline)
 
     # -- reads -------------------------------------------------------------------------
     async def load_sources(self, ids: list[str] | None = None) -> list[dict[str, Any]]:
@@ -92,43 +107,104 @@ class Store:
     def add_result(self, row: ResultRow) -> None:
         self.buffers.add_result(row)
 
-    def add_event(self, source_id: str, event: Event) -> None:
-        self.buffers.add_event(source_id, event)
+    def add_event(self, source_id: str, event: Event, gen: int | None = None) -> None:
+        self.buffers.add_event(source_id, event, gen)
 
-    async def flush(self) -> list[int]:
-        """Write everything buffered in one transaction; return the new history ids."""
+    async def flush(self, deadline: float | None = None) -> list[int]:
+        """Write everything buffered; return the new history ids. Nothing taken is lost
+        on the way: a batch that could not be written goes back under what was buffered
+        since. Sources whose write did not land as buffered are kept for ``take_reload``."""
+        async with self._flushing:
+            return await self._flush(deadline)
+
+    async def idle(self) -> None:
+        """Return once no batch is in flight (an unwritten one is back in the buffers)."""
+        async with self._flushing:
+            pass
+
+    async def _flush(self, deadline: float | None) -> list[int]:
         if not self.buffers:
             return []
         results, events = self.buffers.take()
         started = time.perf_counter()
         try:
-            ids = await self.writer.call(self._flush_sync, list(results.values()), events)
+            out = await self.writer.call(
+                self._flush_sync, list(results.values()), events, deadline=deadline
+            )
         except Unavailable:
             self.buffers.restore(results, events)
             return []
+        except BaseException:
+            # a bug, or a cancellation at shutdown, must not lose the batch either
+            self.buffers.restore(results, events)
+            raise
+        self._account(out)
         if self.metrics is not None:
             self.metrics.write_batch.observe(time.perf_counter() - started)
         self.written_rows += len(results)
-        return ids
+        self.flushes_landed += 1
+        return out.ids
 
-    def _flush_sync(self, results: list[ResultRow], events: list[tuple[str, Event]]) -> list[int]:
+    def _flush_sync(self, results: list[ResultRow], events: list[Pending]) -> status.Outcome:
         conn = self.writer.connection()
         try:
             with self.writer.outage_guard():
-                ids, conflicts = status.write_batch(conn, results, events)
+                return status.write_batch(conn, results, events)
         except Unavailable:
             raise
-        except psycopg.Error as exc:
-            # not an outage but a statement the server refused: retrying would loop forever
+        except Exception as exc:  # noqa: BLE001 - judged right below
+            if not status.refused_for_content(exc):
+                # the session or the server refuses (read-only, permissions, a timeout):
+                # keep the batch, wait and retry like an outage
+                self.writer.refused(exc)
+                raise Unavailable() from None
+            log.debug("batch refused (%s); writing it row by row", first_line(exc))
+        conn = self.writer.connection()  # the guard discarded the one the error was on
+        try:
+            with self.writer.outage_guard():
+                return status.write_one_by_one(conn, results, events)
+        except Unavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            self.writer.refused(exc)
+            raise Unavailable() from None
+
+    def _account(self, out: status.Outcome) -> None:
+        self.conflicts += len(out.conflicts)
+        self.stale_writes += len(out.stale)
+        self._stale_unlogged += len(out.stale)
+        self.reload_wanted |= out.unlanded()
+        for sid in (*out.replaced, *out.dropped):
+            if sid in self._refusal_logged:
+                continue
+            self._refusal_logged.add(sid)
             log.error(
-                "dropping a batch of %d results and %d events the database refused: %s",
-                len(results),
-                len(events),
-                first_line(exc),
+                "source %s: the database refused its row (%s); %s (logged once per source)",
+                sid,
+                out.reasons.get(sid, "?"),
+                "written with its message replaced"
+                if sid in out.replaced
+                else "not written, its state is read back from the table",
             )
-            return []
-        self.conflicts += conflicts
+
+    def take_reload(self) -> list[str]:
+        """Sources whose write did not land as buffered: their truth is in the table."""
+        ids, self.reload_wanted = sorted(self.reload_wanted), set()
         return ids
+
+    def take_stale(self) -> int:
+        """Writes dropped by the fence since the last call."""
+        n, self._stale_unlogged = self._stale_unlogged, 0
+        return n
+
+    def take_all(self) -> tuple[list[ResultRow], list[Pending]]:
+        """Everything still buffered (for the spool at stop); the buffers start empty."""
+        results, events = self.buffers.take()
+        return list(results.values()), events
+
+    def put_back(self, results: list[ResultRow], events: list[Pending]) -> None:
+        """Rows from an earlier run (the spool): written before anything buffered since."""
+        self.buffers.restore({r.source_id: r for r in results}, events)
 
     # -- daemon bookkeeping ------------------------------------------------------------
     @property
@@ -158,12 +234,12 @@ class Store:
 
     async def lease_shards(
         self, total: int, ttl: float, live_within: float
-    ) -> tuple[set[int], int]:
+    ) -> tuple[dict[int, int], int]:
         """Renew this daemon's shard leases and move toward a fair share of the live
-        daemons; return (the shards held, live daemons)."""
+        daemons; return (the shards held with their generations, live daemons)."""
         return await self.writer.call(self._lease_sync, total, ttl, live_within)
 
-    def _lease_sync(self, total: int, ttl: float, live_within: float) -> tuple[set[int], int]:
+    def _lease_sync(self, total: int, ttl: float, live_within: float) -> tuple[dict[int, int], int]:
         conn = self.writer.connection()
         with self.writer.outage_guard():
             return leases.lease_round(conn, self.node_id, total, ttl, live_within)

@@ -3,13 +3,25 @@
 Each daemon renews the leases it holds and moves toward a fair share of the live daemons
 (``rebalance``, pure): it takes free or expired shards while it holds fewer than its share
 and hands back its highest ones while it holds more.
+
+Every lease carries a generation, the fencing token: it moves on whenever the shard
+changes holder, and every status write names the generation it was probed under (see
+status.py), so a daemon that lost a shard while cut off cannot overwrite its new holder.
+Re-taking one's own expired lease keeps the generation: nobody else wrote in between.
 """
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import psycopg
+
+SHARDS = 64  # sources are leased to daemons by shard: crc32(id) % SHARDS
+
+
+def shard_of(source_id: str) -> int:
+    return zlib.crc32(source_id.encode()) % SHARDS
 
 
 def fair_share(total: int, live: int) -> int:
@@ -54,16 +66,16 @@ def release_node(url: str, node_id: str) -> None:
 
 def lease_round(
     conn: psycopg.Connection[Any], node: str, total: int, ttl: float, live_within: float
-) -> tuple[set[int], int]:
+) -> tuple[dict[int, int], int]:
     """Renew this daemon's leases and rebalance, in one transaction; return (the shards
-    held, live daemons)."""
+    held with their generations, live daemons)."""
     p = {"node": node, "ttl": ttl, "live": live_within}
     with conn.transaction():
         held = {
-            r["shard"]
+            r["shard"]: r["generation"]
             for r in conn.execute(
                 "UPDATE shard_leases SET expires_at = now() + make_interval(secs => %(ttl)s)"
-                " WHERE node_id = %(node)s AND expires_at > now() RETURNING shard",
+                " WHERE node_id = %(node)s AND expires_at > now() RETURNING shard, generation",
                 p,
             )
         }
@@ -74,26 +86,29 @@ def lease_round(
             p,
         ).fetchone()
         live = max(1, int(row["n"]) if row else 1)
-        want, extra = rebalance(held, total, live)
+        want, extra = rebalance(set(held), total, live)
         if want:
-            held |= {
-                r["shard"]
+            # SET sees the old row: the generation moves on only when the holder changes
+            held.update(
+                (r["shard"], r["generation"])
                 for r in conn.execute(
                     "UPDATE shard_leases SET node_id = %(node)s,"
+                    " generation = generation + (node_id IS DISTINCT FROM %(node)s::varchar)::int,"
                     " expires_at = now() + make_interval(secs => %(ttl)s)"
                     " WHERE shard IN (SELECT shard FROM shard_leases"
                     "  WHERE node_id IS NULL OR expires_at <= now() ORDER BY shard"
-                    "  LIMIT %(want)s FOR UPDATE SKIP LOCKED) RETURNING shard",
+                    "  LIMIT %(want)s FOR UPDATE SKIP LOCKED) RETURNING shard, generation",
                     {**p, "want": want},
                 )
-            }
+            )
         elif extra:
             conn.execute(
                 "UPDATE shard_leases SET node_id = NULL, expires_at = '-infinity'"
                 " WHERE node_id = %(node)s AND shard = ANY(%(extra)s)",
                 {**p, "extra": extra},
             )
-            held -= set(extra)
+            for shard in extra:
+                del held[shard]
             # the daemon short of its share takes them at once, not a round later
             conn.execute("SELECT pg_notify('healthd_leases', 'released')")
     return held, live

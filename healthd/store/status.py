@@ -4,22 +4,42 @@ Results go by binary COPY into a session temp table and one UPDATE; transitions 
 the same transaction, each as a compare-and-swap on ``connection_status`` plus its
 history row and webhook outbox rows, so two writers cannot both win and a committed
 transition is never left without its history.
+
+Fenced: every row names the shard lease generation it was probed under, and lands only
+while that shard's generation is still the same (checked in the writing statement, with
+the lease rows share-locked to the commit, so a take-over waits for it or comes before
+it). Rows that fail the fence are dropped and reported as stale.
+
+History in commit order: the history insert takes a transaction-level advisory lock, so
+two daemons' history ids are allocated and committed one transaction after the other, and
+a reader following ``id > cursor`` never passes an id that commits later.
+
+A batch the database refuses for its content (a message PostgreSQL cannot store, a row a
+trigger or constraint rejects) is written again one row at a time (``write_one_by_one``):
+a refused row is retried with its messages replaced, and dropped only if even that fails.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from healthd import rollups
-from healthd.debounce import Event
-from healthd.store.codec import ResultRow, obs_json, ts
+from healthd.debounce import Event, Observation
+from healthd.errors import first_line
+from healthd.plugins.guard import clean_text
+from healthd.store.codec import Pending, ResultRow, obs_json, ts
+from healthd.store.leases import shard_of
 from healthd.words import CONNECTED, FAILED, SUCCESS, TRANSITION
 
 log = logging.getLogger("healthd.store")
+
+T = TypeVar("T")
 
 ANALYZE_OVER = 200  # batches larger than this get planner statistics before the join
 
@@ -30,7 +50,7 @@ ANALYZE_OVER = 200  # batches larger than this get planner statistics before the
 RESULTS_TEMP = """
 CREATE TEMP TABLE IF NOT EXISTS healthd_results (
     id text, at timestamptz, ts text, msg text, lat real, pst text, pc int, streak jsonb,
-    rec text, flap bool, pct real, rc int
+    rec text, flap bool, pct real, rc int, shard int, gen bigint
 ) ON COMMIT DELETE ROWS
 """
 _RESULTS_TYPES = [
@@ -46,15 +66,26 @@ _RESULTS_TYPES = [
     "bool",
     "float4",
     "int4",
+    "int4",
+    "int8",
 ]
+# the fence: the lease rows of the batch's shards, share-locked until commit (a take-over's
+# FOR UPDATE SKIP LOCKED passes them by until then); a row without a generation (None) is
+# written by a tool that holds no lease
+_LEASES = "SELECT shard, generation FROM shard_leases WHERE shard = ANY(%(shards)s) FOR SHARE"
+_HELD = (
+    "(x.gen IS NULL OR EXISTS"
+    " (SELECT 1 FROM fence f WHERE f.shard = x.shard AND f.generation = x.gen))"
+)
 # The latency rollups (migration 0008) ride in the same statement: per source per minute,
 # probes, failures, the slowest success and a fixed histogram of successes' latencies
 # (healthd.rollups), added to with a subscripted update of the one bucket a result falls
-# in. A batch holds one result per source, so no row is hit twice.
+# in. A batch holds one result per source, so no row is hit twice. Fenced like the rest:
+# a stale daemon's probes count in no one's figures.
 _B = rollups.sql_bounds()
 _SLOT = f"coalesce(width_bucket(excluded.max_ms, {_B}), 0) + 1"
 _RESULTS_SQL = f"""
-WITH roll AS (
+WITH fence AS ({_LEASES}), roll AS (
     INSERT INTO latency_rollups AS l (source_id, bucket, count, failures, max_ms, hist)
     SELECT r.id, date_bin('{rollups.BUCKET_S} seconds', r.at, 'epoch'), 1,
         (r.ts = '{FAILED}')::int, CASE WHEN r.ts = '{SUCCESS}' THEN r.lat END,
@@ -62,18 +93,21 @@ WITH roll AS (
             THEN array_fill(0, ARRAY[width_bucket(r.lat, {_B})]) || 1
                 || array_fill(0, ARRAY[{rollups.SLOTS - 1} - width_bucket(r.lat, {_B})])
             ELSE array_fill(0, ARRAY[{rollups.SLOTS}]) END
-    FROM healthd_results r
+    FROM healthd_results r WHERE {_HELD.replace("x.", "r.")}
     ON CONFLICT (source_id, bucket) DO UPDATE SET
         count = l.count + 1, failures = l.failures + excluded.failures,
         max_ms = greatest(l.max_ms, excluded.max_ms),
         hist[{_SLOT}] = l.hist[{_SLOT}] + (excluded.max_ms IS NOT NULL)::int
+), upd AS (
+    UPDATE data_sources d SET
+        last_tested_at = r.at, test_status = r.ts, test_error_message = r.msg,
+        latency_ms = r.lat, pending_status = r.pst, pending_count = r.pc,
+        pending_results = r.streak, recent_results = r.rec, flapping = r.flap,
+        percent_state_change = r.pct, reconnect_count = d.reconnect_count + r.rc,
+        updated_at = now()
+    FROM healthd_results r WHERE d.id = r.id AND {_HELD.replace("x.", "r.")}
 )
-UPDATE data_sources d SET
-    last_tested_at = r.at, test_status = r.ts, test_error_message = r.msg,
-    latency_ms = r.lat, pending_status = r.pst, pending_count = r.pc, pending_results = r.streak,
-    recent_results = r.rec, flapping = r.flap, percent_state_change = r.pct,
-    reconnect_count = d.reconnect_count + r.rc, updated_at = now()
-FROM healthd_results r WHERE d.id = r.id
+SELECT x.id FROM healthd_results x WHERE NOT {_HELD}
 """
 
 # Events go the same way: binary COPY into a temp table, then one statement that applies
@@ -83,22 +117,36 @@ FROM healthd_results r WHERE d.id = r.id
 EVENTS_TEMP = """
 CREATE TEMP TABLE IF NOT EXISTS healthd_events (
     seq int, id text, event text, from_status text, to_status text, at timestamptz, msg text,
-    results jsonb
+    results jsonb, shard int, gen bigint
 ) ON COMMIT DELETE ROWS
 """
-_EVENTS_TYPES = ["int4", "text", "text", "text", "text", "timestamptz", "text", "jsonb"]
-_EVENTS_SQL = """
-WITH upd AS (
+_EVENTS_TYPES = [
+    "int4",
+    "text",
+    "text",
+    "text",
+    "text",
+    "timestamptz",
+    "text",
+    "jsonb",
+    "int4",
+    "int8",
+]
+_EVENTS_SQL = f"""
+WITH fence AS ({_LEASES}), ev AS (
+    SELECT x.*, {_HELD} AS held FROM healthd_events x
+), upd AS (
     UPDATE data_sources d SET connection_status = e.to_status, status_changed_at = e.at,
         updated_at = now()
-    FROM healthd_events e
-    WHERE e.event = %(transition)s AND d.id = e.id AND d.connection_status = e.from_status
+    FROM ev e
+    WHERE e.held AND e.event = %(transition)s AND d.id = e.id
+        AND d.connection_status = e.from_status
     RETURNING d.id, d.name, d.depends_on
 ), won AS (
     SELECT e.*, coalesce(u.name, s.name) AS name, coalesce(u.depends_on, s.depends_on) AS parents
-    FROM healthd_events e
+    FROM ev e
     LEFT JOIN upd u ON e.event = %(transition)s AND u.id = e.id
-    LEFT JOIN data_sources s ON e.event <> %(transition)s AND s.id = e.id
+    LEFT JOIN data_sources s ON e.event <> %(transition)s AND e.held AND s.id = e.id
     WHERE u.id IS NOT NULL OR s.id IS NOT NULL
 ), maint AS (
     -- inside a maintenance window at the event's time (set-based: windows are few, events
@@ -115,7 +163,7 @@ WITH upd AS (
     -- parent, else its row's (the statement sees the rows as they were before it)
     SELECT pr.id, array_agg(pr.pid ORDER BY pr.pid) AS parents
     FROM pairs pr JOIN data_sources p ON p.id = pr.pid
-    LEFT JOIN healthd_events pe ON pe.event = %(transition)s AND pe.id = pr.pid
+    LEFT JOIN ev pe ON pe.held AND pe.event = %(transition)s AND pe.id = pr.pid
     WHERE coalesce(pe.to_status, p.connection_status) <> 'connected'
     GROUP BY pr.id
 ), marked AS (
@@ -143,81 +191,205 @@ WITH upd AS (
         AND (w.to_statuses IS NULL OR h.event <> %(transition)s
             OR m.to_status = ANY (w.to_statuses))
 )
-SELECT id, source_id, event FROM h
+SELECT id, source_id, event, false AS stale FROM h
+UNION ALL SELECT NULL, id, event, true FROM ev WHERE NOT held
 """
+# pg_advisory_xact_lock key of the history feed (migrate.py's lock is 0x4EA17D)
+HISTORY_LOCK = 0x4EA17E
 SETUP = (RESULTS_TEMP, EVENTS_TEMP)
 
 
-def waves(events: list[tuple[str, Event]]) -> list[list[tuple[str, Event]]]:
+@dataclass
+class Outcome:
+    """What became of a batch, beyond the rows that simply landed."""
+
+    ids: list[int] = field(default_factory=list)  # new history rows
+    conflicts: list[str] = field(default_factory=list)  # lost their compare-and-swap
+    stale: list[str] = field(default_factory=list)  # dropped by the fence (lease lost)
+    replaced: list[str] = field(default_factory=list)  # written with their messages replaced
+    dropped: list[str] = field(default_factory=list)  # refused even then
+    reasons: dict[str, str] = field(default_factory=dict)  # why, for replaced and dropped
+
+    def add(self, other: Outcome) -> None:
+        self.ids += other.ids
+        self.conflicts += other.conflicts
+        self.stale += other.stale
+        self.replaced += other.replaced
+        self.dropped += other.dropped
+        self.reasons.update(other.reasons)
+
+    def unlanded(self) -> set[str]:
+        """Sources whose in-memory state may now disagree with the table."""
+        return set(self.conflicts) | set(self.dropped) | set(self.replaced)
+
+
+def refused_for_content(exc: BaseException) -> bool:
+    """The batch's content was refused (by the server or by the encoder before it), not
+    the connection or the session: other rows of it can still be written."""
+    if isinstance(exc, psycopg.Error):
+        return isinstance(exc, psycopg.DataError | psycopg.IntegrityError) or (
+            exc.sqlstate == "P0001"  # RAISE EXCEPTION in a trigger
+        )
+    return isinstance(exc, Exception)
+
+
+def waves(events: list[Pending]) -> list[list[Pending]]:
     """Split events, in order, so no wave holds two events of one kind for one source
     (an outage can buffer unknown->connected and connected->error for the same source)."""
-    out: list[list[tuple[str, Event]]] = [[]]
+    out: list[list[Pending]] = [[]]
     seen: set[tuple[str, str]] = set()
-    for sid, ev in events:
-        key = (sid, ev.kind)
+    for p in events:
+        key = (p.source_id, p.event.kind)
         if key in seen:
             out.append([])
             seen = set()
         seen.add(key)
-        out[-1].append((sid, ev))
+        out[-1].append(p)
     return out
 
 
 def write_batch(
-    conn: psycopg.Connection[Any], results: list[ResultRow], events: list[tuple[str, Event]]
-) -> tuple[list[int], int]:
-    """Write results and events in one transaction and wake the API's listeners; return
-    (the new history ids, how many events lost their compare-and-swap)."""
+    conn: psycopg.Connection[Any], results: list[ResultRow], events: list[Pending]
+) -> Outcome:
+    """Write results and events in one transaction and wake the API's listeners."""
     with conn.transaction():
-        write_results(conn, results)
-        ids, conflicts = write_events(conn, events)
-        if ids:
-            conn.execute("SELECT pg_notify('healthd_events', %s)", (str(max(ids)),))
-    return ids, conflicts
+        out = Outcome(stale=write_results(conn, results))
+        out.add(write_events(conn, events))
+        if out.ids:
+            conn.execute("SELECT pg_notify('healthd_events', %s)", (str(max(out.ids)),))
+    return out
 
 
-def write_results(conn: psycopg.Connection[Any], rows: list[ResultRow]) -> None:
-    if not rows:
+def write_one_by_one(
+    conn: psycopg.Connection[Any], results: list[ResultRow], events: list[Pending]
+) -> Outcome:
+    """A refused batch again, each row under its own savepoint: a row refused for its
+    content is retried with its messages replaced by the reason, and dropped if even that
+    is refused. Any other error (the connection, the session) is raised."""
+    out = Outcome()
+    with conn.transaction():
+        if events:
+            # taken here, outside the savepoints: one rolled back would release it
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (HISTORY_LOCK,))
+        for r in results:
+            _one(conn, out, r.source_id, _results_outcome, r, _replaced_result)
+        for p in events:
+            _one(conn, out, p.source_id, write_events, p, _replaced_event)
+        if out.ids:
+            conn.execute("SELECT pg_notify('healthd_events', %s)", (str(max(out.ids)),))
+    return out
+
+
+def _results_outcome(conn: psycopg.Connection[Any], row: ResultRow) -> Outcome:
+    conn.execute("DELETE FROM healthd_results")  # the rows of earlier savepoints
+    return Outcome(stale=write_results(conn, [row]))
+
+
+def _one(
+    conn: psycopg.Connection[Any],
+    out: Outcome,
+    sid: str,
+    write: Callable[[psycopg.Connection[Any], T], Outcome],
+    item: T,
+    replaced: Callable[[T, BaseException], T],
+) -> None:
+    try:
+        with conn.transaction():
+            out.add(write(conn, item))
         return
+    except Exception as exc:  # noqa: BLE001 - only a refusal of this row's content is handled
+        if not refused_for_content(exc):
+            raise
+        reason: BaseException = exc
+    out.reasons[sid] = first_line(reason)
+    try:
+        with conn.transaction():
+            out.add(write(conn, replaced(item, reason)))
+        out.replaced.append(sid)
+    except Exception as exc:  # noqa: BLE001
+        if not refused_for_content(exc):
+            raise
+        out.dropped.append(sid)
+
+
+def _placeholder(exc: BaseException) -> str:
+    return clean_text(f"(message not stored: the database refused it: {first_line(exc)})", 300)
+
+
+def _obs(o: Observation, text: str) -> Observation:
+    return replace(o, message=text)
+
+
+def _replaced_result(r: ResultRow, exc: BaseException) -> ResultRow:
+    text = _placeholder(exc)
+    state = replace(r.state, streak=tuple(_obs(o, text) for o in r.state.streak))
+    return replace(r, obs=_obs(r.obs, text), state=state)
+
+
+def _replaced_event(p: Pending, exc: BaseException) -> Pending:
+    text = _placeholder(exc)
+    ev: Event = replace(
+        p.event, message=text, results=tuple(_obs(o, text) for o in p.event.results)
+    )
+    return p._replace(event=ev)
+
+
+def _result_rows(rows: list[ResultRow]) -> Iterator[tuple[Any, ...]]:
+    for r in rows:
+        st, ok = r.state, r.obs.status == CONNECTED
+        yield (
+            r.source_id,
+            ts(r.obs.at),
+            SUCCESS if ok else FAILED,
+            None if ok else (r.obs.message or None),
+            r.latency_ms,
+            st.pending,
+            st.count,
+            Jsonb([obs_json(o) for o in st.streak]),
+            st.recent,
+            st.flapping,
+            st.percent,
+            1 if r.reconnected else 0,
+            shard_of(r.source_id),
+            r.gen,
+        )
+
+
+def write_results(conn: psycopg.Connection[Any], rows: list[ResultRow]) -> list[str]:
+    """Write results; return the ids of those the fence dropped (stale)."""
+    if not rows:
+        return []
     with conn.cursor().copy("COPY healthd_results FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(_RESULTS_TYPES)
-        for r in rows:
-            st, ok = r.state, r.obs.status == CONNECTED
-            copy.write_row(
-                (
-                    r.source_id,
-                    ts(r.obs.at),
-                    SUCCESS if ok else FAILED,
-                    None if ok else (r.obs.message or None),
-                    r.latency_ms,
-                    st.pending,
-                    st.count,
-                    Jsonb([obs_json(o) for o in st.streak]),
-                    st.recent,
-                    st.flapping,
-                    st.percent,
-                    1 if r.reconnected else 0,
-                )
-            )
+        for row in _result_rows(rows):
+            copy.write_row(row)
     # the temp table has no statistics: left alone, the planner hash-joins and scans
     # all of data_sources; by primary key is right for any batch size
     conn.execute("SET LOCAL enable_hashjoin = off")
     conn.execute("SET LOCAL enable_mergejoin = off")
-    conn.execute(_RESULTS_SQL)
+    shards = sorted({shard_of(r.source_id) for r in rows})
+    stale = [r["id"] for r in conn.execute(_RESULTS_SQL, {"shards": shards}).fetchall()]
     conn.execute("SET LOCAL enable_hashjoin = on")
     conn.execute("SET LOCAL enable_mergejoin = on")
+    # ON COMMIT DELETE ROWS empties it at the commit; a savepoint's next row comes first
+    conn.execute("DELETE FROM healthd_results")
+    return stale
 
 
-def write_events(
-    conn: psycopg.Connection[Any], events: list[tuple[str, Event]]
-) -> tuple[list[int], int]:
-    ids: list[int] = []
-    conflicts = 0
-    for wave in waves(events) if events else []:
+def write_events(conn: psycopg.Connection[Any], events: list[Pending] | Pending) -> Outcome:
+    out = Outcome()
+    if isinstance(events, Pending):
+        events = [events]
+    if not events:
+        return out
+    # held to the commit: no other writer's history row gets an id until this one's
+    # rows are committed, so ids become visible in order
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (HISTORY_LOCK,))
+    for wave in waves(events):
         conn.execute("DELETE FROM healthd_events")
         with conn.cursor().copy("COPY healthd_events FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(_EVENTS_TYPES)
-            for seq, (sid, ev) in enumerate(wave):
+            for seq, (sid, ev, gen) in enumerate(wave):
                 copy.write_row(
                     (
                         seq,
@@ -228,23 +400,28 @@ def write_events(
                         ts(ev.at),
                         ev.message or None,
                         Jsonb([obs_json(o) for o in ev.results]),
+                        shard_of(sid),
+                        gen,
                     )
                 )
         if len(wave) > ANALYZE_OVER:
             conn.execute("ANALYZE healthd_events")
-        rows = conn.execute(_EVENTS_SQL, {"transition": TRANSITION}).fetchall()
-        ids.extend(int(r["id"]) for r in rows)
-        conflicts += report_conflicts(wave, {(r["source_id"], r["event"]) for r in rows})
-    return ids, conflicts
+        shards = sorted({shard_of(p.source_id) for p in wave})
+        rows = conn.execute(_EVENTS_SQL, {"transition": TRANSITION, "shards": shards}).fetchall()
+        out.ids.extend(int(r["id"]) for r in rows if not r["stale"])
+        out.stale.extend(r["source_id"] for r in rows if r["stale"])
+        written = {(r["source_id"], r["event"]) for r in rows}
+        out.conflicts.extend(report_conflicts(wave, written))
+    return out
 
 
-def report_conflicts(wave: list[tuple[str, Event]], written: set[tuple[str, str]]) -> int:
-    conflicts = 0
-    for sid, ev in wave:
+def report_conflicts(wave: list[Pending], written: set[tuple[str, str]]) -> list[str]:
+    conflicts = []
+    for sid, ev, _ in wave:
         if (sid, ev.kind) not in written:
-            # the row changed under us (removed, or another writer moved its status):
-            # the compare-and-swap refused; the next resync reloads its state
-            conflicts += 1
+            # the row changed under us (removed, or another writer moved its status): the
+            # compare-and-swap refused; the daemon reloads this source's state from the row
+            conflicts.append(sid)
             log.warning(
                 "source %s: %s %s -> %s not written (status changed elsewhere or source removed)",
                 sid,

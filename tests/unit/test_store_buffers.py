@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from healthd.debounce import Event, Observation, State
-from healthd.store import Buffers, ResultRow, carry
+from healthd.store import Buffers, Pending, ResultRow, carry
 
 
 def row(sid: str, at: float, reconnected: bool = False) -> ResultRow:
@@ -32,7 +32,7 @@ def test_past_the_bound_the_oldest_events_are_dropped_and_counted() -> None:
     b = Buffers(max_events=3)
     for i in range(5):
         b.add_event("a", ev(float(i)))
-    assert [e.at for _, e in b.events] == [2.0, 3.0, 4.0]
+    assert [e.at for _, e, _ in b.events] == [2.0, 3.0, 4.0]
     assert b.dropped_events == 2
 
 
@@ -48,12 +48,12 @@ def test_take_empties_and_restore_puts_the_batch_under_newer_entries() -> None:
     b.restore(results, events)
     assert b.results["a"].obs.at == 2.0 and b.results["a"].reconnected
     assert b.results["b"].obs.at == 1.0
-    assert [e.at for _, e in b.events] == [1.0, 2.0]
+    assert [e.at for _, e, _ in b.events] == [1.0, 2.0]
 
 
 def test_restore_respects_the_bound_keeping_the_newest() -> None:
     b = Buffers(max_events=2)
     b.add_event("a", ev(3.0))
-    b.restore({}, [("a", ev(1.0)), ("a", ev(2.0))])
-    assert [e.at for _, e in b.events] == [2.0, 3.0]
+    b.restore({}, [Pending("a", ev(1.0)), Pending("a", ev(2.0))])
+    assert [e.at for _, e, _ in b.events] == [2.0, 3.0]
     assert b.dropped_events == 1
