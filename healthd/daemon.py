@@ -246,6 +246,9 @@ class Daemon:
             await self.job_flush()
             if self.spool_files:
                 raise Unavailable()  # no lease round (no generation moved) until they land
+        # what was probed lands before any shard is handed over: the next holder places
+        # each source at its last probe + interval, and must see that probe
+        await self.job_flush()
         n = len(self.runtime.sources)
         self.runtime.metrics.db_outages = self.store.outages
         await self.store.heartbeat(
