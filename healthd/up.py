@@ -33,8 +33,8 @@ from healthd.settings import Settings
 from healthd.sources import validate_all
 
 log = logging.getLogger("healthd.up")
+UP_THREADS = 32
 DBNAME = "healthd"
-API_THREADS = "64"  # per API worker; the stream cap keeps some for ordinary requests
 ROOT_BASE = Path("/var/lib/healthd/embedded")
 # The server listens on a private unix socket only, so the port number just names the
 # socket: a fixed one keeps the printed URL (and the example source's dsn) the same
@@ -189,12 +189,10 @@ def main(settings: Settings, data_dir: Path | None, host: str, port: int) -> int
             "HEALTHD_LOG_FORMAT": settings.log_format,
         }
         env.update({k: str(v) for k, v in overrides.items()})
+        env["STATUSAPI_THREADS"] = str(UP_THREADS)  # the stream cap stays below it
         daemon = subprocess.Popen(
             [sys.executable, "-m", "healthd", "run"], env=env, start_new_session=True
         )
-        # the per-worker stream cap (statusapi) is derived from STATUSAPI_THREADS: keep the
-        # two equal, so streams never take every thread and /healthz always answers
-        threads = env.setdefault("STATUSAPI_THREADS", API_THREADS)
         # request counters summed over the two workers (statusapi/multiproc.py)
         metrics_dir = tempfile.mkdtemp(prefix="healthd-up-metrics-")
         api = subprocess.Popen(
@@ -203,11 +201,13 @@ def main(settings: Settings, data_dir: Path | None, host: str, port: int) -> int
                 "-m",
                 "gunicorn",
                 "--worker-class",
-                "gthread",
+                "statusapi.gunicorn_worker.JsonErrorWorker",  # gthread, JSON errors
                 "--workers",
                 "2",
                 "--threads",
-                threads,
+                str(UP_THREADS),
+                "--limit-request-line",
+                "8190",
                 "--bind",
                 f"{host}:{port}",
                 "--graceful-timeout",
