@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import gc
+import json
 import logging
 import os
 import random
@@ -26,9 +27,9 @@ from typing import Any
 import psycopg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from healthd import __version__, logs, spool
+from healthd import __version__, logs, spool, supervisor
 from healthd.debounce import Event
-from healthd.dispatch import Runtime, Summary, build_source, spread
+from healthd.dispatch import Runtime, Summary
 from healthd.errors import HealthdError
 from healthd.plugins import httpclient
 from healthd.sdnotify import Notifier
@@ -46,7 +47,6 @@ RESYNC_EVERY = 30.0
 HEARTBEAT_EVERY = 5.0
 SHUTDOWN_GRACE = 5.0  # probes in flight at stop get this long to finish
 STOP_FLUSH = 5.0  # then the last write gets at most this long; what is left is spooled
-BULK_ADD = 100  # more new sources than this at once are spread over their interval
 LEASE_TTL = 15.0  # a dead daemon's shards are taken over after this
 LIVE_WITHIN = 15.0  # a daemon whose heartbeat is older does not count toward the fair share
 # the writer retries a lost database at least this often, so a daemon that comes back
@@ -108,12 +108,17 @@ class Daemon:
         )
         self.runtime = Runtime(settings, self._on_result, self._on_event)
         self.sender = Sender(self.store)
+        # one set of counters, published with the heartbeat (healthd/selfmetrics.py)
+        self.store.metrics = self.sender.metrics = self.runtime.metrics
         self.notifier = Notifier()
         self.scheduler = AsyncIOScheduler(
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
         )
         self.stopping = asyncio.Event()
         self.resync_wanted = asyncio.Event()
+        self.lease_wanted = asyncio.Event()
+        self.lease_rounds = 0
+        self.sync_lock = asyncio.Lock()  # one lease round or resync at a time
         self.last_watchdog = 0.0
         self.loaded = False
         self.leases: dict[int, int] = {}  # shard -> lease generation (the fencing token)
@@ -122,6 +127,9 @@ class Daemon:
         self.spool_checked = False
         self.spool_files: list[Path] = []  # replayed, removed once a flush has landed them
         self.spool_landed_at = 0
+        # under `healthd run --workers N` the supervisor speaks for the service: this
+        # worker reports its summary to it (over NOTIFY_SOCKET) instead of logging it
+        self.supervised = supervisor.supervisor_pid() is not None
 
     # -- callbacks from the runtime ------------------------------------------------
     def _on_result(self, row: ResultRow) -> None:
@@ -214,27 +222,47 @@ class Daemon:
 
     @quiet_job
     async def job_resync(self) -> None:
-        await self.resync()
+        async with self.sync_lock:
+            await self.resync()
 
     @quiet_job
     async def job_lease(self) -> None:
         await self.lease_round()
 
     async def lease_round(self) -> None:
+        async with self.sync_lock:
+            await self._lease_round()
+
+    async def _lease_round(self) -> None:
         """Heartbeat, then renew and rebalance shard leases. With one daemon it holds every
-        shard; a second one gets half within two rounds; a dead one's shards are taken over
-        once its leases expire. While the database is unreachable the daemon keeps the
-        shards it had (and keeps probing them; the fence judges those writes later)."""
+        shard; a second one gets half at once (it announces itself, the first hands over,
+        NOTIFY healthd_leases wakes both); a dead one's shards are taken over once its
+        leases expire (at once when a supervisor saw it die). While the database is
+        unreachable the daemon keeps the shards it had (and keeps probing them; the fence
+        judges those writes later)."""
         if not self.spool_checked:
             await self.replay_spool()  # before any lease is taken: their generations hold
         if self.spool_files:
             await self.job_flush()
             if self.spool_files:
                 raise Unavailable()  # no lease round (no generation moved) until they land
+        # what was probed lands before any shard is handed over: the next holder places
+        # each source at its last probe + interval, and must see that probe
+        await self.job_flush()
+        n = len(self.runtime.sources)
+        self.runtime.metrics.db_outages = self.store.outages
         await self.store.heartbeat(
-            socket.gethostname(), os.getpid(), len(self.runtime.sources), __version__
+            socket.gethostname(),
+            os.getpid(),
+            n,
+            __version__,
+            self.runtime.metrics.snapshot(in_flight=len(self.runtime.busy), sources=n),
         )
         leases, live = await self.store.lease_shards(SHARDS, LEASE_TTL, LIVE_WITHIN)
+        self.lease_rounds += 1
+        if self.lease_rounds == 1 and live > 1:
+            # the others hand over their surplus now rather than at their next round
+            await self.store.announce_leases()
         stale = self.store.take_stale()
         if stale:
             log.warning(
@@ -279,8 +307,19 @@ class Daemon:
 
     @quiet_job
     async def job_summary(self) -> None:
+        summary = self.runtime.take_summary()
         buffered = self.store.backlog()[0] if self.store.down_since is not None else None
-        line = summary_line(self.runtime.take_summary(), buffered)
+        if self.supervised:
+            report = {
+                "healthy": summary.healthy,
+                "failed": summary.failed,
+                "reconnected": summary.reconnected,
+                "behind": summary.behind,
+                "buffered": buffered,
+            }
+            self.notifier.send("HEALTHD_SUMMARY=" + json.dumps(report))
+            return
+        line = summary_line(summary, buffered)
         log.info("%s", line)
         self.notifier.send(f"STATUS={line}")
 
@@ -316,7 +355,7 @@ class Daemon:
     # -- source table sync ---------------------------------------------------------
     async def initial_load(self) -> None:
         rows = await self.store.load_sources()
-        self.runtime.load([r for r in rows if self.owns(r["id"])])
+        self.runtime.take_on([r for r in rows if self.owns(r["id"])])
         self.loaded = True
         del rows
         # 100,000 sources are a few million long-lived objects; every full collection
@@ -342,13 +381,7 @@ class Daemon:
         ]
         if not changed:
             return
-        rows = await self.store.load_sources(changed)
-        now = time.monotonic()
-        bulk = len(rows) > BULK_ADD
-        for row in rows:
-            old = current.get(row["id"])
-            src = build_source(row, self.settings, old.state if old else None)
-            self.runtime.add(src, now + (spread(src.id, src.thresholds.interval) if bulk else 0.0))
+        self.runtime.take_on(await self.store.load_sources(changed))
 
     async def listen(self) -> None:
         """LISTEN for operators' changes (a hint; the periodic resync is the safety net)."""
@@ -359,12 +392,16 @@ class Daemon:
                     self.store.url, autocommit=True, **self.store.writer.tcp_kwargs()
                 ) as conn:
                     await conn.execute("LISTEN healthd_sources")
+                    await conn.execute("LISTEN healthd_leases")
                     backoff = 1.0
                     # changes made while we were not listening (start-up, a reconnect)
                     # sent notifications nobody heard: look once now
                     self.resync_wanted.set()
-                    async for _ in conn.notifies():
-                        self.resync_wanted.set()
+                    async for note in conn.notifies():
+                        if note.channel == "healthd_leases":
+                            self.lease_wanted.set()
+                        else:
+                            self.resync_wanted.set()
             except psycopg.Error:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30)
@@ -375,6 +412,15 @@ class Daemon:
             await asyncio.sleep(0.2)  # gather a burst of changes into one resync
             self.resync_wanted.clear()
             await self.job_resync()
+
+    async def lease_on_hint(self) -> None:
+        """Shards were released or a daemon joined: rebalance now, so a moved shard is
+        taken over within a second rather than a lease round later."""
+        while not self.stopping.is_set():
+            await self.lease_wanted.wait()
+            await asyncio.sleep(0.1)
+            self.lease_wanted.clear()
+            await self.job_lease()
 
     async def webhook_waker(self) -> None:
         while not self.stopping.is_set():
@@ -398,7 +444,10 @@ class Daemon:
         sch.add_job(self.job_flush, "interval", seconds=FLUSH_EVERY, id="flush")
         sch.add_job(self.job_resync, "interval", seconds=RESYNC_EVERY, id="resync")
         sch.add_job(self.job_lease, "interval", seconds=HEARTBEAT_EVERY, id="lease")
-        sch.add_job(self.job_summary, "interval", seconds=s.interval, id="summary")
+        # a worker reports to its supervisor every second (its counts then lag a shard move
+        # by a second at most), the supervisor logs once per interval for all of them
+        every = min(s.interval, 1.0) if self.supervised else s.interval
+        sch.add_job(self.job_summary, "interval", seconds=every, id="summary")
         sch.add_job(self.job_webhook_tick, "interval", seconds=1.0, id="webhooks")
         sch.add_job(
             self.job_prune,
@@ -408,16 +457,25 @@ class Daemon:
             next_run_time=datetime.now(UTC) + timedelta(seconds=PRUNE_FIRST),
         )
         sch.start()
-        log.info("%s", start_line(s.interval))
+        # under a supervisor the service's start lines are the supervisor's (once, in total)
+        level = logging.DEBUG if self.supervised else logging.INFO
+        log.log(level, "%s", start_line(s.interval))
         # the original's line stays exactly as it was (scripts grep it); detail goes here
-        log.info(
+        log.log(
+            level,
             "debounce: rise %d, fall %d; sources: %d; concurrency: %d",
             s.rise,
             s.fall,
             len(self.runtime.sources),
             s.concurrency,
         )
-        self.notifier.send("READY=1", f"STATUS=probing {len(self.runtime.sources)} sources")
+        ready = ["READY=1", f"STATUS=probing {len(self.runtime.sources)} sources"]
+        if self.supervised:  # for the supervisor: the total, and whose shards to release
+            ready += [
+                f"HEALTHD_SOURCES={len(self.runtime.sources)}",
+                f"HEALTHD_NODE={self.node_id}",
+            ]
+        self.notifier.send(*ready)
 
     async def stop(self) -> None:
         """Bounded: probes get SHUTDOWN_GRACE, the last write STOP_FLUSH (a write stuck on
@@ -481,10 +539,18 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
+        if not supervisor.die_with_supervisor():
+            log.error("the supervisor is gone; not starting")
+            return 1
         await self.start()
         helpers = [
             asyncio.ensure_future(c)
-            for c in (self.listen(), self.resync_on_hint(), self.webhook_waker())
+            for c in (
+                self.listen(),
+                self.resync_on_hint(),
+                self.lease_on_hint(),
+                self.webhook_waker(),
+            )
         ]
         await self.stopping.wait()
         log.info("stopping")

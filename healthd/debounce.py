@@ -13,7 +13,7 @@ Rules (the README's "How the status is decided"):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from healthd.words import (
     CONNECTED,
@@ -84,6 +84,8 @@ class Step:
 
 def percent_state_change(recent: str, low: float = 0.75, high: float = 1.25) -> float:
     """Nagios' curved percent state change: newer changes weigh more (0.75 .. 1.25)."""
+    if not recent or recent.count(recent[0]) == len(recent):
+        return 0.0  # no change at all: the steady state of almost every source, cheaply
     offset = HISTORY - len(recent)  # a short history is aligned to the newest end
     total = 0.0
     for i in range(1, len(recent)):
@@ -106,15 +108,40 @@ def _status_step(state: State, obs: Observation, th: Thresholds, events: list[Ev
     if state.status == UNKNOWN or obs.status == state.status:
         if state.status != obs.status:
             events.append(Event(TRANSITION, state.status, obs.status, obs.message, obs.at, (obs,)))
-        return replace(state, status=obs.status, pending=None, count=0, streak=())
+        return _settled(state, obs.status)
     same_direction = state.pending is not None and (state.pending == CONNECTED) == (not obs.failed)
     count = state.count + 1 if same_direction else 1
     streak = ((*state.streak, obs) if same_direction else (obs,))[-STREAK_KEEP:]
     needed = th.fall if obs.failed else th.rise
     if count < needed:
-        return replace(state, pending=obs.status, count=count, streak=streak)
+        return State(
+            status=state.status,
+            pending=obs.status,
+            count=count,
+            streak=streak,
+            recent=state.recent,
+            flapping=state.flapping,
+            percent=state.percent,
+        )
     events.append(Event(TRANSITION, state.status, obs.status, obs.message, obs.at, streak))
-    return replace(state, status=obs.status, pending=None, count=0, streak=())
+    return _settled(state, obs.status)
+
+
+def _settled(state: State, status: str) -> State:
+    """``state`` at ``status`` with nothing pending (the same object when it already is:
+    this runs for nearly every result, and dataclasses.replace was a tenth of a probe's
+    own CPU)."""
+    if state.status == status and state.pending is None and not state.count and not state.streak:
+        return state
+    return State(
+        status=status,
+        pending=None,
+        count=0,
+        streak=(),
+        recent=state.recent,
+        flapping=state.flapping,
+        percent=state.percent,
+    )
 
 
 def _flap_step(state: State, obs: Observation, th: Thresholds, events: list[Event]) -> State:
@@ -143,4 +170,12 @@ def _flap_step(state: State, obs: Observation, th: Thresholds, events: list[Even
                 obs.at,
             )
         )
-    return replace(state, recent=recent, percent=percent, flapping=flapping)
+    return State(
+        status=state.status,
+        pending=state.pending,
+        count=state.count,
+        streak=state.streak,
+        recent=recent,
+        flapping=flapping,
+        percent=percent,
+    )

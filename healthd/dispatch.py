@@ -21,15 +21,15 @@ import logging
 import math
 import statistics
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from healthd import debounce, plugins
+from healthd import debounce, placement, plugins
 from healthd.debounce import Observation, State, Thresholds
 from healthd.errors import HealthdError
+from healthd.selfmetrics import SelfMetrics
 from healthd.settings import Settings, default_retry
 from healthd.sources import number_field
 from healthd.store import ResultRow, state_from_row
@@ -38,7 +38,6 @@ from healthd.words import CONNECTED
 log = logging.getLogger(__name__)
 
 LAG_SAMPLES = 50_000
-START_RATE = 200.0  # first probes per second at start-up, before spreading kicks in
 
 
 @dataclass
@@ -105,11 +104,6 @@ def build_source(row: dict[str, Any], s: Settings, state: State | None = None) -
     return src
 
 
-def spread(source_id: str, interval: float) -> float:
-    """A stable offset in [0, interval): first probes spread evenly, not all at once."""
-    return (zlib.crc32(source_id.encode()) / 2**32) * interval
-
-
 @dataclass(frozen=True)
 class Summary:
     """What the periodic summary line reports, since the previous one."""
@@ -146,6 +140,10 @@ class Runtime:
         self.on_result = on_result
         self.on_event = on_event
         self.counters = Counters()
+        self.metrics = SelfMetrics()
+        # sources whose debounced status is connected, kept as they change (counting them
+        # for every summary walked 100,000 sources)
+        self.healthy = 0
         self.came_back: set[str] = set()  # since the last summary
         self.accepting = True
 
@@ -159,12 +157,17 @@ class Runtime:
         if old is not None:
             self.retire(old)
         self.sources[src.id] = src
+        if src.state.status == CONNECTED:
+            self.healthy += 1
         self.schedule(src, due)
 
     def retire(self, src: Source) -> None:
         src.removed = True
         src.token = 0
-        self.sources.pop(src.id, None)
+        if self.sources.get(src.id) is src:
+            del self.sources[src.id]
+            if src.state.status == CONNECTED:
+                self.healthy -= 1
         if src.plugin is not None and not src.in_flight:
             self._close_later(src.plugin)
 
@@ -173,18 +176,31 @@ class Runtime:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def load(self, rows: list[dict[str, Any]]) -> None:
-        """Initial load: probes spread over each source's interval; a pending change
-        keeps its retry cadence."""
-        now = time.monotonic()
-        # a handful of sources start at once (a first run shows results in a second);
-        # many are spread over their interval, never more than ~START_RATE per second
-        squeeze = min(1.0, max(1.0, len(rows) / START_RATE) / self.settings.interval)
+    def take_on(self, rows: list[dict[str, Any]]) -> None:
+        """Start probing these sources (start-up, sources added or changed, shards taken
+        over), each placed by the one rule of healthd/placement.py. A source this runtime
+        already probes keeps its debounce state; its new definition is probed promptly."""
+        now, wall = time.monotonic(), time.time()
+        built: list[tuple[Source, placement.Candidate]] = []
         for row in rows:
-            src = build_source(row, self.settings)
+            old = self.sources.get(row["id"])
+            src = build_source(row, self.settings, old.state if old else None)
             th = src.thresholds
-            window = th.retry_interval if src.state.pending else th.interval
-            self.add(src, now + spread(src.id, window * squeeze))
+            period = th.retry_interval if src.state.pending else th.interval
+            natural = None
+            if old is None:
+                last, changed = row.get("last_tested_at"), row.get("updated_at")
+                natural = placement.natural_due(
+                    now,
+                    wall,
+                    last.timestamp() if isinstance(last, datetime) else None,
+                    changed.timestamp() if isinstance(changed, datetime) else None,
+                    period,
+                )
+            built.append((src, placement.Candidate(src.id, period, natural)))
+        due = placement.place((c for _, c in built), now)
+        for src, _ in built:
+            self.add(src, due[src.id])
 
     # -- dispatch ------------------------------------------------------------------
     def dispatch(self) -> int:
@@ -208,6 +224,7 @@ class Runtime:
                 self.schedule(src, now + 0.1)
                 continue
             lag = now - due
+            self.metrics.lag.observe(lag)
             lags = self.counters.lags
             if len(lags) < LAG_SAMPLES:
                 lags.append(lag)
@@ -223,10 +240,16 @@ class Runtime:
 
     async def _probe(self, src: Source) -> None:
         try:
+            started = time.monotonic()
             if src.plugin is None:
                 result = plugins.ProbeResult.error(src.broken or "invalid source")
             else:
                 result = await plugins.run_check(src.plugin, src.timeout)
+            self.metrics.probe(
+                src.plugin_name if src.plugin is not None else "invalid",
+                result.status,
+                time.monotonic() - started,
+            )
             self._record(src, result)
         finally:
             src.in_flight = False
@@ -241,6 +264,9 @@ class Runtime:
         # the previous raw result, from the persisted history: survives a restart
         was_failing = src.state.recent[-1:] not in ("", debounce.LETTERS[CONNECTED])
         out = debounce.step(src.state, obs, src.thresholds)
+        old, new = src.state.status, out.state.status
+        if old != new:
+            self.healthy += (new == CONNECTED) - (old == CONNECTED)
         src.state = out.state
         self.counters.probes += 1
         # came back, as the original counted it for every source: a good result after a
@@ -293,8 +319,7 @@ class Runtime:
         return worst
 
     def status_counts(self) -> tuple[int, int]:
-        healthy = sum(1 for s in self.sources.values() if s.state.status == CONNECTED)
-        return healthy, len(self.sources) - healthy
+        return self.healthy, len(self.sources) - self.healthy
 
     def take_summary(self) -> Summary:
         """The counts for the summary line; the per-interval counters start over."""

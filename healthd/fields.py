@@ -74,7 +74,8 @@ FIELDS: tuple[Column, ...] = (
         "daemon",
         {"type": ["string", "null"], "enum": ["success", "failed", None]},
     ),
-    Column("last_tested_at", "timestamptz", "daemon", TS),
+    # loaded by the daemon too: a source taken on is next due at its last probe + interval
+    Column("last_tested_at", "timestamptz", "daemon", TS, daemon=True),
     Column("test_error_message", "text", "daemon", NSTR),
     Column("status_changed_at", "timestamptz", "daemon", TS),
     Column("latency_ms", "real", "daemon", NNUM),

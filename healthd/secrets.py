@@ -76,13 +76,15 @@ _QUERY_SECRET = re.compile(
 
 def strip_url_credentials(text: str) -> str:
     """Remove user:password@ from URLs and the values of secret-looking query params."""
+    if "://" not in text and "=" not in text:
+        return text  # nothing either pattern could match (most probe messages)
     text = _URL_CREDS.sub(lambda m: m.group("scheme"), text)
     return _QUERY_SECRET.sub(lambda m: m.group(1) + "***", text)
 
 
 def scrub(message: str, secrets: list[str]) -> str:
     """A message fit for logs and output: no known secret value, no URL credentials."""
-    for s in sorted(set(secrets), key=len, reverse=True):
+    for s in sorted(set(secrets), key=len, reverse=True) if secrets else ():
         message = message.replace(s, "***")
     return strip_url_credentials(message)
 

@@ -26,6 +26,7 @@ class Settings:
     retry_interval: float | None = None  # None: interval / 3, at least 1 s
     timeout: float = 10.0
     concurrency: int = 500
+    workers: int = 1  # probe processes under one supervisor (healthd/supervisor.py)
     log_format: str = "text"
     db_timeout: float = 15.0  # the writer's bound on a statement and on a silent network
     spool_dir: str | None = None  # None: $STATE_DIRECTORY, else ~/.local/state/healthd
@@ -129,6 +130,22 @@ def read(table: Mapping[str, tuple[str, Reader]], environ: Mapping[str, str]) ->
     return values
 
 
+def workers(name: str, raw: str) -> int:
+    """A worker count: a positive integer, or ``auto`` for one per usable core."""
+    if raw.strip().lower() == "auto":
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not Linux
+            return max(1, os.cpu_count() or 1)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"must be a positive integer or auto, got {raw!r}") from None
+    if value < 1:
+        raise ConfigError(name, f"must be a positive integer or auto, got {raw!r}")
+    return value
+
+
 _ENV: dict[str, tuple[str, Reader]] = {
     # env var -> (settings field, reader); one line per variable
     "HEALTHD_DATABASE_URL": ("database_url", text),
@@ -138,11 +155,23 @@ _ENV: dict[str, tuple[str, Reader]] = {
     "HEALTHD_RETRY_INTERVAL": ("retry_interval", bounded("retry_interval")),
     "HEALTHD_TIMEOUT": ("timeout", bounded("timeout")),
     "HEALTHD_CONCURRENCY": ("concurrency", bounded("concurrency")),
+    "HEALTHD_WORKERS": ("workers", workers),
     "HEALTHD_LOG_FORMAT": ("log_format", choice(LOG_FORMATS)),
     "HEALTHD_HISTORY_DAYS": ("history_days", bounded("history_days")),
     "HEALTHD_DB_TIMEOUT": ("db_timeout", bounded("db_timeout")),
     "HEALTHD_SPOOL_DIR": ("spool_dir", text),
 }
+
+
+def to_environ(settings: Settings) -> dict[str, str]:
+    """The daemon's settings as the HEALTHD_* variables that reproduce them (for the
+    supervisor's workers, which must see the flags given to the supervisor)."""
+    out: dict[str, str] = {}
+    for name, (attr, _) in _ENV.items():
+        value = getattr(settings, attr)
+        if name.startswith("HEALTHD_") and value is not None:
+            out[name] = repr(value) if isinstance(value, float) else str(value)
+    return out
 
 
 def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -18,10 +18,12 @@ import logging
 import os
 import pwd
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -156,6 +158,7 @@ def main(settings: Settings, data_dir: Path | None, host: str, port: int) -> int
         return 1
     cluster: embedded.Cluster | None = None
     daemon = api = None
+    metrics_dir = ""
     try:
         if settings.database_url:
             url = settings.database_url
@@ -190,6 +193,8 @@ def main(settings: Settings, data_dir: Path | None, host: str, port: int) -> int
         daemon = subprocess.Popen(
             [sys.executable, "-m", "healthd", "run"], env=env, start_new_session=True
         )
+        # request counters summed over the two workers (statusapi/multiproc.py)
+        metrics_dir = tempfile.mkdtemp(prefix="healthd-up-metrics-")
         api = subprocess.Popen(
             [
                 sys.executable,
@@ -211,7 +216,7 @@ def main(settings: Settings, data_dir: Path | None, host: str, port: int) -> int
                 "warning",
                 "statusapi:create_app()",
             ],
-            env=env,
+            env={**env, "PROMETHEUS_MULTIPROC_DIR": metrics_dir},
             start_new_session=True,
         )
         kept = f"  data:     {cluster.base_dir} (kept; the next run reuses it)\n" if cluster else ""
@@ -241,4 +246,6 @@ def main(settings: Settings, data_dir: Path | None, host: str, port: int) -> int
         if cluster is not None:
             with contextlib.suppress(Exception):
                 cluster.stop()
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
         log.info("all stopped")

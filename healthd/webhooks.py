@@ -22,6 +22,7 @@ import aiohttp
 
 from healthd.plugins import httpclient
 from healthd.secrets import SecretError, resolve, safe_url
+from healthd.selfmetrics import SelfMetrics
 from healthd.store import Store, Unavailable
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,7 @@ class Sender:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.wake = asyncio.Event()
+        self.metrics: SelfMetrics | None = None
 
     async def run_once(self) -> int:
         """Send what is due; return how many were attempted."""
@@ -163,8 +165,10 @@ class Sender:
         try:
             if error is None:
                 await self.store.delivery_done(d["id"], d.get("last_status"))
+                self._count("delivered")
                 return
             give_up = d["attempts"] >= MAX_ATTEMPTS
+            self._count("given_up" if give_up else "failed")
             retry = None if give_up else backoff(d["attempts"])
             await self.store.delivery_failed(d["id"], error, retry, d.get("last_status"))
             where = origin(d["url"])
@@ -180,6 +184,10 @@ class Sender:
                 log.warning("webhook %s: delivery failed (%s); retrying with backoff", where, error)
         except Unavailable:
             pass  # the lease expires and the delivery is tried again: at least once
+
+    def _count(self, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.delivery(outcome)
 
     async def _post(self, d: dict[str, Any]) -> str | None:
         try:

@@ -148,6 +148,21 @@ def daemon_freshness() -> dict[str, Any]:
     return row
 
 
+def daemon_metrics(live_within: float) -> list[dict[str, Any]]:
+    return fetch_all(
+        "SELECT node_id, metrics FROM daemon_nodes WHERE metrics IS NOT NULL"
+        " AND heartbeat_at > now() - make_interval(secs => %s) ORDER BY node_id",
+        (live_within,),
+    )
+
+
+def deliveries_pending() -> int:
+    row = fetch_one(
+        "SELECT count(*) AS n FROM webhook_outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL"
+    )
+    return int(row["n"]) if row else 0
+
+
 def status_by_plugin() -> list[dict[str, Any]]:
     return fetch_all(
         "SELECT plugin, connection_status, enabled, count(*) AS n,"

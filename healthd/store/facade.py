@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from datetime import datetime
 from typing import Any
 
+from psycopg.types.json import Jsonb
+
 from healthd import fields
 from healthd.debounce import Event
 from healthd.errors import first_line
+from healthd.selfmetrics import SelfMetrics
 from healthd.store import leases, retention, status
 from healthd.store.buffers import MAX_EVENTS, Buffers
 from healthd.store.codec import Pending, ResultRow
@@ -50,6 +54,7 @@ class Store:
         self.outbox = Outbox(self.writer)
         self.conflicts = 0
         self.written_rows = 0
+        self.metrics: SelfMetrics | None = None  # the daemon's counters, when it keeps them
         self.stale_writes = 0  # dropped by the fence: this daemon no longer held the lease
         self._stale_unlogged = 0
         self.flushes_landed = 0
@@ -121,6 +126,7 @@ class Store:
         if not self.buffers:
             return []
         results, events = self.buffers.take()
+        started = time.perf_counter()
         try:
             out = await self.writer.call(
                 self._flush_sync, list(results.values()), events, deadline=deadline
@@ -133,6 +139,8 @@ class Store:
             self.buffers.restore(results, events)
             raise
         self._account(out)
+        if self.metrics is not None:
+            self.metrics.write_batch.observe(time.perf_counter() - started)
         self.written_rows += len(results)
         self.flushes_landed += 1
         return out.ids
@@ -199,12 +207,30 @@ class Store:
         self.buffers.restore({r.source_id: r for r in results}, events)
 
     # -- daemon bookkeeping ------------------------------------------------------------
-    async def heartbeat(self, hostname: str, pid: int, sources: int, version: str) -> None:
-        await self.run(leases.HEARTBEAT_SQL, (self.node_id, hostname, pid, sources, version))
+    @property
+    def outages(self) -> int:
+        return self.writer.outages
+
+    async def heartbeat(
+        self,
+        hostname: str,
+        pid: int,
+        sources: int,
+        version: str,
+        metrics: dict[str, Any] | None = None,
+    ) -> None:
+        await self.run(
+            leases.HEARTBEAT_SQL,
+            (self.node_id, hostname, pid, sources, version, Jsonb(metrics)),
+        )
 
     async def forget_node(self) -> None:
         """Leave: drop the heartbeat and hand every shard back."""
         await self.run(leases.FORGET_SQL, {"node": self.node_id})
+
+    async def announce_leases(self) -> None:
+        """Tell the other daemons to run a lease round now (this one joined)."""
+        await self.run(leases.ANNOUNCE_SQL)
 
     async def lease_shards(
         self, total: int, ttl: float, live_within: float

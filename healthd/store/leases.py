@@ -39,17 +39,29 @@ def rebalance(held: set[int], total: int, live: int) -> tuple[int, list[int]]:
     return 0, sorted(held)[fair:]
 
 
+# the heartbeat carries the daemon's own counters (healthd/selfmetrics.py)
 HEARTBEAT_SQL = (
-    "INSERT INTO daemon_nodes (node_id, hostname, pid, sources, version)"
-    " VALUES (%s, %s, %s, %s, %s)"
-    " ON CONFLICT (node_id) DO UPDATE SET heartbeat_at = now(), sources = EXCLUDED.sources"
+    "INSERT INTO daemon_nodes (node_id, hostname, pid, sources, version, metrics)"
+    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (node_id) DO UPDATE SET"
+    " heartbeat_at = now(), sources = EXCLUDED.sources, metrics = EXCLUDED.metrics"
 )
-# leave: drop the heartbeat and hand every shard back, so another daemon takes them over at
-# its next lease round instead of after the lease expires
+# leave (or, for a worker it saw die, the supervisor): drop the heartbeat, hand every shard
+# back and wake the other daemons' lease rounds (they LISTEN healthd_leases), so they take
+# the shards over at once instead of after the lease expires
 FORGET_SQL = (
     "WITH released AS (UPDATE shard_leases SET node_id = NULL, expires_at = '-infinity'"
-    " WHERE node_id = %(node)s) DELETE FROM daemon_nodes WHERE node_id = %(node)s"
+    " WHERE node_id = %(node)s), gone AS (DELETE FROM daemon_nodes WHERE node_id = %(node)s)"
+    " SELECT pg_notify('healthd_leases', 'released')"
 )
+# a daemon that joined asks the others to hand over their surplus now
+ANNOUNCE_SQL = "SELECT pg_notify('healthd_leases', 'joined')"
+
+
+def release_node(url: str, node_id: str) -> None:
+    """FORGET_SQL for a daemon known to be dead, from outside it (the supervisor, which
+    reaped the worker: nothing can still be probing under that node id)."""
+    with psycopg.connect(url, connect_timeout=5, application_name="healthd-supervisor") as conn:
+        conn.execute(FORGET_SQL, {"node": node_id})
 
 
 def lease_round(
@@ -97,4 +109,6 @@ def lease_round(
             )
             for shard in extra:
                 del held[shard]
+            # the daemon short of its share takes them at once, not a round later
+            conn.execute("SELECT pg_notify('healthd_leases', 'released')")
     return held, live

@@ -65,6 +65,7 @@ class Writer:
         self._lock = threading.Lock()  # guards _conn between the writer thread and abort()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="healthd-db")
         self.down_since: float | None = None
+        self.outages = 0  # times the database was lost (the daemon's metrics)
         self._retry_at = 0.0
         self._backoff = 0.5
         self._down_what = ""
@@ -190,6 +191,7 @@ class Writer:
         if self.down_since is None or what != self._down_what:
             if self.down_since is None:
                 self.down_since = time.monotonic()
+                self.outages += 1
             self._down_what = what
             from healthd import dburl
 

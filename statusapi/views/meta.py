@@ -39,7 +39,8 @@ def readyz() -> Response:
 @bp.get("/metrics")
 def prometheus() -> Response:
     return Response(
-        metrics.render(),
+        # a daemon whose heartbeat is older than a few missed beats is gone: its series go
+        metrics.render(max(60.0, current_app.config["HEARTBEAT_MAX_AGE"])),
         mimetype="text/plain",
         content_type="text/plain; version=0.0.4; charset=utf-8",
     )

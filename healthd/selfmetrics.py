@@ -1,0 +1,73 @@
+"""The daemon's own counters, published with its heartbeat (daemon_nodes.metrics, jsonb).
+
+The daemon has no listener of its own: every heartbeat writes a snapshot, and the API's
+`/metrics` renders the snapshots of the live daemons labelled by node (interface.md §12).
+Counting costs a dict increment and a bisect per probe; nothing here takes a lock (the
+event loop's thread owns it; the writer thread only reports durations through
+``observe_write``, a single list-element increment under the GIL).
+
+Label values are bounded here already: the plugin is a registered plugin's name or
+``invalid`` (a row naming an unknown plugin), the result is one of the three probe
+outcomes.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from typing import Any
+
+VERSION = 1
+PROBE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+WRITE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+RESULTS = ("connected", "disconnected", "error")
+
+
+class Histogram:
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # per bucket, not cumulative; last is +Inf
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"le": list(self.bounds), "counts": list(self.counts), "sum": self.total}
+
+
+class SelfMetrics:
+    def __init__(self) -> None:
+        self.probes: dict[tuple[str, str], int] = {}
+        self.durations: dict[str, Histogram] = {}
+        self.lag = Histogram(LAG_BUCKETS)
+        self.write_batch = Histogram(WRITE_BUCKETS)
+        self.db_outages = 0
+        self.deliveries: dict[str, int] = {"delivered": 0, "failed": 0, "given_up": 0}
+
+    def probe(self, plugin: str, result: str, seconds: float) -> None:
+        key = (plugin, result)
+        self.probes[key] = self.probes.get(key, 0) + 1
+        h = self.durations.get(plugin)
+        if h is None:
+            h = self.durations[plugin] = Histogram(PROBE_BUCKETS)
+        h.observe(seconds)
+
+    def delivery(self, outcome: str) -> None:
+        self.deliveries[outcome] = self.deliveries.get(outcome, 0) + 1
+
+    def snapshot(self, in_flight: int, sources: int) -> dict[str, Any]:
+        return {
+            "v": VERSION,
+            "probes": [[p, r, n] for (p, r), n in sorted(self.probes.items())],
+            "probe_duration": {p: h.snapshot() for p, h in sorted(self.durations.items())},
+            "schedule_lag": self.lag.snapshot(),
+            "write_batch": self.write_batch.snapshot(),
+            "in_flight": in_flight,
+            "sources": sources,
+            "db_outages": self.db_outages,
+            "deliveries": dict(self.deliveries),
+        }

@@ -1,0 +1,162 @@
+"""/metrics: the daemons' own series labelled by node, bounded label values, and the
+API's request counters summed over gunicorn's workers."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from flask.testing import FlaskClient
+
+from healthd.selfmetrics import SelfMetrics
+from statusapi import create_app
+from tests.conftest import wait_for
+from tests.support import DaemonProcess, Gunicorn, Target
+
+
+def promtool(text: bytes) -> None:
+    if shutil.which("promtool") is None:
+        pytest.skip("promtool (Debian package prometheus; .ci/run installs it) is missing")
+    proc = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    """The value of the one series of ``name`` whose labels include ``labels``."""
+    for line in text.splitlines():
+        m = re.match(r"^([a-zA-Z_:][\w:]*)(\{(.*)\})? (\S+)$", line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        if all(got.get(k) == v for k, v in labels.items()):
+            return float(m.group(4))
+    return None
+
+
+@pytest.fixture
+def client(db_url: str) -> Iterator[FlaskClient]:
+    app = create_app({"DATABASE_URL": db_url})
+    yield app.test_client()
+    app.extensions["healthd_pool"].close()
+
+
+def put_node(db: psycopg.Connection[Any], node: str, metrics: dict[str, Any], age_s: float) -> None:
+    db.execute(
+        "INSERT INTO daemon_nodes (node_id, hostname, pid, heartbeat_at, metrics)"
+        " VALUES (%s, 'h', 1, now() - make_interval(secs => %s), %s)",
+        (node, age_s, json.dumps(metrics)),
+    )
+
+
+def test_daemon_series_per_node_bounded_and_promtool_clean(
+    db: psycopg.Connection[Any], client: FlaskClient
+) -> None:
+    m = SelfMetrics()
+    m.probe("http", "connected", 0.004)
+    m.probe("http", "error", 2.0)
+    m.probe("no-such-plugin", "connected", 0.1)  # only a registered name becomes a label
+    m.lag.observe(0.02)
+    m.write_batch.observe(0.03)
+    m.db_outages = 2
+    m.delivery("given_up")
+    put_node(db, "host-a:10:aaaaaa", m.snapshot(in_flight=3, sources=7), 1)
+    put_node(db, "host-b:11:bbbbbb", SelfMetrics().snapshot(in_flight=0, sources=0), 1)
+    put_node(db, "gone:12:cccccc", m.snapshot(in_flight=1, sources=1), 3600)  # stale: left out
+    db.execute(
+        "INSERT INTO data_sources (id, name, plugin, config) VALUES ('odd', 'odd', %s, '{}')",
+        ("x" * 50,),
+    )
+    raw = client.get("/metrics").get_data()
+    text = raw.decode()
+    a = {"node": "host-a:10:aaaaaa"}
+    assert sample(text, "healthd_daemon_probes_total", **a, plugin="http", result="connected") == 1
+    assert sample(text, "healthd_daemon_probes_total", **a, plugin="http", result="error") == 1
+    assert sample(text, "healthd_daemon_probes_total", **a, plugin="other") == 1
+    assert sample(text, "healthd_daemon_probe_duration_seconds_count", **a, plugin="http") == 2
+    assert sample(text, "healthd_daemon_probe_duration_seconds_bucket", **a, le="0.005") == 1
+    assert sample(text, "healthd_daemon_schedule_lag_seconds_count", **a) == 1
+    assert sample(text, "healthd_daemon_write_batch_duration_seconds_sum", **a) == 0.03
+    assert sample(text, "healthd_daemon_probes_in_flight", **a) == 3
+    assert sample(text, "healthd_daemon_database_outages_total", **a) == 2
+    assert sample(text, "healthd_daemon_webhook_deliveries_total", **a, outcome="given_up") == 1
+    assert sample(text, "healthd_daemon_schedule_lag_seconds_count", node="host-b:11:bbbbbb") == 0
+    assert sample(text, "healthd_webhook_deliveries_pending") == 0
+    assert "gone:12" not in text and "no-such-plugin" not in text and "x" * 50 not in text
+    assert sample(text, "healthd_sources", plugin="other", status="unknown") == 1
+    promtool(raw)
+
+
+def test_unknown_http_method_is_not_a_label_value(client: FlaskClient) -> None:
+    """Issue 10 item 12: a client choosing the method must not create series at will."""
+    for method in ("FOOBAR", "BREW", "PROPFIND"):
+        client.open("/api/v1/sources", method=method)
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "FOOBAR" not in text and "BREW" not in text and "PROPFIND" not in text
+    assert (sample(text, "statusapi_requests_total", method="other") or 0) >= 3
+    methods = set(re.findall(r'statusapi_requests_total\{[^}]*method="([^"]*)"', text))
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
+
+
+@pytest.mark.slow
+def test_request_counters_are_summed_over_gunicorn_workers(db_url: str, tmp_path: Path) -> None:
+    g = Gunicorn(db_url, tmp_path / "gunicorn.log", workers=3)
+    try:
+        seen = []
+        for i in range(12):
+            # a fresh connection each time, so the requests spread over the workers
+            conn = http.client.HTTPConnection("127.0.0.1", g.port, timeout=10)
+            conn.request("GET", "/healthz")
+            assert conn.getresponse().read()
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", g.port, timeout=10)
+            conn.request("GET", "/metrics")
+            text = conn.getresponse().read().decode()
+            conn.close()
+            seen.append(
+                sample(text, "statusapi_requests_total", route="/healthz", method="GET") or 0
+            )
+            assert seen[-1] == i + 1, seen  # every worker's count, never one worker's
+    finally:
+        assert g.stop() == 0
+    assert "Traceback" not in g.log_path.read_text()
+
+
+@pytest.mark.slow
+def test_running_daemon_publishes_its_metrics(
+    db: psycopg.Connection[Any], db_url: str, tmp_path: Path, client: FlaskClient
+) -> None:
+    target = Target()
+    try:
+        db.execute(
+            "INSERT INTO data_sources (id, name, plugin, config) VALUES ('w', 'w', 'http', %s)",
+            (json.dumps({"url": target.url}),),
+        )
+        d = DaemonProcess(db_url, tmp_path / "daemon.log")
+        try:
+
+            def probes() -> float:
+                text = client.get("/metrics").get_data(as_text=True)
+                return (
+                    sample(text, "healthd_daemon_probes_total", plugin="http", result="connected")
+                    or 0
+                )
+
+            wait_for(lambda: probes() >= 2, timeout=30, what="the daemon's probe counter")
+            raw = client.get("/metrics").get_data()
+            node = db.execute("SELECT node_id FROM daemon_nodes").fetchone()[0]
+            assert f'node="{node}"' in raw.decode()
+            promtool(raw)
+        finally:
+            assert d.stop() == 0
+    finally:
+        target.close()
