@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import gc
 import json
 import logging
@@ -19,23 +18,22 @@ import random
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from healthd import __version__, logs, spool, supervisor
+from healthd import logs, spool, supervisor
 from healthd.debounce import Event
 from healthd.dispatch import Runtime, Summary
 from healthd.errors import HealthdError
 from healthd.plugins import httpclient
 from healthd.sdnotify import Notifier
 from healthd.settings import Settings
-from healthd.store import ResultRow, Store, Unavailable, retention, state_from_row
-from healthd.store.leases import SHARDS, shard_of
+from healthd.sourcesync import LEASE_TTL, SourceSync, quiet_job
+from healthd.store import ResultRow, Store, Unavailable, retention
+from healthd.store.leases import shard_of
 from healthd.webhooks import Sender
 from healthd.words import CONNECTED, TRANSITION
 
@@ -47,8 +45,6 @@ RESYNC_EVERY = 30.0
 HEARTBEAT_EVERY = 5.0
 SHUTDOWN_GRACE = 5.0  # probes in flight at stop get this long to finish
 STOP_FLUSH = 5.0  # then the last write gets at most this long; what is left is spooled
-LEASE_TTL = 15.0  # a dead daemon's shards are taken over after this
-LIVE_WITHIN = 15.0  # a daemon whose heartbeat is older does not count toward the fair share
 # the writer retries a lost database at least this often, so a daemon that comes back
 # renews (or learns it lost) its leases well within their TTL
 MAX_BACKOFF = LEASE_TTL / 3
@@ -79,24 +75,7 @@ def summary_line(s: Summary, buffered: int | None) -> str:
     return line
 
 
-def quiet_job(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
-    """A job body that never leaks a traceback into the logs: the database being down is
-    expected (Unavailable), cancellation at shutdown is expected, anything else is one line."""
-
-    @functools.wraps(fn)
-    async def wrapper(*args: Any) -> None:
-        try:
-            await fn(*args)
-        except (Unavailable, asyncio.CancelledError):
-            pass
-        except Exception as exc:  # noqa: BLE001
-            log.error("%s failed: %s: %s", fn.__name__, type(exc).__name__, exc)
-            log.debug("%s failed", fn.__name__, exc_info=True)
-
-    return wrapper
-
-
-class Daemon:
+class Daemon(SourceSync):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.node_id = f"{socket.gethostname()}:{os.getpid()}:{random.randrange(16**6):06x}"
@@ -206,105 +185,6 @@ class Daemon:
         if reload:
             await self.reload(reload)
 
-    async def reload(self, ids: list[str]) -> None:
-        """Read back the truth of sources whose write did not land as buffered (a lost
-        compare-and-swap, a refused row): the table wins over the in-memory state."""
-        current = self.runtime.sources
-        try:
-            rows = await self.store.load_sources([i for i in ids if i in current])
-        except BaseException:
-            self.store.reload_wanted.update(ids)  # next time
-            raise
-        for row in rows:
-            src = current.get(row["id"])
-            if src is not None and self.owns(src.id):
-                src.state = state_from_row(row)
-
-    @quiet_job
-    async def job_resync(self) -> None:
-        async with self.sync_lock:
-            await self.resync()
-
-    @quiet_job
-    async def job_lease(self) -> None:
-        await self.lease_round()
-
-    async def lease_round(self) -> None:
-        async with self.sync_lock:
-            await self._lease_round()
-
-    async def _lease_round(self) -> None:
-        """Heartbeat, then renew and rebalance shard leases. With one daemon it holds every
-        shard; a second one gets half at once (it announces itself, the first hands over,
-        NOTIFY healthd_leases wakes both); a dead one's shards are taken over once its
-        leases expire (at once when a supervisor saw it die). While the database is
-        unreachable the daemon keeps the shards it had (and keeps probing them; the fence
-        judges those writes later)."""
-        if not self.spool_checked:
-            await self.replay_spool()  # before any lease is taken: their generations hold
-        if self.spool_files:
-            await self.job_flush()
-            if self.spool_files:
-                raise Unavailable()  # no lease round (no generation moved) until they land
-        # what was probed lands before any shard is handed over: the next holder places
-        # each source at its last probe + interval, and must see that probe
-        await self.job_flush()
-        n = len(self.runtime.sources)
-        self.runtime.metrics.db_outages = self.store.outages
-        await self.store.heartbeat(
-            socket.gethostname(),
-            os.getpid(),
-            n,
-            __version__,
-            self.runtime.metrics.snapshot(in_flight=len(self.runtime.busy), sources=n),
-        )
-        leases, live = await self.store.lease_shards(SHARDS, LEASE_TTL, LIVE_WITHIN)
-        self.lease_rounds += 1
-        if self.lease_rounds == 1 and live > 1:
-            # the others hand over their surplus now rather than at their next round
-            await self.store.announce_leases()
-        stale = self.store.take_stale()
-        if stale:
-            log.warning(
-                "%d stale writes dropped: their shard lease had passed to another daemon",
-                stale,
-            )
-        if leases == self.leases:
-            return
-        if set(leases) != set(self.leases) and (self.leases or live > 1):
-            log.info("probing %d of %d shards (%d live daemons)", len(leases), SHARDS, live)
-        # shards lost, or held again under a new generation (another daemon held them in
-        # between): stop probing their sources now, whatever the resync below does; the
-        # resync loads the regained ones afresh from the table
-        changed = {s for s, g in self.leases.items() if leases.get(s) != g}
-        self.leases = leases
-        if changed:
-            for src in [s for s in self.runtime.sources.values() if shard_of(s.id) in changed]:
-                self.runtime.retire(src)
-        await self.resync()
-
-    def owns(self, source_id: str) -> bool:
-        return shard_of(source_id) in self.leases
-
-    async def replay_spool(self) -> None:
-        """Rows an earlier run could not write go first, under their own lease generations
-        (the fence drops any whose shard another daemon has held since)."""
-        await self.store.run("SELECT 1")  # connected: which database this is is known
-        files, batches = spool.load(self.spool_dir, self.store.writer.identity)
-        self.spool_checked = True
-        if not files:
-            return
-        for results, events in batches:  # newest first: each goes under the newer ones
-            self.store.put_back(results, events)
-        log.info(
-            "writing %d results and %d events spooled at an earlier stop",
-            sum(len(r) for r, _ in batches),
-            sum(len(e) for _, e in batches),
-        )
-        self.spool_files = files
-        self.spool_landed_at = self.store.flushes_landed
-        await self.job_flush()
-
     @quiet_job
     async def job_summary(self) -> None:
         summary = self.runtime.take_summary()
@@ -351,76 +231,6 @@ class Daemon:
     async def send_webhooks(self) -> None:
         while await self.sender.run_once() and not self.stopping.is_set():
             pass
-
-    # -- source table sync ---------------------------------------------------------
-    async def initial_load(self) -> None:
-        rows = await self.store.load_sources()
-        self.runtime.take_on([r for r in rows if self.owns(r["id"])])
-        self.loaded = True
-        del rows
-        # 100,000 sources are a few million long-lived objects; every full collection
-        # would walk them all while probing allocates briskly. Freeze what start-up built
-        # (it lives as long as the daemon) and collect the young generation less often.
-        gc.collect()
-        gc.freeze()
-
-    async def resync(self) -> None:
-        """Pick up added, changed, disabled and removed sources; debounce state is kept
-        for a source whose definition changed."""
-        if not self.loaded:
-            await self.initial_load()
-            return
-        versions = {
-            sid: v for sid, v in (await self.store.source_versions()).items() if self.owns(sid)
-        }
-        current = self.runtime.sources
-        for sid in [s for s in current if s not in versions]:
-            self.runtime.retire(current[sid])
-        changed = [
-            sid for sid, v in versions.items() if sid not in current or current[sid].version != v
-        ]
-        if not changed:
-            return
-        self.runtime.take_on(await self.store.load_sources(changed))
-
-    async def listen(self) -> None:
-        """LISTEN for operators' changes (a hint; the periodic resync is the safety net)."""
-        backoff = 1.0
-        while not self.stopping.is_set():
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    self.store.url, autocommit=True, **self.store.writer.tcp_kwargs()
-                ) as conn:
-                    await conn.execute("LISTEN healthd_sources")
-                    await conn.execute("LISTEN healthd_leases")
-                    backoff = 1.0
-                    # changes made while we were not listening (start-up, a reconnect)
-                    # sent notifications nobody heard: look once now
-                    self.resync_wanted.set()
-                    async for note in conn.notifies():
-                        if note.channel == "healthd_leases":
-                            self.lease_wanted.set()
-                        else:
-                            self.resync_wanted.set()
-            except psycopg.Error:
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30)
-
-    async def resync_on_hint(self) -> None:
-        while not self.stopping.is_set():
-            await self.resync_wanted.wait()
-            await asyncio.sleep(0.2)  # gather a burst of changes into one resync
-            self.resync_wanted.clear()
-            await self.job_resync()
-
-    async def lease_on_hint(self) -> None:
-        """Shards were released or a daemon joined: rebalance now, so a moved shard is
-        taken over within a second rather than a lease round later."""
-        while not self.stopping.is_set():
-            await self.lease_wanted.wait()
-            await asyncio.sleep(0.1)
-            self.lease_wanted.clear()
-            await self.job_lease()
 
     async def webhook_waker(self) -> None:
         while not self.stopping.is_set():
