@@ -186,7 +186,8 @@ PAGE_SOURCE_SELECT = (
     " CASE WHEN pending_status = 'connected' THEN coalesce(rise, %(rise)s)"
     " ELSE coalesce(fall, %(fall)s) END AS needed,"
     " extract(epoch FROM created_at)::float8 AS created_s, config::text AS config_text,"
-    f" {COMPUTED['in_maintenance']} AS in_maintenance"
+    f" {COMPUTED['in_maintenance']} AS in_maintenance,"
+    f" {COMPUTED['unreachable_via']} AS unreachable_via"
     " FROM data_sources"
 )
 

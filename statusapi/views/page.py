@@ -42,6 +42,7 @@ _SHOWN = (
     "flapping",
     "status_changed_at",
     "in_maintenance",
+    "unreachable_via",
 )
 COLLAPSE_OVER = 30  # on a page longer than this, an all-connected group starts collapsed
 GZIP_OVER = 1400

@@ -71,6 +71,17 @@ def test_two_daemons_split_the_sources_and_take_over(
                 timeout=30,
                 what="both daemons probing 32 shards",
             )
+            # the new holder takes on its sources right after that line; one of them can get
+            # an early first probe when the old holder's last result had not landed yet. The
+            # count below is of the steady state: it starts once every source has been
+            # probed since the split.
+            with target.lock:
+                target.requests.clear()
+            wait_for(
+                lambda: len(per_path(target)) == N,
+                timeout=30,
+                what="every source probed since the split",
+            )
             with target.lock:
                 target.requests.clear()
 

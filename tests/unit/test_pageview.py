@@ -54,3 +54,16 @@ def test_badges() -> None:
     assert "Web &lt;shop&gt;" in svg and svg.startswith("<svg")
     assert badge.uptime_text(None) == "no data" and badge.uptime_text(99.954) == "99.95%"
     assert badge.uptime_colour(100.0) != badge.uptime_colour(50.0)
+
+
+def test_state_names_the_parents_that_are_down() -> None:
+    row = {
+        "connection_status": "error",
+        "flapping": False,
+        "enabled": True,
+        "in_maintenance": False,
+        "unreachable_via": ["db<1>", "dns"],
+    }
+    html = pageview.state_html(row)
+    assert "data-unreachable-via>unreachable via db&lt;1&gt;, dns</span>" in html
+    assert "unreachable via" not in pageview.state_html({**row, "unreachable_via": []})
