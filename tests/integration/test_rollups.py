@@ -52,3 +52,38 @@ def test_batches_add_to_the_minute_bucket(db: psycopg.Connection[Any], db_url: s
     assert a_hist == expected  # the failure's 2 s is not a latency of the service
     assert (b_id, b_bucket) == ("b", T0 - 5 + 60)
     assert db.execute("SELECT latency_ms FROM data_sources WHERE id='a'").fetchone() == (40.0,)
+
+
+def test_an_open_minute_is_written_once_it_closes_or_at_stop(
+    db: psycopg.Connection[Any], db_url: str
+) -> None:
+    """Results of the running minute are summed in memory: a flush writes the statuses
+    but not yet their rollup; the flush at stop (everything=True) writes it."""
+    import time
+
+    db.execute(
+        "INSERT INTO data_sources (id, name, plugin, config) VALUES ('c', 'c', 'http', '{}')"
+    )
+
+    def rollup() -> tuple[Any, ...] | None:
+        return db.execute(
+            "SELECT count, failures, max_ms FROM latency_rollups WHERE source_id='c'"
+        ).fetchone()
+
+    async def go() -> None:
+        store = Store(db_url, "n")
+        now = time.time()
+        at = now - now % 60 + 1  # inside this minute
+        if now - at > 50:  # too close to the minute's end for the test's assumptions
+            at += 60
+        for dt, lat in ((0.0, 7.0), (1.0, 30.0)):
+            obs = Observation("connected", "", at + dt)
+            store.add_result(ResultRow("c", obs, lat, State(status="connected"), False))
+            await store.flush()
+        assert db.execute("SELECT latency_ms FROM data_sources WHERE id='c'").fetchone() == (30.0,)
+        assert rollup() is None
+        await store.flush(everything=True)
+        await store.close()
+
+    asyncio.run(go())
+    assert rollup() == (2, 0, 30.0)
