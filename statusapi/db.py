@@ -101,7 +101,7 @@ def get_pool() -> ConnectionPool:
     return pool
 
 
-def _query(sql: str, params: Any, one: bool, tuples: bool) -> Any:
+def _query(sql: str, params: Any, one: bool, tuples: bool, binary: bool = False) -> Any:
     # A pooled connection can be dead without the pool knowing (the database restarted
     # since it was last used). Checking every connection on checkout would cost a round
     # trip per request; instead a query that fails on a broken connection is retried once
@@ -112,7 +112,7 @@ def _query(sql: str, params: Any, one: bool, tuples: bool) -> Any:
         try:
             with get_pool().connection() as conn:
                 cur = conn.cursor(row_factory=tuple_row) if tuples else conn.cursor()
-                cur.execute(sql, params)
+                cur.execute(sql, params, binary=binary)
                 rows = cur.fetchone() if one else cur.fetchall()
             outage.ok()
             return rows
@@ -148,3 +148,10 @@ def fetch_one(sql: str, params: Any = None, *, tuples: Literal[True]) -> tuple[A
 
 def fetch_one(sql: str, params: Any = None, tuples: bool = False) -> Any:
     return _query(sql, params, one=True, tuples=tuples)
+
+
+def fetch_one_binary(sql: str, params: Any = None) -> tuple[Any, ...] | None:
+    """One row as a tuple, sent in PostgreSQL's binary format: an array of 10,000 numbers
+    parses in a fraction of the time its text form takes (uptime's transition times)."""
+    row: tuple[Any, ...] | None = _query(sql, params, one=True, tuples=True, binary=True)
+    return row
