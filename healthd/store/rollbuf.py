@@ -14,6 +14,7 @@ moved on.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,12 @@ from healthd import rollups
 from healthd.store.codec import ResultRow, ts
 from healthd.store.leases import shard_of
 from healthd.words import CONNECTED
+
+log = logging.getLogger("healthd.store")
+
+# source-minutes held (~350 bytes each): 100,000 sources over three minutes; past it (a
+# long outage) the oldest minutes are dropped, logged once
+MAX_ENTRIES = 300_000
 
 # (source, bucket start epoch, generation) -> [count, failures, max_ms, *hist]
 Key = tuple[str, int, int | None]
@@ -33,14 +40,31 @@ class Rollups:
     """Entries by bucket (the minute's start, epoch seconds), so a flush looks only at the
     minutes that closed, not at every source."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self.open: dict[int, dict[tuple[str, int | None], Entry]] = {}
+        self.max_entries = max_entries
+        self.size = 0
+        self.dropped = 0  # source-minutes given up (an outage longer than the bound)
 
     def __bool__(self) -> bool:
         return bool(self.open)
 
     def __len__(self) -> int:
-        return sum(len(b) for b in self.open.values())
+        return self.size
+
+    def _new(self) -> None:
+        self.size += 1
+        while self.size > self.max_entries and len(self.open) > 1:
+            # through a long outage: the oldest minute goes, as the oldest events do
+            lost = self.open.pop(min(self.open))
+            self.size -= len(lost)
+            if not self.dropped:
+                log.error(
+                    "latency rollups held in memory reached %d: dropping the oldest minutes"
+                    " until the database is back",
+                    self.max_entries,
+                )
+            self.dropped += len(lost)
 
     def add(self, row: ResultRow) -> None:
         at = row.obs.at
@@ -49,6 +73,7 @@ class Rollups:
         e: Entry | None = bucket.get(key)
         if e is None:
             e = bucket[key] = [0, 0, None, *([0] * rollups.SLOTS)]
+            self._new()
         e[0] += 1
         if row.obs.status != CONNECTED:
             e[1] += 1  # a failure's time is not a latency of the service
@@ -76,6 +101,7 @@ class Rollups:
                     out[(sid, start, gen)] = e
             if later:
                 self.open[start] = later
+        self.size -= len(out)
         return out
 
     def restore(self, taken: Taken) -> None:
@@ -85,6 +111,7 @@ class Rollups:
             cur = bucket.get((sid, gen))
             if cur is None:
                 bucket[(sid, gen)] = e
+                self._new()
                 continue
             cur[0] += e[0]
             cur[1] += e[1]

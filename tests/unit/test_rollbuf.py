@@ -46,3 +46,13 @@ def test_two_generations_of_one_minute_go_in_two_takes_and_restore_adds() -> Non
     r.add(row("a", M + 3, gen=1))
     both = r.take(None) | r.take(None)
     assert both[("a", M, 1)][0] == 2 and both[("a", M, 2)][0] == 1
+
+
+def test_held_minutes_are_bounded_oldest_first() -> None:
+    r = Rollups(max_entries=4)
+    for minute in range(3):
+        for sid in ("a", "b"):
+            r.add(row(sid, M + 60 * minute + 1))
+    assert len(r) == 4 and r.dropped == 2
+    assert sorted({k[1] for k in r.take(None)}) == [M + 60, M + 120]
+    assert len(r) == 0
