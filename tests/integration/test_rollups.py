@@ -4,13 +4,17 @@ UPDATE), read back by the API's percentiles."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from healthd import rollups
 from healthd.debounce import Observation, State
 from healthd.store import ResultRow, Store
+from tests.conftest import wait_for
+from tests.support import DaemonProcess, Target
 
 T0 = 1_764_000_000.0 - 1_764_000_000.0 % 60 + 5  # 5 s into a minute
 
@@ -87,3 +91,25 @@ def test_an_open_minute_is_written_once_it_closes_or_at_stop(
 
     asyncio.run(go())
     assert rollup() == (2, 0, 30.0)
+
+
+def test_a_stopping_daemon_writes_its_open_minute(
+    db: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    """Every probe of a real `healthd run` counts: the minute still open at SIGTERM is
+    written by the last flush, and its count is the number of probes the target saw."""
+    target = Target()
+    db.execute(
+        "INSERT INTO data_sources (id, name, plugin, config) VALUES ('web', 'Web', 'http', %s)",
+        (Jsonb({"url": target.url}),),
+    )
+    daemon = DaemonProcess(db_url, tmp_path / "daemon.log", HEALTHD_INTERVAL="0.3")
+    try:
+        wait_for(lambda: target.count("ok") >= 4, what="a few probes")
+    finally:
+        assert daemon.stop() == 0
+    probes = target.count("ok")
+    (count,) = db.execute(
+        "SELECT coalesce(sum(count), 0) FROM latency_rollups WHERE source_id = 'web'"
+    ).fetchone() or (0,)
+    assert count == probes
