@@ -33,10 +33,24 @@ bind = os.environ.get("STATUSAPI_BIND", "127.0.0.1:8080")
 # blocking driver needs no monkey-patching (as gevent would). One tail thread per worker
 # feeds all of its subscribers, so the database load does not grow with them.
 # Capacity for streams = workers x threads; raise STATUSAPI_THREADS for more subscribers.
-worker_class = "gthread"
+# statusapi's subclass of gthread only turns gunicorn's own HTML error pages into JSON.
+worker_class = "statusapi.gunicorn_worker.JsonErrorWorker"
 workers = _server.get("workers", min(multiprocessing.cpu_count() * 2, 8))
 threads = _server.get("threads", 256)
 worker_connections = threads * 2
+
+# Requests gunicorn refuses itself (JSON, by the worker class above): a request line
+# over 8190 bytes (gunicorn's maximum; its default is 4094) is a 414, a header line over
+# 16 KiB or more than 100 headers a 431, a malformed request line a 400.
+limit_request_line = 8190
+limit_request_field_size = 16384
+limit_request_fields = 100
+
+
+def post_fork(server, worker):  # type: ignore[no-untyped-def]
+    # the app caps its stream subscribers below this worker's thread count
+    os.environ["STATUSAPI_THREADS"] = str(worker.cfg.threads)
+
 
 timeout = 30  # a worker silent this long is restarted (gthread heartbeats from its main loop)
 graceful_timeout = 10  # SIGTERM: streams are cut after this; clients resume with Last-Event-ID

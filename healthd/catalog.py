@@ -7,6 +7,7 @@ the operator's side of the table.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from healthd import dependencies, fields, maintenance
+from healthd import dburl, dependencies, fields, maintenance
 from healthd.errors import ConfigError, DatabaseError, NotFound, first_line
 from healthd.sources import SourceSpec
 from healthd.store import retention
@@ -29,8 +30,8 @@ def connect(url: str) -> Iterator[psycopg.Connection[dict[str, Any]]]:
     """A connection whose failures become one-line DatabaseErrors."""
     try:
         conn = psycopg.connect(url, connect_timeout=10, row_factory=dict_row)
-    except psycopg.OperationalError as exc:
-        raise DatabaseError(f"cannot connect to the database: {first_line(exc)}") from None
+    except psycopg.Error as exc:
+        raise DatabaseError(f"cannot connect to the database: {dburl.describe(exc)}") from None
     try:
         with conn:
             yield conn
@@ -158,9 +159,14 @@ def import_sources(
         conn.execute(
             "CREATE TEMP TABLE import_sources (LIKE data_sources INCLUDING DEFAULTS) ON COMMIT DROP"
         )
-        with conn.cursor().copy(f"COPY import_sources ({cols}) FROM STDIN") as copy:
-            for spec in specs:
-                copy.write_row(_row(spec))
+        try:
+            with conn.cursor().copy(f"COPY import_sources ({cols}) FROM STDIN") as copy:
+                for spec in specs:
+                    copy.write_row(_row(spec))
+        except psycopg.errors.DataError as exc:
+            # validation refuses what it knows PostgreSQL would; anything left still names
+            # the entry and the field, from COPY's "line N, column C" context
+            raise _copy_refusal(exc, specs) from None
         before = conn.execute("SELECT count(*) AS n FROM data_sources").fetchone() or {"n": 0}
         upserted = conn.execute(
             f"INSERT INTO data_sources AS d ({cols}) SELECT {cols} FROM import_sources "
@@ -180,6 +186,17 @@ def import_sources(
         "removed": pruned,
         "unchanged": len(specs) - upserted,
     }
+
+
+def _copy_refusal(exc: psycopg.Error, specs: list[SourceSpec]) -> DatabaseError:
+    context = exc.diag.context or ""
+    m = re.search(r"line (\d+)(?:, column (\w+))?", context)
+    problem = exc.diag.message_primary or "refused"
+    if not m:
+        return DatabaseError(f"the database refused the import: {problem}")
+    n = int(m.group(1))
+    sid = specs[n - 1].id if 0 < n <= len(specs) else "?"
+    return DatabaseError(f"entry {n} (id {sid!r}): {m.group(2) or 'a field'}: {problem}")
 
 
 def export_sources(url: str) -> list[dict[str, Any]]:

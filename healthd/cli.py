@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -34,7 +34,10 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat()
+        # UTC with a Z, as the API and the webhooks say it, whatever the session's TimeZone
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.isoformat().replace("+00:00", "Z")
     return str(value)
 
 
@@ -54,6 +57,8 @@ def _parse_json(raw: str, field: str) -> Any:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ConfigError(field, f"is not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise ConfigError(field, "is nested too deeply") from None
 
 
 class Ctx:
@@ -180,7 +185,7 @@ def up(ctx: Ctx, data_dir: Path | None, port: int, host: str) -> None:
 @click.option("--config", "config_json", help="probe without a database: the config as JSON")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.1),
+    type=float,
     help="seconds (default: the source's or HEALTHD_TIMEOUT)",
 )
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
@@ -229,6 +234,9 @@ def _probe_target(
     config_json: str | None,
     timeout: float | None,
 ) -> tuple[str, Any, float]:
+    if timeout is not None:
+        _, lo, hi = settings.RANGES["timeout"]
+        timeout = settings.check_number("--timeout", timeout, float, lo, hi)
     if source_id and (plugin_name or config_json):
         raise ConfigError("ID", "give either a source ID or --plugin/--config, not both")
     if source_id:
@@ -831,4 +839,6 @@ def cli_entry() -> None:
     except SystemExit:
         raise
     except Exception as exc:  # last resort: one line, never a traceback
-        fail(f"internal error: {type(exc).__name__}: {exc}")
+        from healthd.secrets import strip_url_credentials
+
+        fail(f"internal error: {type(exc).__name__}: {strip_url_credentials(str(exc))}")

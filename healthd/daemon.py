@@ -387,7 +387,8 @@ class Daemon:
         try:
             await self.lease_round()  # takes this daemon's shards and loads their sources
         except Unavailable:
-            log.error("database unavailable at start; will keep retrying")
+            # the reason (unreachable, authentication failed) was logged by the store
+            log.error("no database at start; will keep retrying")
         except Exception as exc:  # noqa: BLE001 - e.g. refused: the lease job retries
             log.error(
                 "first lease round failed: %s: %s; will keep retrying", type(exc).__name__, exc

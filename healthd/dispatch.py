@@ -31,6 +31,7 @@ from healthd import debounce, plugins
 from healthd.debounce import Observation, State, Thresholds
 from healthd.errors import HealthdError
 from healthd.settings import Settings, default_retry
+from healthd.sources import number_field
 from healthd.store import ResultRow, state_from_row
 from healthd.words import CONNECTED
 
@@ -70,6 +71,17 @@ def thresholds_for(row: dict[str, Any], s: Settings) -> Thresholds:
 
 
 def build_source(row: dict[str, Any], s: Settings, state: State | None = None) -> Source:
+    try:
+        # a row edited with plain SQL can hold NaN (the CHECK > 0 lets it through): it
+        # would break the heap's order and starve every other source
+        for key in ("interval_s", "timeout_s", "rise", "fall", "retry_interval_s"):
+            if row.get(key) is not None:
+                number_field(key, row[key])
+        bad = None
+    except HealthdError as exc:
+        bad = f"invalid source: {exc}"
+        row = {**row, "interval_s": None, "timeout_s": None, "rise": None, "fall": None}
+        row["retry_interval_s"] = None
     src = Source(
         id=row["id"],
         plugin_name=row["plugin"],
@@ -79,6 +91,9 @@ def build_source(row: dict[str, Any], s: Settings, state: State | None = None) -
         version=row.get("config_changed_at"),
         state=state or state_from_row(row),
     )
+    if bad:
+        src.broken = bad
+        return src
     try:
         src.plugin = plugins.create(src.plugin_name, src.config)
     except HealthdError as exc:

@@ -45,7 +45,9 @@ def apply(database_url: str) -> list[str]:
         with psycopg.connect(database_url, connect_timeout=10) as conn:
             return _apply(conn)
     except psycopg.OperationalError as exc:
-        raise DatabaseError(f"cannot connect to the database: {first_line(exc)}") from None
+        from healthd import dburl
+
+        raise DatabaseError(f"cannot connect to the database: {dburl.describe(exc)}") from None
     except psycopg.Error as exc:
         raise DatabaseError(f"migration failed: {first_line(exc)}") from None
 

@@ -66,7 +66,9 @@ def _read_file(path: str) -> str:
         ) from None
 
 
-_URL_CREDS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
+# The userinfo ends at the LAST "@" before the authority ends (/ ? # or whitespace), as
+# urllib and yarl parse it: in https://admin:p@ssw0rd@host/ the password is "p@ssw0rd".
+_URL_CREDS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#\s]*@")
 _QUERY_SECRET = re.compile(
     r"(?i)([?&;](?:[a-z0-9_-]*(?:key|token|secret|password|passwd|auth|signature|sig|credential)[a-z0-9_-]*)=)[^&\s'\"]+"
 )
@@ -95,3 +97,16 @@ def safe_url(url: str) -> str:
     if parts.port:
         netloc += f":{parts.port}"
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def referenced_values(value: Any) -> list[str]:
+    """The values of every reference inside ``value``, read now: whatever field holds a
+    reference (argv, a tcp send), what it resolves to is a secret to scrub from messages."""
+    if is_reference(value):
+        resolved = resolve(value)
+        return [resolved] if isinstance(resolved, str) else []
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in referenced_values(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in referenced_values(v)]
+    return []

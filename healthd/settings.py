@@ -6,6 +6,7 @@ error at start-up rather than a surprise at 3 a.m.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -33,21 +34,55 @@ class Settings:
     def require_database_url(self) -> str:
         if not self.database_url:
             raise ConfigError("HEALTHD_DATABASE_URL", "is not set (a libpq URL or conninfo string)")
-        return self.database_url
+        from healthd import dburl
+
+        return dburl.check(self.database_url, "HEALTHD_DATABASE_URL")
 
 
 def default_retry(interval: float) -> float:
     return max(1.0, interval / 3)
 
 
-def _number(name: str, raw: str, kind: type, minimum: float) -> Any:
+# Every number healthd takes, from any door (environment, CLI flag, import file, a row
+# edited with plain SQL), is finite and within these bounds: a NaN breaks the order of the
+# scheduling heap, a negative interval spins, zero divides.
+RANGES: dict[str, tuple[type, float, float]] = {
+    "interval": (float, 0.1, 86400.0),
+    "retry_interval": (float, 0.1, 86400.0),
+    "timeout": (float, 0.1, 3600.0),
+    "rise": (int, 1, 1000),
+    "fall": (int, 1, 1000),
+    "concurrency": (int, 1, 100_000),
+    "history_days": (int, 1, 36_500),  # timedelta(days=) overflows past 999,999,999
+    "db_timeout": (float, 1.0, 3600.0),
+}
+
+
+def check_number(
+    name: str, value: Any, kind: type, lo: float, hi: float = math.inf, raw: str | None = None
+) -> Any:
+    """``value`` if it is a finite ``kind`` within [lo, hi]; else ConfigError naming ``name``
+    (and quoting ``raw``, the text it was read from, when there was one)."""
+    word = "a positive integer" if kind is int else "a positive number"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int if kind is int else (int, float))
+        or (isinstance(value, float) and not math.isfinite(value))
+        or not lo <= value <= hi
+    ):
+        shown = repr(value if raw is None else raw)
+        shown = shown if len(shown) <= 30 else shown[:27] + "..."
+        bounds = f"from {lo:g} to {hi:g}" if math.isfinite(hi) else f"of at least {lo:g}"
+        raise ConfigError(name, f"must be {word} {bounds}, got {shown}")
+    return kind(value)
+
+
+def _number(name: str, raw: str, kind: type, lo: float, hi: float) -> Any:
     try:
         value = kind(raw)
     except ValueError:
         raise ConfigError(name, f"must be a {kind.__name__}, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(name, f"must be at least {minimum}, got {raw!r}")
-    return value
+    return check_number(name, value, kind, lo, hi, raw)
 
 
 # -- readers: (variable name, raw value) -> typed value, or ConfigError naming the variable.
@@ -64,9 +99,15 @@ def words(name: str, raw: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in raw.split(",") if t.strip())
 
 
-def number(kind: type, minimum: float) -> Reader:
-    """An int or a float of at least ``minimum``."""
-    return lambda name, raw: _number(name, raw.strip(), kind, minimum)
+def number(kind: type, minimum: float, maximum: float = math.inf) -> Reader:
+    """A finite int or float from ``minimum`` to ``maximum`` (NaN and infinities refused)."""
+    return lambda name, raw: _number(name, raw.strip(), kind, minimum, maximum)
+
+
+def bounded(attr: str) -> Reader:
+    """The reader of a setting with bounds in RANGES."""
+    kind, lo, hi = RANGES[attr]
+    return number(kind, lo, hi)
 
 
 def choice(options: tuple[str, ...]) -> Reader:
@@ -91,15 +132,15 @@ def read(table: Mapping[str, tuple[str, Reader]], environ: Mapping[str, str]) ->
 _ENV: dict[str, tuple[str, Reader]] = {
     # env var -> (settings field, reader); one line per variable
     "HEALTHD_DATABASE_URL": ("database_url", text),
-    "HEALTHD_INTERVAL": ("interval", number(float, 0.1)),
-    "HEALTHD_RISE": ("rise", number(int, 1)),
-    "HEALTHD_FALL": ("fall", number(int, 1)),
-    "HEALTHD_RETRY_INTERVAL": ("retry_interval", number(float, 0.1)),
-    "HEALTHD_TIMEOUT": ("timeout", number(float, 0.1)),
-    "HEALTHD_CONCURRENCY": ("concurrency", number(int, 1)),
+    "HEALTHD_INTERVAL": ("interval", bounded("interval")),
+    "HEALTHD_RISE": ("rise", bounded("rise")),
+    "HEALTHD_FALL": ("fall", bounded("fall")),
+    "HEALTHD_RETRY_INTERVAL": ("retry_interval", bounded("retry_interval")),
+    "HEALTHD_TIMEOUT": ("timeout", bounded("timeout")),
+    "HEALTHD_CONCURRENCY": ("concurrency", bounded("concurrency")),
     "HEALTHD_LOG_FORMAT": ("log_format", choice(LOG_FORMATS)),
-    "HEALTHD_HISTORY_DAYS": ("history_days", number(int, 1)),
-    "HEALTHD_DB_TIMEOUT": ("db_timeout", number(float, 1.0)),
+    "HEALTHD_HISTORY_DAYS": ("history_days", bounded("history_days")),
+    "HEALTHD_DB_TIMEOUT": ("db_timeout", bounded("db_timeout")),
     "HEALTHD_SPOOL_DIR": ("spool_dir", text),
 }
 
@@ -109,6 +150,11 @@ def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings
     env = os.environ if environ is None else environ
     settings = Settings(**read(_ENV, env))
     flags = {k: v for k, v in overrides.items() if v is not None}
+    for attr, value in flags.items():
+        # a CLI flag passes the same checks as its variable (click's float takes "nan")
+        if attr in RANGES:
+            kind, lo, hi = RANGES[attr]
+            flags[attr] = check_number("--" + attr.replace("_", "-"), value, kind, lo, hi)
     if flags:
         settings = replace(settings, **flags)
     return settings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -11,8 +12,13 @@ from typing import Any
 
 from healthd import fields, plugins
 from healthd.errors import ConfigError, NotFound
+from healthd.settings import RANGES, check_number
 
-ID_RE = re.compile(r"^\S{1,50}$")
+# What one URL path segment carries unescaped (/api/v1/sources/<id>): letters, digits and
+# . _ ~ : -, starting with a letter or digit (so never "." or ".."). \Z, not $: "$" also
+# matches before a trailing newline.
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~:-]{0,49}\Z")
+ID_RULE = "must be 1-50 characters: letters, digits and . _ ~ : - (starting with a letter or digit)"
 SETTINGS_FIELDS = fields.SETTINGS
 INT_FIELDS = tuple(f for f in SETTINGS_FIELDS if fields.BY_NAME[f].sql_type == "integer")
 KNOWN_FIELDS = fields.OPERATOR
@@ -52,7 +58,7 @@ def validate(entry: Any, where: str = "") -> SourceSpec:
         if key not in KNOWN_FIELDS:
             raise ConfigError(key, f"unknown field (known: {', '.join(KNOWN_FIELDS)})", where)
     if not isinstance(sid, str) or not ID_RE.match(sid):
-        raise ConfigError("id", "must be 1-50 characters with no whitespace", where)
+        raise ConfigError("id", ID_RULE, where)
     plugin = entry.get("plugin")
     if not isinstance(plugin, str) or not plugin:
         raise ConfigError("plugin", "is required", where)
@@ -66,6 +72,7 @@ def validate(entry: Any, where: str = "") -> SourceSpec:
         plugins.validate_config(cls, entry["config"])
     except ConfigError as exc:
         raise ConfigError(exc.field, exc.problem, where) from None
+    _storable(entry["config"], "config", where)
     return SourceSpec(
         id=sid,
         plugin=plugin,
@@ -93,7 +100,29 @@ def _text(entry: dict[str, Any], key: str, default: str, limit: int, where: str)
     value = entry.get(key, default)
     if not isinstance(value, str) or not value or len(value) > limit:
         raise ConfigError(key, f"must be a non-empty string of at most {limit} characters", where)
+    _storable(value, key, where)
     return value
+
+
+def _storable(value: Any, path: str, where: str) -> None:
+    """What PostgreSQL would refuse (text with NUL, lone surrogates, non-finite numbers in
+    jsonb) refused here, naming the entry and the field, instead of as a database error."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ConfigError(path, "must not contain a NUL character", where)
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError(path, "must be valid Unicode (a lone surrogate)", where) from None
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(path, "must be a finite number", where)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _storable(k, f"{path} key", where)
+            _storable(v, f"{path}.{k}", where)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _storable(v, f"{path}[{i}]", where)
 
 
 def _bool(entry: dict[str, Any], key: str, where: str) -> bool:
@@ -103,15 +132,30 @@ def _bool(entry: dict[str, Any], key: str, where: str) -> bool:
     return value
 
 
+# per-source field -> the setting whose bounds it shares
+_RANGE_OF = {
+    "interval_s": "interval",
+    "timeout_s": "timeout",
+    "rise": "rise",
+    "fall": "fall",
+    "retry_interval_s": "retry_interval",
+}
+
+
 def _positive(entry: dict[str, Any], key: str, where: str) -> Any:
     value = entry.get(key)
     if value is None:
         return None
-    kind = int if key in INT_FIELDS else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
-        word = "a positive integer" if key in INT_FIELDS else "a positive number"
-        raise ConfigError(key, f"must be {word}", where)
-    return value
+    return number_field(key, value, where)
+
+
+def number_field(key: str, value: Any, where: str = "") -> Any:
+    """A per-source number, finite and within the bounds of its daemon-wide setting."""
+    kind, lo, hi = RANGES[_RANGE_OF[key]]
+    try:
+        return check_number(key, value, kind, lo, hi)
+    except ConfigError as exc:
+        raise ConfigError(key, exc.problem, where) from None
 
 
 def read_file(path: Path) -> list[Any]:
@@ -120,6 +164,8 @@ def read_file(path: Path) -> list[Any]:
         text = path.read_text("utf-8")
     except OSError as exc:
         raise ConfigError(str(path), exc.strerror or "cannot be read") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), f"is not valid UTF-8 (byte {exc.start})") from None
     data = _parse(path, text)
     if not isinstance(data, dict) or "sources" not in data:
         raise ConfigError(str(path), "must have a list under the key 'sources'")
@@ -138,6 +184,11 @@ def _parse(path: Path, text: str) -> Any:
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         kind = "JSON" if is_json else "TOML"
         raise ConfigError(str(path), f"is not valid {kind}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(str(path), "is nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        kind = "JSON" if is_json else "TOML"
+        raise ConfigError(str(path), f"is not valid {kind}: {str(exc).split(';')[0]}") from None
 
 
 def validate_all(entries: list[Any]) -> list[SourceSpec]:

@@ -31,6 +31,7 @@ from healthd.settings import Settings
 from healthd.sources import validate_all
 
 log = logging.getLogger("healthd.up")
+UP_THREADS = 32
 DBNAME = "healthd"
 ROOT_BASE = Path("/var/lib/healthd/embedded")
 # The server listens on a private unix socket only, so the port number just names the
@@ -185,6 +186,7 @@ def main(settings: Settings, data_dir: Path | None, host: str, port: int) -> int
             "HEALTHD_LOG_FORMAT": settings.log_format,
         }
         env.update({k: str(v) for k, v in overrides.items()})
+        env["STATUSAPI_THREADS"] = str(UP_THREADS)  # the stream cap stays below it
         daemon = subprocess.Popen(
             [sys.executable, "-m", "healthd", "run"], env=env, start_new_session=True
         )
@@ -194,11 +196,13 @@ def main(settings: Settings, data_dir: Path | None, host: str, port: int) -> int
                 "-m",
                 "gunicorn",
                 "--worker-class",
-                "gthread",
+                "statusapi.gunicorn_worker.JsonErrorWorker",  # gthread, JSON errors
                 "--workers",
                 "2",
                 "--threads",
-                "32",
+                str(UP_THREADS),
+                "--limit-request-line",
+                "8190",
                 "--bind",
                 f"{host}:{port}",
                 "--graceful-timeout",

@@ -1,8 +1,8 @@
 """The outbox sender: sign, POST, back off; at least once, across restarts.
 
-A delivery is retried with exponential backoff and full jitter until the receiver
-answers 2xx, or MAX_ATTEMPTS have failed (about 5 hours of trying), after which it is
-marked given up (`healthd webhooks list` counts those).
+A delivery is retried with exponential backoff and jitter until the receiver answers
+2xx, or MAX_ATTEMPTS have failed (2 h 4 min to 4 h 8 min of waiting between them, see
+total_backoff), after which it is marked given up (`healthd webhooks list` counts those).
 """
 
 from __future__ import annotations
@@ -38,6 +38,12 @@ def backoff(attempts: int, rng: random.Random | None = None) -> float:
     between half and the whole step so receivers coming back are not stampeded."""
     step = min(MAX_DELAY, BASE_DELAY * 2 ** max(attempts - 1, 0))
     return float(step * (0.5 + (rng or random).random() * 0.5))
+
+
+def total_backoff() -> tuple[float, float]:
+    """(shortest, longest) total wait between the first attempt and giving up."""
+    steps = [min(MAX_DELAY, BASE_DELAY * 2 ** max(a - 1, 0)) for a in range(1, MAX_ATTEMPTS)]
+    return sum(steps) * 0.5, float(sum(steps))
 
 
 def body_of(payload: dict[str, Any]) -> bytes:
@@ -186,10 +192,15 @@ class Sender:
                 data=body,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT),
+                # a redirect is a failed delivery: following a 301/302 turns the POST into
+                # a GET without the body, and the event would count as delivered
+                allow_redirects=False,
             ) as resp:
                 d["last_status"] = resp.status  # for the delivery log
                 if 200 <= resp.status < 300:
                     return None
+                if 300 <= resp.status < 400:
+                    return f"HTTP {resp.status} (a redirect: not followed; use the final URL)"
                 return f"HTTP {resp.status}"
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return httpclient.describe_error(exc, d["url"], POST_TIMEOUT)[1]

@@ -8,7 +8,7 @@ from flask import Flask
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    from statusapi import config, db, errors, middleware
+    from statusapi import config, db, edges, errors, middleware
     from statusapi.views import (
         ai,
         badges,
@@ -29,6 +29,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     errors.init_app(app)
     middleware.init_app(app)
+    edges.init_app(app)
     page.init_app(app)
     for bp in (sources.bp, events.bp, stream.bp, ai.bp, meta.bp, operations.bp):
         app.register_blueprint(bp)

@@ -30,6 +30,9 @@ class ApiSettings:
     pool_max: int = 8
     stream_poll: float = 0.1
     stream_keepalive: float = 15.0
+    # SSE subscribers per worker (None: derived from the worker's threads, below them)
+    stream_max: int | None = None
+    threads: int = 256  # the worker's threads; gunicorn.conf.py's post_fork exports them
     # the daemon's defaults, for a source's "pending.needed" (HEALTHD_RISE / HEALTHD_FALL)
     default_rise: int = 3
     default_fall: int = 3
@@ -45,6 +48,8 @@ _ENV: dict[str, tuple[str, Reader]] = {
     "STATUSAPI_POOL_MAX": ("pool_max", number(int, 1)),
     "STATUSAPI_STREAM_POLL": ("stream_poll", number(float, 0.01)),
     "STATUSAPI_STREAM_KEEPALIVE": ("stream_keepalive", number(float, 0.1)),
+    "STATUSAPI_STREAM_MAX": ("stream_max", number(int, 0, 100_000)),
+    "STATUSAPI_THREADS": ("threads", number(int, 1, 100_000)),
 }
 
 
@@ -82,4 +87,12 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "POOL_MAX": s.pool_max,
         "STREAM_POLL": s.stream_poll,
         "STREAM_KEEPALIVE": s.stream_keepalive,
+        "STREAM_MAX": s.stream_max if s.stream_max is not None else stream_cap(s.threads),
     }
+
+
+def stream_cap(threads: int) -> int:
+    """Stream subscribers per worker when STATUSAPI_STREAM_MAX is not set: fewer than the
+    worker's threads (gunicorn.conf.py exports its count) by an eighth, at least two, so
+    streams can never take every thread and /healthz always answers."""
+    return max(0, threads - max(2, threads // 8))

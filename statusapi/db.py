@@ -15,9 +15,13 @@ from flask import Flask, current_app
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from healthd import dburl
+from healthd.errors import ConfigError
 from statusapi.errors import ApiError
 
 _lock = threading.Lock()
+POOL_WAIT = 2.0  # seconds a request waits for a pooled connection before a 503
+AUTH_LOOK = 0.05  # while waiting, how often to look whether the credentials were refused
 log = logging.getLogger(__name__)
 
 
@@ -80,11 +84,17 @@ def get_pool() -> ConnectionPool:
                         "not_configured",
                         "no database configured (STATUSAPI_DATABASE_URL / HEALTHD_DATABASE_URL)",
                     )
+                try:
+                    conninfo = dburl.check(url, "STATUSAPI_DATABASE_URL")
+                except ConfigError as exc:
+                    raise ApiError(503, "not_configured", str(exc)) from None
+                attempts = app.extensions["healthd_pool_attempts"] = _Attempts()
                 pool = ConnectionPool(
-                    url,
+                    conninfo,
+                    connection_class=_recording(attempts),
                     min_size=1,
                     max_size=app.config["POOL_MAX"],
-                    timeout=2.0,
+                    timeout=POOL_WAIT,
                     open=False,
                     reconnect_timeout=0,
                     kwargs={
@@ -101,6 +111,73 @@ def get_pool() -> ConnectionPool:
     return pool
 
 
+class _Attempts:
+    """When the pool's newest connection attempt was refused for its credentials: a wrong
+    password is no outage, and waiting out the pool's timeout would only hide it."""
+
+    def __init__(self) -> None:
+        self.auth_failed_at = 0.0
+        self.detail = ""
+        self.ever_connected = False
+
+    def failed(self, exc: BaseException) -> None:
+        if dburl.is_auth_failure(exc):
+            self.detail = dburl.auth_detail(exc)
+            self.auth_failed_at = time.monotonic()
+
+    def succeeded(self) -> None:
+        self.auth_failed_at = 0.0
+        self.ever_connected = True
+
+
+def _recording(attempts: _Attempts) -> type[psycopg.Connection[Any]]:
+    """A connection class for one pool that tells ``attempts`` how each connect went."""
+
+    class RecordingConnection(psycopg.Connection[Any]):
+        @classmethod
+        def connect(cls, conninfo: str = "", **kwargs: Any) -> Any:
+            try:
+                conn = super().connect(conninfo, **kwargs)
+            except psycopg.OperationalError as exc:
+                attempts.failed(exc)
+                raise
+            attempts.succeeded()
+            return conn
+
+    return RecordingConnection
+
+
+class CredentialsRefused(ApiError):
+    """503: the database refused the API's user or password (no outage: say so, at once)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            503,
+            "database_auth_failed",
+            f"the database refused the API's credentials ({detail}); check STATUSAPI_DATABASE_URL",
+            headers={"Retry-After": "30"},
+        )
+        self.detail = detail
+
+
+def _checkout(pool: ConnectionPool, attempts: _Attempts) -> Any:
+    """A pooled connection within the pool's timeout; an authentication failure of a
+    connection attempt made meanwhile ends the wait at once (503 saying so)."""
+    if attempts.ever_connected and not attempts.auth_failed_at:
+        # the usual case, the credentials known good: one wait in the pool's fair queue
+        return pool.getconn()
+    started = time.monotonic()
+    deadline = started + POOL_WAIT
+    while True:
+        try:
+            return pool.getconn(timeout=min(AUTH_LOOK, max(deadline - time.monotonic(), 0.001)))
+        except PoolTimeout:
+            if attempts.auth_failed_at >= started:
+                raise CredentialsRefused(attempts.detail) from None
+            if time.monotonic() >= deadline:
+                raise
+
+
 def _query(sql: str, params: Any, one: bool, tuples: bool, binary: bool = False) -> Any:
     # A pooled connection can be dead without the pool knowing (the database restarted
     # since it was last used). Checking every connection on checkout would cost a round
@@ -110,12 +187,20 @@ def _query(sql: str, params: Any, one: bool, tuples: bool, binary: bool = False)
     reason = ""
     for attempt in (1, 2):
         try:
-            with get_pool().connection() as conn:
-                cur = conn.cursor(row_factory=tuple_row) if tuples else conn.cursor()
-                cur.execute(sql, params, binary=binary)
-                rows = cur.fetchone() if one else cur.fetchall()
+            pool = get_pool()
+            conn = _checkout(pool, current_app.extensions["healthd_pool_attempts"])
+            try:
+                with conn:  # as pool.connection() does: the pool keeps it, unless broken
+                    cur = conn.cursor(row_factory=tuple_row) if tuples else conn.cursor()
+                    cur.execute(sql, params, binary=binary)
+                    rows = cur.fetchone() if one else cur.fetchall()
+            finally:
+                pool.putconn(conn)
             outage.ok()
             return rows
+        except CredentialsRefused as exc:
+            outage.failed(f"authentication failed: {exc.detail}")
+            raise
         except psycopg.OperationalError as exc:
             reason = _first_line(exc)
             if attempt == 2:

@@ -57,11 +57,15 @@ def _get(
     return {"get": {"summary": summary, "parameters": params or [], "responses": responses}}
 
 
+# PostgreSQL text cannot hold NUL, and the API refuses it anywhere in a request (400): the
+# schema of every string parameter says so, so the document and the behaviour agree
+NO_NUL = "^[^\\u0000]*$"
+
 SOURCE_ID = {
     "name": "source_id",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 50},
+    "schema": {"type": "string", "minLength": 1, "maxLength": 50, "pattern": NO_NUL},
 }
 NOT_FOUND = {"404": {"$ref": "#/components/responses/NotFound"}}
 LIMIT = _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}, "page size")
@@ -212,12 +216,12 @@ def document() -> dict[str, Any]:
                 _q(
                     "status", {"type": "string", "pattern": STATUS_LIST}, "comma-separated statuses"
                 ),
-                _q("plugin", {"type": "string"}, "plugin name"),
+                _q("plugin", {"type": "string", "pattern": NO_NUL}, "plugin name"),
                 _q("enabled", {"type": "string", "enum": ["true", "false"]}, "enabled or not"),
                 LIMIT,
                 _q(
                     "cursor",
-                    {"type": "string", "minLength": 1, "maxLength": 50},
+                    {"type": "string", "minLength": 1, "maxLength": 50, "pattern": NO_NUL},
                     "next_cursor of the previous page (its last id)",
                 ),
             ],
@@ -276,8 +280,28 @@ def document() -> dict[str, Any]:
         "/api/v1/stream": _get(
             "Server-Sent Events: `status` (transition) and `flapping` events; id = history id",
             {
-                "description": "an event stream",
-                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                "description": "an endless event stream (text/event-stream, not JSON): frames"
+                " `id: <history id>`, `event: status|flapping`, `data: <Event as JSON>`, and"
+                " `: keepalive` comments; 503 with Retry-After past the per-worker stream cap",
+                "content": {
+                    "text/event-stream": {
+                        # OpenAPI 3.2's keyword for one item of a sequential media type;
+                        # 3.1 tools ignore it, and no JSON schema is claimed for the body
+                        "itemSchema": {
+                            "type": "object",
+                            "required": ["data"],
+                            "properties": {
+                                "id": {"type": "string"},
+                                "event": {"type": "string", "enum": ["status", "flapping"]},
+                                "data": {
+                                    "type": "string",
+                                    "contentMediaType": "application/json",
+                                    "contentSchema": _ref("Event"),
+                                },
+                            },
+                        }
+                    }
+                },
             },
             [
                 {

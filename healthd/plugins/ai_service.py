@@ -11,6 +11,10 @@ import aiohttp
 from healthd.plugins import httpclient
 from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
 
+# A model list is tens of kilobytes (a few hundred models, a megabyte at the very most);
+# the body is read up to this and no further, like the http plugin's.
+BODY_LIMIT = 8 << 20
+
 
 class AiServicePlugin(Plugin):
     name = "ai-service"
@@ -36,7 +40,12 @@ class AiServicePlugin(Plugin):
                 ssl=httpclient.ssl_context(cfg["verify_tls"], cfg.get("ca_file")),
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as resp:
-                body = await resp.read()
+                body, more = await httpclient.read_capped(resp, BODY_LIMIT)
+                if more and resp.status == 200:
+                    return ProbeResult.error(
+                        f"HTTP 200, but the answer is larger than {BODY_LIMIT >> 20} MiB",
+                        elapsed_ms(started),
+                    )
                 return _judge(resp.status, body, cfg.get("model"), elapsed_ms(started))
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             status, message = httpclient.describe_error(exc, url, timeout)

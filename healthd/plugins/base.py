@@ -45,7 +45,7 @@ from typing import Any, ClassVar
 
 from healthd.errors import ConfigError
 from healthd.plugins.redaction import has_reference, looks_secret, strings
-from healthd.secrets import is_reference, resolve
+from healthd.secrets import is_reference, referenced_values, resolve
 from healthd.words import CONNECTED, DISCONNECTED, ERROR, PROBE_STATUSES, Status
 
 STATUSES = PROBE_STATUSES
@@ -120,6 +120,9 @@ class Field:
     secret: bool = False
     help: str = ""
     choices: tuple[str, ...] = ()
+    # not secret as a whole, but may hold a reference (a str field) or references among
+    # its items (a list field): argv ["mysql", "-p", {"env": "DB_PW"}], a tcp AUTH line
+    refs: bool = False
 
 
 _CHECKS: dict[str, Callable[[Any], bool]] = {
@@ -235,7 +238,8 @@ class Plugin:
         """The secret values a message of this probe must not contain (the guard's)."""
         if getattr(self, "_static", False):
             return self._static_secrets
-        return self.secrets_in(self.resolved())
+        found = self.secrets_in(self.resolved()) + referenced_values(self.config)
+        return [s for s in found if len(s) >= 3]
 
     def secrets_in(self, config: Mapping[str, Any]) -> list[str]:
         """Every secret value in ``config`` (secret fields and secret-looking keys), at
@@ -273,8 +277,13 @@ def validate_config(plugin: type[Plugin] | Plugin, config: Any) -> dict[str, Any
                 out[key] = spec.default
             continue
         value = config[key]
-        if spec.secret and is_reference(value):
+        if (spec.secret or spec.refs) and is_reference(value):
             out[key] = dict(value)
+            continue
+        if spec.refs and spec.kind == "list" and isinstance(value, list):
+            if not all(isinstance(x, str) or is_reference(x) for x in value):
+                raise ConfigError(f"config.{key}", "must be a list of strings or references")
+            out[key] = [dict(x) if is_reference(x) else x for x in value]
             continue
         if not _CHECKS[spec.kind](value):
             raise ConfigError(f"config.{key}", f"must be {_KIND_WORDS[spec.kind]}")

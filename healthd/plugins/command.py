@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import time
 
 from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
 
 STATES = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
+MESSAGE_LIMIT = 1000  # the first line whole, perfdata included, up to this
 
 
 class CommandPlugin(Plugin):
@@ -26,7 +28,12 @@ class CommandPlugin(Plugin):
         " (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)"
     )
     fields = {
-        "argv": Field("list", required=True, help="the program and its arguments"),
+        "argv": Field(
+            "list",
+            required=True,
+            refs=True,
+            help="the program and its arguments (an argument may be a secret reference)",
+        ),
         "env": Field(
             "dict",
             default={},
@@ -71,18 +78,30 @@ class CommandPlugin(Plugin):
         except asyncio.CancelledError:
             _kill_group(proc.pid)
             raise
-        line = out.decode(errors="replace").strip().splitlines()[0][:300] if out.strip() else ""
+        line = first_line(out)
         code = proc.returncode if proc.returncode is not None else 3
         state = STATES.get(code, f"exit {code}")
         message = line or state
+        if line and code in (1, 2, 3) and not _names_state(line, state):
+            # plugins usually say it themselves ("HTTP CRITICAL - ..."): never say it twice
+            message = f"{state}: {line}"
         if code in (0, 1):
-            return ProbeResult.connected(
-                message if code == 0 else f"WARNING: {message}", elapsed_ms(started)
-            )
-        return ProbeResult.error(
-            f"{state}: {message}" if line and not line.startswith(state) else message,
-            elapsed_ms(started),
-        )
+            # a success keeps its text (perfdata included): it is the raw last result, and
+            # a WARNING's text is the point of it
+            return ProbeResult.connected(message, elapsed_ms(started))
+        return ProbeResult.error(message, elapsed_ms(started))
+
+
+def first_line(out: bytes) -> str:
+    """The plugin's first line of output, perfdata included (``text | perfdata``)."""
+    lines = out.decode(errors="replace").strip().splitlines()
+    # a lone control character strips to nothing: no line at all, not an IndexError
+    return lines[0].strip()[:MESSAGE_LIMIT] if lines else ""
+
+
+def _names_state(line: str, state: str) -> bool:
+    text = line.split("|", 1)[0]
+    return re.search(rf"\b{state}\b", text) is not None
 
 
 def _kill_group(pid: int) -> None:

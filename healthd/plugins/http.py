@@ -8,14 +8,17 @@ import ssl
 import time
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
 from healthd.plugins import httpclient
 from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
+from healthd.secrets import safe_url
 
 BODY_LIMIT = 1 << 20  # body_contains reads at most 1 MiB
+MAX_REDIRECTS = 10
+REDIRECTS = (301, 302, 303, 307, 308)
 
 
 class HttpPlugin(Plugin):
@@ -54,26 +57,62 @@ class HttpPlugin(Plugin):
         url: str = cfg["url"]
         started = time.perf_counter()
         try:
-            async with httpclient.session().request(
-                cfg["method"],
-                url,
-                headers=cfg.get("headers") or None,
-                ssl=httpclient.ssl_context(cfg["verify_tls"], cfg.get("ca_file")),
-                allow_redirects=cfg["follow_redirects"],
-                timeout=aiohttp.ClientTimeout(total=timeout),
-            ) as resp:
-                body = b""
-                if cfg.get("body_contains") is not None:
-                    body = await resp.content.read(BODY_LIMIT)
-                latency = elapsed_ms(started)
-                status = resp.status
+            async with asyncio.timeout(timeout):
+                status, body = await _fetch(cfg, timeout)
+            latency = elapsed_ms(started)
             cert_problem = None
             if cfg["cert_expiry_days"] > 0 and url.startswith("https://") and cfg["verify_tls"]:
                 cert_problem = await _cert_problem(url, cfg, timeout)
             return _judge(status, body, cfg, cert_problem, latency)
+        except RedirectRefused as exc:
+            return ProbeResult.error(str(exc), elapsed_ms(started))
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            kind, message = httpclient.describe_error(exc, url, timeout)
-            return ProbeResult(kind, message, elapsed_ms(started))  # type: ignore[arg-type]
+            word, message = httpclient.describe_error(exc, url, timeout)
+            return ProbeResult(word, message, elapsed_ms(started))  # type: ignore[arg-type]
+
+
+class RedirectRefused(Exception):
+    """A redirect the probe will not follow (not http(s), or too many)."""
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+async def _fetch(cfg: dict[str, Any], timeout: float) -> tuple[int, bytes]:
+    """The request, following redirects ourselves: the configured headers (a declared
+    secret field: API keys, tokens) go only to the origin of ``url``. A redirect to another
+    scheme, host or port is still followed, but without them (aiohttp's own redirects
+    would forward every custom header to wherever the Location points)."""
+    url: str = cfg["url"]
+    home = origin(url)
+    method: str = cfg["method"]
+    declared: dict[str, str] = cfg.get("headers") or {}
+    for _ in range(MAX_REDIRECTS + 1):
+        same = origin(url) == home
+        async with httpclient.session().request(
+            method,
+            url,
+            headers=(declared if same else None) or None,
+            ssl=httpclient.ssl_context(cfg["verify_tls"], cfg.get("ca_file")),
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as resp:
+            location = resp.headers.get("Location")
+            if cfg["follow_redirects"] and resp.status in REDIRECTS and location:
+                url = urljoin(url, location)
+                if urlsplit(url).scheme not in ("http", "https"):
+                    raise RedirectRefused(f"HTTP {resp.status} redirect to a non-HTTP URL")
+                if resp.status == 303 or (resp.status in (301, 302) and method == "POST"):
+                    method = "GET"
+                continue
+            body = b""
+            if cfg.get("body_contains") is not None:
+                body, _ = await httpclient.read_capped(resp, BODY_LIMIT)
+            return resp.status, body
+    raise RedirectRefused(f"more than {MAX_REDIRECTS} redirects ({safe_url(cfg['url'])})")
 
 
 def _judge(

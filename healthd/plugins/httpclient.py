@@ -88,3 +88,16 @@ def _reason(err: Any) -> str:
     return (
         getattr(err, "verify_message", None) or getattr(err, "reason", None) or type(err).__name__
     )
+
+
+async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
+    """At most ``limit`` bytes of the body, and whether there was more: a server that
+    answers with gigabytes costs this process ``limit`` bytes, not the whole answer."""
+    buf = bytearray()
+    while len(buf) <= limit:
+        chunk = await resp.content.read(min(65536, limit + 1 - len(buf)))
+        if not chunk:
+            return bytes(buf), False
+        buf += chunk
+    del buf[limit:]
+    return bytes(buf), True

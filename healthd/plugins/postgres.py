@@ -23,6 +23,10 @@ class PostgresPlugin(Plugin):
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
+        if isinstance(self.config["dsn"], str):
+            from healthd import dburl
+
+            dburl.check(self.config["dsn"], "config.dsn")
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._ever_connected = False
         self.reconnects = 0
@@ -66,6 +70,12 @@ class PostgresPlugin(Plugin):
         except psycopg.OperationalError as exc:
             status, message = _connect_reason(exc)
             return ProbeResult(status, message, elapsed_ms(started))  # type: ignore[arg-type]
+        except psycopg.ProgrammingError:
+            # a malformed dsn (from a reference): libpq's complaint quotes the text around
+            # the fault, a piece of the password perhaps
+            return ProbeResult.error(
+                "the dsn is not a valid libpq URL or conninfo string", elapsed_ms(started)
+            )
         return None
 
     async def _query(self, query: str, timeout: float) -> None:

@@ -15,7 +15,9 @@ class TcpPlugin(Plugin):
     fields = {
         "host": Field("str", required=True),
         "port": Field("int", required=True),
-        "send": Field("str", help="sent after connecting (\\r\\n is not added)"),
+        "send": Field(
+            "str", refs=True, help="sent after connecting (\\r\\n is not added; may be a reference)"
+        ),
         "expect": Field("str", help="the reply must contain this"),
     }
 

@@ -192,7 +192,10 @@ WITH fence AS ({_LEASES}), ev AS (
     INSERT INTO webhook_outbox (webhook_id, history_id, event, payload)
     SELECT w.id, h.id, h.event, jsonb_build_object(
         'id', h.id, 'event', h.event, 'source_id', h.source_id, 'source_name', m.name,
-        'from', m.from_status, 'to', m.to_status, 'at', h.at, 'message', m.msg)
+        'from', m.from_status, 'to', m.to_status,
+        -- UTC with a Z whatever the session's TimeZone (jsonb renders timestamptz in it)
+        'at', to_char(h.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'message', m.msg)
     FROM h JOIN marked m ON m.id = h.source_id AND m.event = h.event
     CROSS JOIN webhooks w WHERE w.enabled AND h.event = ANY (w.events)
         AND NOT m.maintenance AND m.suppressed_by IS NULL
@@ -368,7 +371,9 @@ def _result_rows(rows: list[ResultRow]) -> Iterator[tuple[Any, ...]]:
             r.source_id,
             ts(r.obs.at),
             SUCCESS if ok else FAILED,
-            None if ok else (r.obs.message or None),
+            # a success keeps its text too (a Nagios WARNING, perfdata): the raw last
+            # result is what the probe said, whatever the verdict
+            r.obs.message or None,
             r.latency_ms,
             st.pending,
             st.count,

@@ -191,6 +191,10 @@ class Writer:
             if self.down_since is None:
                 self.down_since = time.monotonic()
             self._down_what = what
+            from healthd import dburl
+
+            if dburl.is_auth_failure(exc):  # no outage: say what it is
+                what, exc = "refusing this daemon's login", Exception(dburl.describe(exc))
             log.error(
                 "database %s (%s); probing goes on, results are kept until it is back",
                 what,

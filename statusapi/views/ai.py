@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app
 
-from healthd.words import UNKNOWN
+from healthd.words import SUCCESS, UNKNOWN
 from statusapi import queries
 from statusapi.render import json_response
 
@@ -65,6 +65,9 @@ def connection_status() -> Response:
             "testStatus": row["test_status"] if row else None,
             "endpoint": endpoint,
             "connectionStatus": row["connection_status"] if row else UNKNOWN,
-            "errorMessage": row["test_error_message"] if row else None,
+            # a success's message is kept in the row (the raw result), but it is no error
+            "errorMessage": None
+            if not row or row["test_status"] == SUCCESS
+            else row["test_error_message"],
         }
     )

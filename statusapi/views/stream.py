@@ -10,7 +10,9 @@ table, so nothing is missed.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import socket
 import threading
 import time
 from collections import deque
@@ -29,6 +31,7 @@ bp = Blueprint("stream", __name__)
 
 RING = 5000
 PAGE = 500
+GONE_CHECK = 1.0  # seconds between looks at whether a quiet stream's client is still there
 
 
 class Broadcaster:
@@ -52,6 +55,14 @@ class Broadcaster:
     def unsubscribe(self) -> None:
         with self.cond:
             self.subscribers -= 1
+
+    def try_subscribe(self, limit: int) -> bool:
+        """subscribe() unless ``limit`` subscribers are already here (False, nothing done)."""
+        with self.cond:  # an RLock: the check and subscribe() are one step
+            if self.subscribers >= limit:
+                return False
+            self.subscribe()
+            return True
 
     def after(self, last: int, timeout: float) -> list[tuple[int, str]] | None:
         """Events with id > last (waiting up to ``timeout``); None when the ring no longer
@@ -148,10 +159,41 @@ def stream() -> Response:
         resume if resume is not None else queries.last_event_id()
     )  # 503 now if the database is down
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    resp = Response(_events(app, last), mimetype="text/event-stream")
+    b = broadcaster(app)
+    cap = app.config["STREAM_MAX"]
+    if not b.try_subscribe(cap):
+        # each subscriber holds a thread of this worker for as long as it listens: past the
+        # cap the others are kept for /healthz and ordinary requests
+        raise ApiError(
+            503,
+            "too_many_streams",
+            f"this worker already serves {cap} streams; try again shortly",
+            {"Retry-After": "10"},
+        )
+    sub = _Subscription(b)
+    resp = Response(
+        _events(app, last, sub, request.environ.get("gunicorn.socket")),
+        mimetype="text/event-stream",
+    )
+    # a response never iterated (the client left before the first byte) still releases
+    resp.call_on_close(sub.release)
     resp.headers["Cache-Control"] = "no-cache"
     resp.headers["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
     return resp
+
+
+class _Subscription:
+    def __init__(self, b: Broadcaster) -> None:
+        self.b = b
+        self._lock = threading.Lock()
+        self.released = False
+
+    def release(self) -> None:
+        with self._lock:
+            if self.released:
+                return
+            self.released = True
+        self.b.unsubscribe()
 
 
 def _backlog(last: int) -> Iterator[tuple[int, str]]:
@@ -164,18 +206,35 @@ def _backlog(last: int) -> Iterator[tuple[int, str]]:
         last = rows[-1]["id"]
 
 
-def _events(app: Flask, last: int) -> Iterator[str]:
+def client_gone(sock: Any) -> bool:
+    """The client closed its end: the socket reads as EOF. (Writing to it would say so
+    too, but only at the next keepalive, 15 s later; a stream holds a thread till then.)"""
+    if sock is None:
+        return False
+    try:
+        # a peek that never blocks: nothing to read (BlockingIOError) or a byte of a
+        # pipelined request means still there; b"" is the client's FIN
+        return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"")
+    except (BlockingIOError, ValueError):
+        return False  # ValueError: a TLS socket takes no recv flags; the next write tells
+    except OSError:
+        return True
+
+
+def _events(app: Flask, last: int, sub: _Subscription, sock: Any = None) -> Iterator[str]:
     keepalive = app.config["STREAM_KEEPALIVE"]
-    b = broadcaster(app)
+    b = sub.b
     with app.app_context():
-        b.subscribe()
         try:
             yield "retry: 3000\n: connected\n\n"
-            while True:
-                items = b.after(last, keepalive)
+            quiet_since = time.monotonic()
+            while not client_gone(sock):
+                items = b.after(last, min(GONE_CHECK, keepalive))
                 if items is None:
+                    # behind the ring: one page from the table at a time, never the whole
+                    # backlog in memory (a Last-Event-ID: 0 client of a long history)
                     try:
-                        items = list(_backlog(last))
+                        items = list(itertools.islice(_backlog(last), PAGE))
                     except ApiError:
                         return  # database gone: the client reconnects with Last-Event-ID
                     if not items:
@@ -183,11 +242,14 @@ def _events(app: Flask, last: int) -> Iterator[str]:
                         last = max(last, b.complete_after or last)
                         continue
                 if not items:
-                    yield ": keepalive\n\n"
+                    if time.monotonic() - quiet_since >= keepalive:
+                        quiet_since = time.monotonic()
+                        yield ": keepalive\n\n"
                     continue
                 for event_id, text in items:
                     if event_id > last:
                         last = event_id
                         yield text
+                quiet_since = time.monotonic()
         finally:
-            b.unsubscribe()
+            sub.release()

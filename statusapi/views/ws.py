@@ -63,43 +63,48 @@ def ws() -> Response:
     after = params.integer("after", None, 0)
     last = after if after is not None else queries.last_event_id()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    sock = Server(request.environ, ping_interval=PING_S, max_message_size=4096)
+    b = stream.broadcaster(app)
+    cap = app.config["STREAM_MAX"]
+    if not b.try_subscribe(cap):
+        # a socket holds a worker thread as a stream does: the same cap, counted together
+        raise ApiError(
+            503,
+            "too_many_streams",
+            f"this worker already serves {cap} streams; try again shortly",
+            {"Retry-After": "10"},
+        )
     try:
-        _serve(app, sock, last)
-    except ConnectionClosed:
-        pass
+        sock = Server(request.environ, ping_interval=PING_S, max_message_size=4096)
+        try:
+            _serve(app, sock, last)
+        except ConnectionClosed:
+            pass
+        finally:
+            sock.close()
     finally:
-        sock.close()
+        b.unsubscribe()
     return _Done(sock.mode)
 
 
 def _backlog(last: int) -> list[tuple[int, str]]:
-    out: list[tuple[int, str]] = []
-    while True:
-        rows = queries.events_after(last, stream.PAGE)
-        out.extend((r["id"], stream.format_event(r)) for r in rows)
-        if len(rows) < stream.PAGE:
-            return out
-        last = rows[-1]["id"]
+    # one page at a time, never the whole history in memory (?after=0 of a long one)
+    rows = queries.events_after(last, stream.PAGE)
+    return [(r["id"], stream.format_event(r)) for r in rows]
 
 
 def _serve(app: Flask, sock: Server, last: int) -> None:
-    b = stream.broadcaster(app)
-    b.subscribe()
-    try:
-        while sock.connected:
-            items = b.after(last, WAIT_S)
-            if items is None:
-                try:
-                    items = _backlog(last)
-                except ApiError:
-                    return  # database gone: the client reconnects with ?after=
-                if not items:
-                    last = max(last, b.complete_after or last)
-                    continue
-            for event_id, text in items:
-                if event_id > last:
-                    sock.send(frame(text))
-                    last = event_id
-    finally:
-        b.unsubscribe()
+    b = stream.broadcaster(app)  # subscribed by ws(), which unsubscribes
+    while sock.connected:
+        items = b.after(last, WAIT_S)
+        if items is None:
+            try:
+                items = _backlog(last)
+            except ApiError:
+                return  # database gone: the client reconnects with ?after=
+            if not items:
+                last = max(last, b.complete_after or last)
+                continue
+        for event_id, text in items:
+            if event_id > last:
+                sock.send(frame(text))
+                last = event_id

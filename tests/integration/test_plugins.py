@@ -270,7 +270,7 @@ def test_real_nagios_plugins(servers: dict[str, Any]) -> None:
     )
     assert r.status == "error" and "Connection refused" in r.message
     r = probe("command", {"argv": ["sh", "-c", "echo 'DISK WARNING - 91% used'; exit 1"]})
-    assert r.ok and r.message == "WARNING: DISK WARNING - 91% used"
+    assert r.ok and r.message == "DISK WARNING - 91% used"  # said once, not twice
     r = probe("command", {"argv": ["sh", "-c", "echo 'UNKNOWN - no idea'; exit 3"]})
     assert r.status == "error" and r.message == "UNKNOWN - no idea"
     r = probe("command", {"argv": ["/nonexistent/check_x"]})

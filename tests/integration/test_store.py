@@ -63,7 +63,7 @@ def test_state_round_trip(db: psycopg.Connection[Any], db_url: str) -> None:
     assert a == ("failed", "refused\ttab", 12.5, 1)
     assert db.execute(
         "SELECT test_status, test_error_message FROM data_sources WHERE id='b'"
-    ).fetchone() == ("success", None)
+    ).fetchone() == ("success", "ok")
 
 
 def test_transition_is_compare_and_swap(db: psycopg.Connection[Any], db_url: str) -> None:
