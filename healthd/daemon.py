@@ -294,7 +294,9 @@ class Daemon(SourceSync):
         self.scheduler.pause()
         await self.runtime.drain(SHUTDOWN_GRACE)
         try:
-            await asyncio.wait_for(self.store.flush(deadline=STOP_FLUSH), STOP_FLUSH + 1)
+            await asyncio.wait_for(
+                self.store.flush(deadline=STOP_FLUSH, everything=True), STOP_FLUSH + 1
+            )
         except Unavailable:
             pass
         except TimeoutError:

@@ -178,7 +178,7 @@ def _checkout(pool: ConnectionPool, attempts: _Attempts) -> Any:
                 raise
 
 
-def _query(sql: str, params: Any, one: bool, tuples: bool) -> Any:
+def _query(sql: str, params: Any, one: bool, tuples: bool, binary: bool = False) -> Any:
     # A pooled connection can be dead without the pool knowing (the database restarted
     # since it was last used). Checking every connection on checkout would cost a round
     # trip per request; instead a query that fails on a broken connection is retried once
@@ -192,7 +192,7 @@ def _query(sql: str, params: Any, one: bool, tuples: bool) -> Any:
             try:
                 with conn:  # as pool.connection() does: the pool keeps it, unless broken
                     cur = conn.cursor(row_factory=tuple_row) if tuples else conn.cursor()
-                    cur.execute(sql, params)
+                    cur.execute(sql, params, binary=binary)
                     rows = cur.fetchone() if one else cur.fetchall()
             finally:
                 pool.putconn(conn)
@@ -233,3 +233,10 @@ def fetch_one(sql: str, params: Any = None, *, tuples: Literal[True]) -> tuple[A
 
 def fetch_one(sql: str, params: Any = None, tuples: bool = False) -> Any:
     return _query(sql, params, one=True, tuples=tuples)
+
+
+def fetch_one_binary(sql: str, params: Any = None) -> tuple[Any, ...] | None:
+    """One row as a tuple, sent in PostgreSQL's binary format: an array of 10,000 numbers
+    parses in a fraction of the time its text form takes (uptime's transition times)."""
+    row: tuple[Any, ...] | None = _query(sql, params, one=True, tuples=True, binary=True)
+    return row

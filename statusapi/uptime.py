@@ -54,13 +54,14 @@ class Timeline:
         kind = 2  # unknown until the first transition after creation
         points = [begin]
         kinds: list[int] = []
+        kind_of = _KIND.get
         for at, to in transitions:
-            if at < created_at:
-                continue  # an earlier source with the same id: not this one's history
-            k = _KIND.get(to, 2)
+            k = kind_of(to, 2)
+            if k == kind or at < created_at:
+                continue  # no change; or an earlier source with the same id: not this one's
             if at <= begin:
                 kind = k
-            elif k != kind:
+            else:
                 kinds.append(kind)
                 points.append(at)
                 kind = k
@@ -73,11 +74,13 @@ class Timeline:
         self.ends: list[list[float]] = [[], [], [], []]
         self.before: list[list[float]] = [[], [], [], []]
         totals = [0.0, 0.0, 0.0, 0.0]
-        ends = [*points[1:], math.inf]
+        ends = points[1:]
+        ends.append(math.inf)
+        starts, ends_k, before = self.starts, self.ends, self.before
         for start, end, k in zip(points, ends, kinds, strict=True):
-            self.starts[k].append(start)
-            self.ends[k].append(end)
-            self.before[k].append(totals[k])
+            starts[k].append(start)
+            ends_k[k].append(end)
+            before[k].append(totals[k])
             totals[k] += end - start
 
     def _upto(self, k: int, t: float) -> float:

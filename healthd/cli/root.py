@@ -97,12 +97,26 @@ def migrate(ctx: Ctx) -> None:
 
 
 @main.command()
+@click.option(
+    "--workers",
+    metavar="N|auto",
+    help="probe processes under one supervisor; auto = one per core [env HEALTHD_WORKERS, 1]",
+)
 @pass_ctx
-def run(ctx: Ctx) -> None:
+def run(ctx: Ctx, workers: str | None) -> None:
     """Run the probe daemon in the foreground (SIGTERM/SIGINT stop it)."""
+    from dataclasses import replace
+
     from healthd import daemon
 
-    sys.exit(daemon.main(ctx.settings))
+    s = ctx.settings
+    if workers is not None:
+        s = replace(s, workers=settings.workers("--workers", workers))
+    if s.workers > 1:
+        from healthd import supervisor
+
+        sys.exit(supervisor.main(s))
+    sys.exit(daemon.main(s))
 
 
 @main.command()

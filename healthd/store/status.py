@@ -33,8 +33,10 @@ from healthd import rollups
 from healthd.debounce import Event, Observation
 from healthd.errors import first_line
 from healthd.plugins.guard import clean_text
+from healthd.store import rollbuf
 from healthd.store.codec import Pending, ResultRow, obs_json, ts
 from healthd.store.leases import shard_of
+from healthd.store.rollbuf import Taken
 from healthd.words import CONNECTED, FAILED, SUCCESS, TRANSITION
 
 log = logging.getLogger("healthd.store")
@@ -79,26 +81,33 @@ _HELD = (
 )
 # The latency rollups (migration 0008) ride in the same statement: per source per minute,
 # probes, failures, the slowest success and a fixed histogram of successes' latencies
-# (healthd.rollups), added to with a subscripted update of the one bucket a result falls
-# in. A batch holds one result per source, so no row is hit twice. Fenced like the rest:
-# a stale daemon's probes count in no one's figures.
-_B = rollups.sql_bounds()
-_SLOT = f"coalesce(width_bucket(excluded.max_ms, {_B}), 0) + 1"
-_RESULTS_SQL = f"""
-WITH fence AS ({_LEASES}), roll AS (
+# (healthd.rollups). They are summed in memory until their minute closes (rollbuf.py) and
+# arrive by COPY in their own temp table, at most one per source and minute (rollbuf.take);
+# the upsert adds them to a row already there (a bucket written in parts). Fenced like the
+# rest: a stale daemon's probes count in no one's figures.
+_H_COLS = ", ".join(f"h{i} int" for i in range(rollups.SLOTS))
+_H_ARRAY = "ARRAY[" + ", ".join(f"g.h{i}" for i in range(rollups.SLOTS)) + "]"
+ROLLUPS_TEMP = f"""
+CREATE TEMP TABLE IF NOT EXISTS healthd_rollups (
+    id text, bucket timestamptz, n int, fail int, mx real, shard int, gen bigint, {_H_COLS}
+) ON COMMIT DELETE ROWS
+"""
+# the histogram as plain int columns: binary COPY of an int[] per row cost more than the
+# upsert itself (psycopg dumps list elements one by one)
+_ROLLUPS_TYPES = ["text", "timestamptz", "int4", "int4", "float4", "int4", "int8"] + [
+    "int4"
+] * rollups.SLOTS
+_ADDS = ", ".join(f"l.hist[{i}] + excluded.hist[{i}]" for i in range(1, rollups.SLOTS + 1))
+_ROLL = f"""roll AS (
     INSERT INTO latency_rollups AS l (source_id, bucket, count, failures, max_ms, hist)
-    SELECT r.id, date_bin('{rollups.BUCKET_S} seconds', r.at, 'epoch'), 1,
-        (r.ts = '{FAILED}')::int, CASE WHEN r.ts = '{SUCCESS}' THEN r.lat END,
-        CASE WHEN r.ts = '{SUCCESS}' AND r.lat IS NOT NULL
-            THEN array_fill(0, ARRAY[width_bucket(r.lat, {_B})]) || 1
-                || array_fill(0, ARRAY[{rollups.SLOTS - 1} - width_bucket(r.lat, {_B})])
-            ELSE array_fill(0, ARRAY[{rollups.SLOTS}]) END
-    FROM healthd_results r WHERE {_HELD.replace("x.", "r.")}
+    SELECT g.id, g.bucket, g.n, g.fail, g.mx, {_H_ARRAY}
+    FROM healthd_rollups g WHERE {_HELD.replace("x.", "g.")}
     ON CONFLICT (source_id, bucket) DO UPDATE SET
-        count = l.count + 1, failures = l.failures + excluded.failures,
-        max_ms = greatest(l.max_ms, excluded.max_ms),
-        hist[{_SLOT}] = l.hist[{_SLOT}] + (excluded.max_ms IS NOT NULL)::int
-), upd AS (
+        count = l.count + excluded.count, failures = l.failures + excluded.failures,
+        max_ms = greatest(l.max_ms, excluded.max_ms), hist = ARRAY[{_ADDS}]
+)"""
+_RESULTS_SQL = f"""
+WITH fence AS ({_LEASES}), {_ROLL}, upd AS (
     UPDATE data_sources d SET
         last_tested_at = r.at, test_status = r.ts, test_error_message = r.msg,
         latency_ms = r.lat, pending_status = r.pst, pending_count = r.pc,
@@ -199,7 +208,9 @@ UNION ALL SELECT NULL, id, event, true FROM ev WHERE NOT held
 """
 # pg_advisory_xact_lock key of the history feed (migrate.py's lock is 0x4EA17D)
 HISTORY_LOCK = 0x4EA17E
-SETUP = (RESULTS_TEMP, EVENTS_TEMP)
+SETUP = (RESULTS_TEMP, EVENTS_TEMP, ROLLUPS_TEMP)
+# the rollups alone (written row by row's way, or with no result to ride with)
+_ROLLUPS_SQL = f"WITH fence AS ({_LEASES}), {_ROLL} SELECT 1"
 
 
 @dataclass
@@ -252,11 +263,15 @@ def waves(events: list[Pending]) -> list[list[Pending]]:
 
 
 def write_batch(
-    conn: psycopg.Connection[Any], results: list[ResultRow], events: list[Pending]
+    conn: psycopg.Connection[Any],
+    results: list[ResultRow],
+    events: list[Pending],
+    rolls: Taken | None = None,
 ) -> Outcome:
-    """Write results and events in one transaction and wake the API's listeners."""
+    """Write results, closed rollup buckets and events in one transaction and wake the
+    API's listeners."""
     with conn.transaction():
-        out = Outcome(stale=write_results(conn, results))
+        out = Outcome(stale=write_results(conn, results, rolls))
         out.add(write_events(conn, events))
         if out.ids:
             conn.execute("SELECT pg_notify('healthd_events', %s)", (str(max(out.ids)),))
@@ -264,7 +279,10 @@ def write_batch(
 
 
 def write_one_by_one(
-    conn: psycopg.Connection[Any], results: list[ResultRow], events: list[Pending]
+    conn: psycopg.Connection[Any],
+    results: list[ResultRow],
+    events: list[Pending],
+    rolls: Taken | None = None,
 ) -> Outcome:
     """A refused batch again, each row under its own savepoint: a row refused for its
     content is retried with its messages replaced by the reason, and dropped if even that
@@ -278,6 +296,15 @@ def write_one_by_one(
             _one(conn, out, r.source_id, _results_outcome, r, _replaced_result)
         for p in events:
             _one(conn, out, p.source_id, write_events, p, _replaced_event)
+        if rolls:
+            # numbers only, nothing to replace: refused (a trigger), they are dropped
+            try:
+                with conn.transaction():
+                    write_results(conn, [], rolls)
+            except Exception as exc:  # noqa: BLE001
+                if not refused_for_content(exc):
+                    raise
+                log.error("latency rollups refused by the database (%s)", first_line(exc))
         if out.ids:
             conn.execute("SELECT pg_notify('healthd_events', %s)", (str(max(out.ids)),))
     return out
@@ -360,8 +387,21 @@ def _result_rows(rows: list[ResultRow]) -> Iterator[tuple[Any, ...]]:
         )
 
 
-def write_results(conn: psycopg.Connection[Any], rows: list[ResultRow]) -> list[str]:
-    """Write results; return the ids of those the fence dropped (stale)."""
+def write_results(
+    conn: psycopg.Connection[Any], rows: list[ResultRow], rolls: Taken | None = None
+) -> list[str]:
+    """Write results (and closed rollup buckets, in the same statement); return the ids of
+    the results the fence dropped (stale)."""
+    if rolls:
+        with conn.cursor().copy("COPY healthd_rollups FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_ROLLUPS_TYPES)
+            for roll in rollbuf.copy_rows(rolls):
+                copy.write_row(roll)
+        if not rows:
+            shards = sorted({shard_of(k[0]) for k in rolls})
+            conn.execute(_ROLLUPS_SQL, {"shards": shards})
+            conn.execute("DELETE FROM healthd_rollups")
+            return []
     if not rows:
         return []
     with conn.cursor().copy("COPY healthd_results FROM STDIN (FORMAT BINARY)") as copy:
@@ -372,12 +412,14 @@ def write_results(conn: psycopg.Connection[Any], rows: list[ResultRow]) -> list[
     # all of data_sources; by primary key is right for any batch size
     conn.execute("SET LOCAL enable_hashjoin = off")
     conn.execute("SET LOCAL enable_mergejoin = off")
-    shards = sorted({shard_of(r.source_id) for r in rows})
+    shards = sorted({shard_of(r.source_id) for r in rows} | {shard_of(k[0]) for k in rolls or ()})
     stale = [r["id"] for r in conn.execute(_RESULTS_SQL, {"shards": shards}).fetchall()]
     conn.execute("SET LOCAL enable_hashjoin = on")
     conn.execute("SET LOCAL enable_mergejoin = on")
     # ON COMMIT DELETE ROWS empties it at the commit; a savepoint's next row comes first
     conn.execute("DELETE FROM healthd_results")
+    if rolls:
+        conn.execute("DELETE FROM healthd_rollups")
     return stale
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import os
 import statistics
@@ -76,24 +77,45 @@ async def run_daemon(
     return out
 
 
-async def write_path(url: str, n: int, batch: int) -> float:
+async def write_path(url: str, n: int, batch: int, sources: int | None = None) -> float:
     """Rows/s through Store.flush (COPY + UPDATE in one transaction); building the
-    results is the probe side's cost and is not timed."""
+    results is the probe side's cost and is not timed. Row i is source s{i % sources}
+    (default: every row its own source). The last flush, which writes the latency
+    rollups still open (as a stop does), is timed with the rest."""
     store = Store(url, "bench")
     now = time.time()
     st = State(status="connected", recent="c" * 21)
     total, spent = 0, 0.0
+    m = sources or n
     for k in range(0, n, batch):
         for i in range(k, min(n, k + batch)):
             store.add_result(
-                ResultRow(f"s{i}", Observation("connected", "HTTP 200", now), 1.5, st, False)
+                ResultRow(f"s{i % m}", Observation("connected", "HTTP 200", now), 1.5, st, False)
             )
         t = time.perf_counter()
         await store.flush()
         spent += time.perf_counter() - t
         total += min(batch, n - k)
+    t = time.perf_counter()
+    if "everything" in inspect.signature(store.flush).parameters:  # not before the rollbuf
+        await store.flush(everything=True)
+    spent += time.perf_counter() - t
     await store.close()
     return total / spent
+
+
+def p4_only(rounds: int) -> None:
+    """P4 alone (no nginx, no blackbox): `rounds` runs of each workload, one database."""
+    with migrated_database() as url:
+        seed(url, 10_000, "http://127.0.0.1:9/")
+        for r in range(rounds):
+            a = asyncio.run(write_path(url, 100_000, 10_000))
+            b = asyncio.run(write_path(url, 100_000, 10_000, sources=10_000))
+            print(
+                f"round {r + 1}: P4 {a:,.0f} rows/s (100,000 sources once);"
+                f" {b:,.0f} rows/s (10,000 sources x 10 flushes)",
+                flush=True,
+            )
 
 
 def arun(coro: Any) -> Any:
@@ -161,7 +183,11 @@ def main() -> None:
         default=0,
         help="also measure P1 with N real `healthd run` processes sharing the sources",
     )
+    ap.add_argument("--p4", type=int, default=0, metavar="ROUNDS", help="P4 only, ROUNDS runs")
     args = ap.parse_args()
+    if args.p4:
+        p4_only(args.p4)
+        return
     from healthd import logs
 
     logs.setup(

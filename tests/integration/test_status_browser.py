@@ -270,6 +270,8 @@ def test_a_real_transition_reaches_the_open_page(
             lambda: db.execute(
                 "SELECT count(*) FROM latency_rollups WHERE source_id='web'"
             ).fetchone()[0],  # type: ignore[index]
+            # the daemon writes a minute's rollup once the minute has closed
+            timeout=90,
             what="a latency rollup for web",
         )
         driver.refresh()

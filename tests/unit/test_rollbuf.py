@@ -1,0 +1,58 @@
+"""The in-memory rollup sums (healthd/store/rollbuf.py): what a closed minute adds up to."""
+
+from __future__ import annotations
+
+from healthd import rollups
+from healthd.debounce import Observation, State
+from healthd.store.codec import ResultRow
+from healthd.store.rollbuf import Rollups
+
+M = 1_764_000_000 - 1_764_000_000 % 60
+
+
+def row(
+    sid: str, at: float, status: str = "connected", lat: float = 10.0, gen: int | None = None
+) -> ResultRow:
+    return ResultRow(sid, Observation(status, "", at), lat, State(status="connected"), False, gen)
+
+
+def test_sums_per_source_and_minute_and_only_closed_minutes_leave() -> None:
+    r = Rollups()
+    for at, st, lat in (
+        (M + 1, "connected", 3.0),
+        (M + 20, "error", 5000.0),
+        (M + 59, "connected", 40.0),
+    ):
+        r.add(row("a", at, st, lat))
+    r.add(row("a", M + 61))  # the next minute
+    assert r.take(M + 59) == {}
+    taken = r.take(M + 60)
+    hist = [0] * rollups.SLOTS
+    hist[rollups.slot(3.0)] += 1
+    hist[rollups.slot(40.0)] += 1
+    assert taken == {("a", M, None): [3, 1, 40.0, *hist]}
+    assert len(r) == 1
+    assert list(r.take(None)) == [("a", M + 60, None)]
+    assert not r
+
+
+def test_two_generations_of_one_minute_go_in_two_takes_and_restore_adds() -> None:
+    r = Rollups()
+    r.add(row("a", M + 1, gen=1))
+    r.add(row("a", M + 2, gen=2))
+    first = r.take(None)
+    assert len(first) == 1 and len(r) == 1
+    r.restore(first)  # the write failed: back, nothing lost
+    r.add(row("a", M + 3, gen=1))
+    both = r.take(None) | r.take(None)
+    assert both[("a", M, 1)][0] == 2 and both[("a", M, 2)][0] == 1
+
+
+def test_held_minutes_are_bounded_oldest_first() -> None:
+    r = Rollups(max_entries=4)
+    for minute in range(3):
+        for sid in ("a", "b"):
+            r.add(row(sid, M + 60 * minute + 1))
+    assert len(r) == 4 and r.dropped == 2
+    assert sorted({k[1] for k in r.take(None)}) == [M + 60, M + 120]
+    assert len(r) == 0
