@@ -24,7 +24,7 @@ from healthd import fields
 from healthd.debounce import Event
 from healthd.errors import first_line
 from healthd.selfmetrics import SelfMetrics
-from healthd.store import leases, retention, status
+from healthd.store import leases, refusals, retention, status
 from healthd.store.buffers import MAX_EVENTS, Buffers
 from healthd.store.codec import Pending, ResultRow
 from healthd.store.outbox import Outbox
@@ -168,7 +168,7 @@ class Store:
         except Unavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - judged right below
-            if not status.refused_for_content(exc):
+            if not refusals.refused_for_content(exc):
                 # the session or the server refuses (read-only, permissions, a timeout):
                 # keep the batch, wait and retry like an outage
                 self.writer.refused(exc)
@@ -177,7 +177,7 @@ class Store:
         conn = self.writer.connection()  # the guard discarded the one the error was on
         try:
             with self.writer.outage_guard():
-                return status.write_one_by_one(conn, results, events, rolls)
+                return refusals.write_one_by_one(conn, results, events, rolls)
         except Unavailable:
             raise
         except Exception as exc:  # noqa: BLE001

@@ -12,7 +12,8 @@ from healthd.debounce import Event, Observation, State
 from healthd.dispatch import Runtime, build_source
 from healthd.settings import Settings
 from healthd.store import Pending, ResultRow
-from healthd.store.status import Outcome, _replaced_event, _replaced_result, refused_for_content
+from healthd.store.refusals import _replaced_event, _replaced_result, refused_for_content
+from healthd.store.status import Outcome
 
 
 def test_content_refusals_versus_session_refusals() -> None:
