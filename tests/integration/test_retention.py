@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from healthd.store import retention
+from statusapi import create_app
 from tests.fix_ops import add_source, one_line_error
 from tests.fix_procs import wait_for
 from tests.support import DaemonProcess
@@ -179,3 +180,37 @@ def test_the_daemon_prunes(db: psycopg.Connection[Any], db_url: str, tmp_path: P
     finally:
         d.stop()
     assert json.dumps(_kept(db, "old")) == '[["transition", "connected", "error"]]'
+
+
+def test_uptime_route_is_unchanged_by_pruning(
+    db: psycopg.Connection[Any], db_url: str, healthd_cli: Any
+) -> None:
+    """The API's own uptime figures (every window, every past day) read the same after a
+    prune: the newest transition before the cut still says what the state was."""
+    _seed(db)
+    # the figures count no time before a source existed: let these exist all along
+    db.execute("UPDATE data_sources SET created_at = now() - interval '800 days'")
+    app = create_app({"DATABASE_URL": db_url, "TESTING": True})
+    client = app.test_client()
+
+    def figures(sid: str) -> tuple[dict[str, tuple[float, float, float]], list[Any]]:
+        body = client.get(f"/api/v1/sources/{sid}/uptime").get_json()
+        windows = {w: (f["up_s"], f["down_s"], f["unknown_s"]) for w, f in body["windows"].items()}
+        return windows, body["daily"][:-1]  # today's figure grows while we look
+
+    before = {sid: figures(sid) for sid in ("web", "old")}
+    # a cut just before the 90-day window: what the window needs is the day-99 transition
+    r = healthd_cli("prune", "--older-than", "95d")
+    assert r.returncode == 0 and "pruned 6 history rows" in r.stdout, r.stdout
+    after = {sid: figures(sid) for sid in ("web", "old")}
+    for sid in ("web", "old"):
+        assert after[sid][1] == before[sid][1], sid
+        for w, (up, down, unknown) in before[sid][0].items():
+            up2, down2, unknown2 = after[sid][0][w]
+            # time passes between the two looks: it adds to the current (last) state only
+            assert unknown2 == unknown == 0 and abs(up2 + down2 - up - down) < 30, (sid, w)
+            assert (up2 > 0) == (up > 0) and (down2 > 0) == (down > 0), (sid, w)
+    assert before["web"][0]["90d"][1] == 0 and before["old"][0]["90d"][0] == 0
+    pool = app.extensions.get("healthd_pool")
+    if pool is not None:
+        pool.close()
