@@ -49,3 +49,17 @@ def db_url(pg_cluster: embedded.Cluster) -> str:
 def db(db_url: str) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(db_url, autocommit=True) as conn:
         yield conn
+
+
+# what a test reads back of a source: its debounced status and its transitions, in order
+def status(db: psycopg.Connection[Any], sid: str) -> str:
+    row = db.execute("SELECT connection_status FROM data_sources WHERE id = %s", (sid,)).fetchone()
+    return row[0] if row else ""
+
+
+def transitions(db: psycopg.Connection[Any], sid: str) -> list[tuple[str, str]]:
+    return db.execute(
+        "SELECT from_status, to_status FROM status_history WHERE source_id = %s"
+        " AND event = 'transition' ORDER BY id",
+        (sid,),
+    ).fetchall()

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from healthd import embedded
+from tests.fix_db import status, transitions
 from tests.fix_procs import DaemonProcess, wait_for
 from tests.fix_servers import Target, hanging_listener
 
@@ -26,19 +27,6 @@ def add_http(db: psycopg.Connection[Any], sid: str, url: str, **cols: Any) -> No
         f"INSERT INTO data_sources ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))})",
         values,
     )
-
-
-def status(db: psycopg.Connection[Any], sid: str) -> str:
-    row = db.execute("SELECT connection_status FROM data_sources WHERE id = %s", (sid,)).fetchone()
-    return row[0] if row else ""
-
-
-def transitions(db: psycopg.Connection[Any], sid: str) -> list[tuple[str, str]]:
-    return db.execute(
-        "SELECT from_status, to_status FROM status_history WHERE source_id = %s"
-        " AND event = 'transition' ORDER BY id",
-        (sid,),
-    ).fetchall()
 
 
 def test_debounced_transitions_count_probes(

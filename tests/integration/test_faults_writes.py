@@ -32,6 +32,7 @@ import pytest
 
 from healthd.debounce import Event, Observation, State
 from healthd.store import ResultRow, Store
+from tests.fix_db import status, transitions
 from tests.fix_procs import DaemonProcess, Gunicorn, wait_for
 from tests.fix_servers import Target, hanging_listener
 from tests.proxy import Proxy
@@ -102,19 +103,6 @@ def add_source(
 
 def add_http(db: psycopg.Connection[Any], sid: str, url: str, **cols: Any) -> None:
     add_source(db, sid, "http", {"url": url}, **cols)
-
-
-def status(db: psycopg.Connection[Any], sid: str) -> str:
-    row = db.execute("SELECT connection_status FROM data_sources WHERE id = %s", (sid,)).fetchone()
-    return row[0] if row else ""
-
-
-def transitions(db: psycopg.Connection[Any], sid: str) -> list[tuple[str, str]]:
-    return db.execute(
-        "SELECT from_status, to_status FROM status_history WHERE source_id = %s"
-        " AND event = 'transition' ORDER BY id",
-        (sid,),
-    ).fetchall()
 
 
 def holder(db: psycopg.Connection[Any], sid: str) -> str:
