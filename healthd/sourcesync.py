@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from healthd import __version__, spool
+from healthd import __version__, spool, supervisor
 from healthd.dispatch import Runtime
 from healthd.store import Store, Unavailable, state_from_row
 from healthd.store.leases import SHARDS, rebalance, shard_of
@@ -117,8 +117,10 @@ class SourceSync:
             __version__,
             self.runtime.metrics.snapshot(in_flight=len(self.runtime.busy), sources=n),
         )
+        # the first round counts the supervisor's other workers as live: they start now
+        siblings = supervisor.siblings() if self.lease_rounds == 0 else 1
         leases, live = await self.store.lease_shards(
-            SHARDS, LEASE_TTL, LIVE_WITHIN, hand_back=False
+            SHARDS, LEASE_TTL, LIVE_WITHIN, hand_back=False, at_least=siblings
         )
         _, surplus = rebalance(set(leases), SHARDS, live)
         if surplus:
@@ -158,15 +160,17 @@ class SourceSync:
         behind, and the new holder probed the source again at once."""
         gone = set(shards)
         parked = [s for s in self.runtime.sources.values() if shard_of(s.id) in gone]
-        wait = min(max((s.timeout for s in parked), default=0.0) + 0.5, HAND_BACK_WAIT)
+        for src in parked:
+            src.token = 0  # no further probe of these (their heap entries are stale now)
+        flying = [s for s in parked if s.in_flight]  # at most the concurrency cap
+        wait = min(max((s.timeout for s in flying), default=0.0) + 0.5, HAND_BACK_WAIT)
         deadline = time.monotonic() + wait
-        while True:
-            for src in parked:
-                if not src.in_flight:
-                    src.token = 0  # no further probe (a result just in rescheduled one)
-            if time.monotonic() >= deadline or not any(s.in_flight for s in parked):
-                break
+        while flying and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
+            for src in flying:
+                if not src.in_flight:
+                    src.token = 0  # its result came in and scheduled the next probe
+            flying = [s for s in flying if s.in_flight]
         try:
             await self.job_flush()
             await self.store.release_shards(shards)

@@ -56,6 +56,7 @@ BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 30.0
 STABLE_AFTER = 60.0  # a worker that ran this long resets its slot's backoff
 SUPERVISED_ENV = "HEALTHD_SUPERVISED"  # tells a worker to report its summary, not log it
+SIBLINGS_ENV = "HEALTHD_SIBLINGS"  # how many workers the supervisor runs
 
 
 @dataclass
@@ -141,6 +142,14 @@ def supervisor_pid() -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
+def siblings() -> int:
+    """In a worker: how many workers its supervisor runs (1 when not supervised). The
+    first lease round takes only its share of them: a worker that took every shard because
+    it heartbeat first would load every source, then hand half of them over."""
+    raw = os.environ.get(SIBLINGS_ENV, "")
+    return int(raw) if raw.isdigit() and supervisor_pid() is not None else 1
+
+
 def die_with_supervisor() -> bool:
     """In a worker: get SIGTERM when the supervisor dies, however it dies, so a killed
     supervisor leaves no probing orphans (Linux prctl PR_SET_PDEATHSIG). False when the
@@ -184,6 +193,7 @@ class Supervisor:
         env.update(to_environ(self.settings))
         env["HEALTHD_WORKERS"] = "1"
         env[SUPERVISED_ENV] = str(os.getpid())
+        env[SIBLINGS_ENV] = str(self.n)
         env["NOTIFY_SOCKET"] = w.path
         env["WATCHDOG_USEC"] = str(int(self.period * 1e6))  # the worker pings every period/2
         env.pop("WATCHDOG_PID", None)

@@ -102,11 +102,14 @@ def lease_round(
     ttl: float,
     live_within: float,
     hand_back: bool = True,
+    at_least: int = 1,
 ) -> tuple[dict[int, int], int]:
     """Renew this daemon's leases and rebalance, in one transaction; return (the shards
     held with their generations, live daemons). With ``hand_back`` False a surplus is kept
     (and renewed) for the caller to ``release`` once its last probes are written: what
-    ``rebalance`` says of the returned shards is what it would have handed back."""
+    ``rebalance`` says of the returned shards is what it would have handed back. The
+    live count is at least ``at_least`` (workers started together count each other before
+    their first heartbeats land)."""
     p = {"node": node, "ttl": ttl, "live": live_within}
     with conn.transaction():
         held = {
@@ -123,7 +126,7 @@ def lease_round(
             " OR node_id = %(node)s",
             p,
         ).fetchone()
-        live = max(1, int(row["n"]) if row else 1)
+        live = max(1, at_least, int(row["n"]) if row else 1)
         want, extra = rebalance(set(held), total, live)
         if want:
             # SET sees the old row: the generation moves on only when the holder changes
