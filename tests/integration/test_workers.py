@@ -122,6 +122,9 @@ def test_two_workers_probe_each_source_once_per_interval(
     d = supervised()
     pids = wait_for(lambda: worker_pids(d), what="two worker processes")
     wait_for(lambda: two_nodes_leasing(db, pids), timeout=40, what="both workers holding shards")
+    # each took its share at its first lease round: no shard went to one worker and then
+    # on to the other (that worker would have loaded every source, then handed half over)
+    assert db.execute("SELECT max(generation) FROM shard_leases").fetchone() == (1,)
     wait_for(lambda: "Health check service started" in d.log(), what="the start line")
     time.sleep(1.0)  # probes placed before the split settle
     with target.lock:
