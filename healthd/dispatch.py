@@ -149,6 +149,11 @@ class Runtime:
 
     # -- membership ----------------------------------------------------------------
     def schedule(self, src: Source, due: float) -> None:
+        if not math.isfinite(due):
+            # a due time that is not a number would break the heap's order and starve
+            # every other source: probe it now instead (its own cadence then sets the next)
+            log.error("source %s: due time %r is not a number; probing it now", src.id, due)
+            due = time.monotonic()
         src.token = next(self._tokens)
         heapq.heappush(self.heap, (due, src.token, src.id))
 
@@ -303,20 +308,19 @@ class Runtime:
         )
 
     def most_overdue(self, now: float) -> float:
-        """How late the latest due source is, in seconds (0 when none is late). A due
-        time that is not a number counts as infinitely late: the heap can no longer order
-        it, so that source (and maybe others) would never be probed. O(sources)."""
-        worst = 0.0
-        sources = self.sources
-        for due, token, sid in self.heap:
+        """How late the most overdue source is, in seconds (0 when none is late): the
+        heap's first live entry, since schedule() keeps every due time a number. Stale
+        entries on top are dropped on the way (dispatch would drop them anyway), so this is
+        cheap enough to ask at every watchdog ping (a scan of every source was 4 % of a
+        worker's CPU at 50,000 sources)."""
+        heap, sources = self.heap, self.sources
+        while heap:
+            due, token, sid = heap[0]
             src = sources.get(sid)
-            if src is None or src.token != token:
-                continue
-            if not math.isfinite(due):
-                return math.inf
-            if now - due > worst:
-                worst = now - due
-        return worst
+            if src is not None and src.token == token:
+                return max(0.0, now - due)
+            heapq.heappop(heap)
+        return 0.0
 
     def status_counts(self) -> tuple[int, int]:
         return self.healthy, len(self.sources) - self.healthy
