@@ -88,11 +88,15 @@ async def _fetch(cfg: dict[str, Any]) -> tuple[int, bytes]:
     scheme, host or port is still followed, but without them (aiohttp's own redirects
     would forward every custom header to wherever the Location points)."""
     url: str = cfg["url"]
-    home = origin(url)
+    home: tuple[str, str, int | None] | None = None  # url's origin, worked out at a redirect
     method: str = cfg["method"]
     declared: dict[str, str] = cfg.get("headers") or {}
     for hop in range(MAX_REDIRECTS + 1):
-        same = hop == 0 or origin(url) == home
+        if hop == 0:
+            same = True
+        else:
+            home = home or origin(cfg["url"])
+            same = origin(url) == home
         async with httpclient.session().request(
             method,
             url,
