@@ -296,6 +296,11 @@ def main() -> None:
         )
     held = [r["sources"] for r in out["curve"] if r["p99_le"] <= 1.0]
     print(f"\nlargest count with lag p99 <= 1 s: {max(held):,}" if held else "\nnone held")
+    print(
+        f"(blackbox_exporter's rate in this run, {bbr:,.0f}/s, is {bbr * 30:,.0f} sources at"
+        " 30 s if something else scheduled its probes and stored nothing"
+        + (f": healthd's / that = {max(held) / (bbr * 30):.2f})" if held else ")")
+    )
     print(f"(logs: {log})")
 
 
