@@ -169,8 +169,8 @@ class Daemon(SourceSync):
 
     def on_schedule(self, now: float) -> bool:
         """False while some source is overdue by more than the watchdog period plus a
-        probe timeout (more than a saturated concurrency cap explains). Scanned only when
-        systemd watches (O(sources) once per ping)."""
+        probe timeout (more than a saturated concurrency cap explains). Asked only when
+        systemd watches."""
         if not self.notifier.enabled:
             return True
         bound = 2 * self.notifier.watchdog_interval + self.settings.timeout

@@ -19,6 +19,7 @@ from healthd.secrets import safe_url
 BODY_LIMIT = 1 << 20  # body_contains reads at most 1 MiB
 MAX_REDIRECTS = 10
 REDIRECTS = (301, 302, 303, 307, 308)
+UNTIMED = aiohttp.ClientTimeout()  # no aiohttp timer: see _fetch
 
 
 class HttpPlugin(Plugin):
@@ -58,7 +59,7 @@ class HttpPlugin(Plugin):
         started = time.perf_counter()
         try:
             async with asyncio.timeout(timeout):
-                status, body = await _fetch(cfg, timeout)
+                status, body = await _fetch(cfg)
             latency = elapsed_ms(started)
             cert_problem = None
             if cfg["cert_expiry_days"] > 0 and url.startswith("https://") and cfg["verify_tls"]:
@@ -81,24 +82,30 @@ def origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), port
 
 
-async def _fetch(cfg: dict[str, Any], timeout: float) -> tuple[int, bytes]:
+async def _fetch(cfg: dict[str, Any]) -> tuple[int, bytes]:
     """The request, following redirects ourselves: the configured headers (a declared
     secret field: API keys, tokens) go only to the origin of ``url``. A redirect to another
     scheme, host or port is still followed, but without them (aiohttp's own redirects
     would forward every custom header to wherever the Location points)."""
     url: str = cfg["url"]
-    home = origin(url)
+    home: tuple[str, str, int | None] | None = None  # url's origin, worked out at a redirect
     method: str = cfg["method"]
     declared: dict[str, str] = cfg.get("headers") or {}
-    for _ in range(MAX_REDIRECTS + 1):
-        same = origin(url) == home
+    for hop in range(MAX_REDIRECTS + 1):
+        if hop == 0:
+            same = True
+        else:
+            home = home or origin(cfg["url"])
+            same = origin(url) == home
         async with httpclient.session().request(
             method,
             url,
             headers=(declared if same else None) or None,
             ssl=httpclient.ssl_context(cfg["verify_tls"], cfg.get("ca_file")),
             allow_redirects=False,
-            timeout=aiohttp.ClientTimeout(total=timeout),
+            # check() bounds the whole exchange, redirects included: a second timer per
+            # request would only cost time on every probe
+            timeout=UNTIMED,
         ) as resp:
             location = resp.headers.get("Location")
             if cfg["follow_redirects"] and resp.status in REDIRECTS and location:

@@ -2,7 +2,10 @@
 webhook sender (healthd/webhooks.py): public, though it lives among the plugins.
 
 A fresh TCP connection per probe (force_close) is deliberate: a health check that rides
-a pooled keep-alive connection would not notice a listener that stopped accepting.
+a pooled keep-alive connection would not notice a listener that stopped accepting. No
+cookie jar either: each probe starts as a stranger, so a cookie one answer sets (a login
+session, say) never rides along on the next probe of that source or of another source on
+the same host (it also spares the jar's lookup on every request).
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ def session() -> aiohttp.ClientSession:
     if s is None or s.closed:
         connector = aiohttp.TCPConnector(limit=0, force_close=True, ttl_dns_cache=10)
         s = aiohttp.ClientSession(
-            connector=connector, trust_env=False, headers={"User-Agent": "healthd"}
+            connector=connector,
+            trust_env=False,
+            headers={"User-Agent": "healthd"},
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         _sessions[loop] = s
     return s

@@ -36,6 +36,9 @@ log = logging.getLogger("healthd.store")
 
 SOURCE_COLUMNS = ", ".join(fields.DAEMON)
 PAGE = 10_000  # sources read per call
+# closed source-minutes written per batch (rollbuf.Rollups.take): a minute that closes on
+# 50,000 sources goes out over five flushes, not in one that holds the writer for a second
+ROLLUPS_PER_BATCH = 10_000
 
 
 class Store:
@@ -176,7 +179,10 @@ class Store:
             pass
 
     async def _flush(self, deadline: float | None, everything: bool = False) -> list[int]:
-        rolls = self.rollups.take(None if everything else time.time())
+        if everything:
+            rolls = self.rollups.take(None)
+        else:
+            rolls = self.rollups.take(time.time(), ROLLUPS_PER_BATCH)
         if not self.buffers and not rolls:
             return []
         results, events = self.buffers.take()

@@ -50,11 +50,61 @@ def bare_aiohttp(port: int, n: int = 10_000, conc: int = 200) -> float:
                 async with sem, s.get(f"http://127.0.0.1:{port}/") as r:
                     await r.read()
 
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             await asyncio.gather(*(one() for _ in range(n)))
+            BARE_CPU_US.append((time.process_time() - c) / n * 1e6)
             return n / (time.perf_counter() - t)
 
     return float(uvloop.run(run()))
+
+
+BARE_CPU_US: list[float] = []  # CPU (user + system) per GET of the bare aiohttp run
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (those gone count 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / _TICK
+
+
+def children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def family(pattern: str) -> list[int]:
+    """The processes whose command line matches (this run's postmaster or nginx master,
+    by their temp directory's prefix) and their children."""
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
+    heads = [int(p) for p in out.split() if int(p) != os.getpid()]
+    return heads + [c for h in heads for c in children(h)]
+
+
+class CpuShare:
+    """CPU per probe of the daemon's processes, PostgreSQL's and nginx's over a window:
+    where the two cores go, measured in the same run."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.groups = {
+            "daemon": [proc.pid, *children(proc.pid)],
+            "postgres": family("healthd-bench-pg-"),
+            "nginx": family("bench-nginx-"),
+        }
+        self.start = {k: cpu_seconds(v) for k, v in self.groups.items()}
+
+    def per_probe_us(self, probes: int) -> dict[str, float]:
+        return {
+            k: (cpu_seconds(v) - self.start[k]) / max(1, probes) * 1e6
+            for k, v in self.groups.items()
+        }
 
 
 def seed_cold(url: str, n: int, target: str) -> None:
@@ -169,9 +219,12 @@ def main() -> None:
                 proc = start(url, workers, 1.0, log)
                 try:
                     time.sleep(20)
+                    share = CpuShare(proc)
                     n0, t0 = lines(access), time.perf_counter()
                     time.sleep(15)
-                    out[key] = (lines(access) - n0) / (time.perf_counter() - t0)
+                    probes = lines(access) - n0
+                    out[key] = probes / (time.perf_counter() - t0)
+                    out[key + "_cpu"] = share.per_probe_us(probes)
                 finally:
                     stop(proc)
                 print(f"{key} {out[key]:,.0f} probes/s", file=sys.stderr)
@@ -180,11 +233,14 @@ def main() -> None:
             proc = start(url, args.workers, 30.0, log)
             try:
                 time.sleep(args.warm)  # start-up spreads the first probes over one interval
+                share = CpuShare(proc)
                 h0, n0, t0 = lag_histogram(url), lines(access), time.perf_counter()
                 time.sleep(args.window)
-                rate = (lines(access) - n0) / (time.perf_counter() - t0)
+                probes = lines(access) - n0
+                rate = probes / (time.perf_counter() - t0)
                 lag = lag_summary(h0, lag_histogram(url))
                 row = {"sources": n, "rate": rate, "demand": n / 30, **lag}
+                row["cpu_us"] = share.per_probe_us(probes)
                 row["overdue_p99"], row["never"] = overdue_p99(url, 30.0)
             finally:
                 stop(proc)
@@ -209,17 +265,42 @@ def main() -> None:
         "| | bare aiohttp GET, fresh connection each, one process (uvloop): one core's floor"
         f" | {out['bare']:,.0f} | | healthd per worker / floor: {per:.2f} |"
     )
+    bare_us = BARE_CPU_US[0] if BARE_CPU_US else float("nan")
+    print(
+        "\nCPU per probe, µs (user + system; the daemon's processes, PostgreSQL's, nginx's):"
+        f" bare aiohttp client alone {bare_us:,.0f}"
+    )
+    for key in ("p11", "p11_one"):
+        if key + "_cpu" in out:
+            c = out[key + "_cpu"]
+            print(
+                f"- {key}: daemon {c['daemon']:,.0f}, postgres {c['postgres']:,.0f},"
+                f" nginx {c['nginx']:,.0f}"
+            )
+    need = 5000 * bare_us / 1e6
+    print(
+        f"- 150,000 sources @ 30 s = 5,000 probes/s: the bare aiohttp client alone needs"
+        f" {need:.2f} of the 2 cores at that rate, before nginx, PostgreSQL and any scheduling"
+    )
     print(
         "\n| sources @ 30 s | demand/s | probes/s (nginx) | started > 1 s late | lag p99 "
-        "| table: p99 overdue (never probed) | blackbox_exporter/s |\n|---|---|---|---|---|---|---|"
+        "| table: p99 overdue (never probed) | CPU µs/probe: daemon / postgres / nginx "
+        "| blackbox_exporter/s |\n|---|---|---|---|---|---|---|---|"
     )
     for r in out["curve"]:
+        c = r["cpu_us"]
         print(
             f"| {r['sources']:,} | {r['demand']:,.0f} | {r['rate']:,.0f} | {r['late_1s']:.2%}"
-            f" | <= {r['p99_le']:g} s | {r['overdue_p99']:.1f} s ({r['never']:,}) | {bbr:,.0f} |"
+            f" | <= {r['p99_le']:g} s | {r['overdue_p99']:.1f} s ({r['never']:,})"
+            f" | {c['daemon']:,.0f} / {c['postgres']:,.0f} / {c['nginx']:,.0f} | {bbr:,.0f} |"
         )
     held = [r["sources"] for r in out["curve"] if r["p99_le"] <= 1.0]
     print(f"\nlargest count with lag p99 <= 1 s: {max(held):,}" if held else "\nnone held")
+    print(
+        f"(blackbox_exporter's rate in this run, {bbr:,.0f}/s, is {bbr * 30:,.0f} sources at"
+        " 30 s if something else scheduled its probes and stored nothing"
+        + (f": healthd's / that = {max(held) / (bbr * 30):.2f})" if held else ")")
+    )
     print(f"(logs: {log})")
 
 

@@ -159,6 +159,46 @@ def test_http_details(servers: dict[str, Any]) -> None:
     assert r.status == "disconnected" and "DNS" in r.message
 
 
+def test_no_probe_carries_a_cookie_another_probe_was_given() -> None:
+    """Probes share one session per loop: a cookie one answer sets must not ride along on
+    the next probe (of this source or another on the host), or a health check would see a
+    logged-in page the next time, and a secret could travel between sources."""
+    seen: list[str | None] = []
+    from http.server import BaseHTTPRequestHandler
+
+    class SetsCookie(BaseHTTPRequestHandler):
+        def log_message(self, *a: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append(self.headers.get("Cookie"))
+            self.send_response(200)
+            self.send_header("Set-Cookie", "session=abc123; Path=/")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), SetsCookie)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    # a host name, not an IP: aiohttp's default jar keeps cookies only for names
+    url = f"http://localhost:{srv.server_address[1]}/"
+
+    async def twice() -> list[ProbeResult]:
+        one, two = plugins.create("http", {"url": url}), plugins.create("http", {"url": url})
+        try:
+            return [await plugins.run_check(p, 2.0) for p in (one, one, two)]
+        finally:
+            await httpclient.close_session()
+
+    try:
+        results = asyncio.run(twice())
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert [r.status for r in results] == ["connected"] * 3
+    assert seen == [None, None, None]
+
+
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     d = tmp_path_factory.mktemp("tls")

@@ -56,3 +56,20 @@ def test_held_minutes_are_bounded_oldest_first() -> None:
     assert len(r) == 4 and r.dropped == 2
     assert sorted({k[1] for k in r.take(None)}) == [M + 60, M + 120]
     assert len(r) == 0
+
+
+def test_a_limited_take_gives_the_oldest_minutes_first_in_slices_and_loses_nothing() -> None:
+    r = Rollups()
+    for minute in range(2):
+        for i in range(5):
+            r.add(row(f"s{i}", M + 60 * minute + 1))
+    r.add(row("s0", M + 2, gen=7))  # a second generation of s0's first minute
+    slices = [r.take(M + 200, limit=3) for _ in range(5)]
+    assert [len(x) for x in slices] == [3, 3, 3, 2, 0]
+    order = [k[1] for x in slices for k in x]
+    assert order == sorted(order)  # oldest minute first
+    for x in slices:  # never one row twice in one statement
+        assert len({(k[0], k[1]) for k in x}) == len(x)
+    everything = {k: v for x in slices for k, v in x.items()}
+    assert len(everything) == 11 and ("s0", M, 7) in everything and len(r) == 0
+    assert not r

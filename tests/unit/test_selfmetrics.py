@@ -48,7 +48,7 @@ def test_one_summary_line_for_every_worker() -> None:
         w.sock.close()
 
 
-def test_healthy_count_follows_every_change() -> None:
+def test_healthy_and_unknown_counts_follow_every_change() -> None:
     """The runtime keeps its healthy count as statuses change instead of recounting."""
     import asyncio
 
@@ -77,9 +77,15 @@ def test_healthy_count_follows_every_change() -> None:
         b = build_source(row("b", "unknown"), rt.settings)
         rt.add(a, 0.0)
         rt.add(b, 0.0)
-        assert rt.status_counts() == (1, 1)
+        assert rt.status_counts() == (1, 0)  # not probed yet: neither healthy nor failed
         rt._record(b, ProbeResult.connected("ok", 1.0))  # unknown: adopted at once
         assert rt.status_counts() == (2, 0)
+        c = build_source(row("c", "unknown"), rt.settings)
+        rt.add(c, 0.0)
+        rt._record(c, ProbeResult.error("no", 1.0))
+        assert rt.status_counts() == (2, 1)
+        rt.retire(c)
+        assert rt.status_counts() == (2, 0) and rt.unknown == 0
         for _ in range(3):
             rt._record(a, ProbeResult.error("down", 1.0))
         assert rt.status_counts() == (1, 1)
@@ -89,6 +95,7 @@ def test_healthy_count_follows_every_change() -> None:
         rt.retire(b)  # a stale copy: nothing counted twice
         assert rt.status_counts() == (0, 1)
         assert rt.healthy == sum(s.state.status == "connected" for s in rt.sources.values())
+        assert rt.unknown == sum(s.state.status == "unknown" for s in rt.sources.values())
         await asyncio.gather(*rt.tasks)
 
     asyncio.run(scenario())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 
 import psycopg
 
@@ -48,7 +49,7 @@ def test_what_did_not_land_is_read_back() -> None:
     assert out.unlanded() == {"a", "c", "d"}
 
 
-def test_most_overdue_sees_past_a_broken_heap() -> None:
+def test_most_overdue_is_the_first_live_entry_and_the_heap_stays_ordered() -> None:
     async def go() -> None:
         rt = Runtime(Settings(), lambda r: None, lambda s, e: None)
         row = {
@@ -67,7 +68,17 @@ def test_most_overdue_sees_past_a_broken_heap() -> None:
         rt.add(build_source({**row, "id": "y"}, Settings()), 50.0)
         assert rt.most_overdue(40.0) == 0.0
         assert rt.most_overdue(110.0) == 60.0
+        # a replaced source's old entry is not counted
+        rt.add(build_source({**row, "id": "y"}, Settings()), 105.0)
+        assert rt.most_overdue(110.0) == 10.0
+        # a due time that is not a number never enters the heap: it would break its order
+        # and starve the others; that source is due now instead
+        before = time.monotonic()
         rt.add(build_source({**row, "id": "z"}, Settings()), math.nan)
-        assert rt.most_overdue(0.0) == math.inf
+        assert all(math.isfinite(due) for due, _, _ in rt.heap)
+        live = [(due, sid) for due, token, sid in rt.heap if rt.sources[sid].token == token]
+        assert sorted(live)[-1][1] == "z" and sorted(live)[-1][0] >= before
+        assert [sid for _, sid in sorted(live)] == ["x", "y", "z"]
+        assert rt.most_overdue(110.0) == 10.0
 
     asyncio.run(go())
