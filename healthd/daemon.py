@@ -329,7 +329,9 @@ class Daemon(SourceSync):
         except Exception as exc:  # noqa: BLE001 - nothing may turn a stop into a crash
             log.error("last write failed: %s: %s", type(exc).__name__, exc)
         self.spool_leftovers()
-        await asyncio.to_thread(self.keeper.stop)  # nothing renews what is handed back now
+        # nothing renews what is handed back below (a renewal racing it finds nothing to
+        # renew: it matches this node's rows only), so a short wait for the thread will do
+        await asyncio.to_thread(self.keeper.stop, 0.5)
         if self.store.down_since is None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.store.forget_node(), 2)
