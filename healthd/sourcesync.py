@@ -122,6 +122,10 @@ class SourceSync:
         leases, live = await self.store.lease_shards(
             SHARDS, LEASE_TTL, LIVE_WITHIN, hand_back=False, at_least=siblings
         )
+        if self.stopping.is_set():
+            # leaving: shards another daemon just handed back are not loaded (tens of
+            # thousands of sources, on the way out); the stop hands every shard back
+            return
         _, surplus = rebalance(set(leases), SHARDS, live)
         if surplus:
             await self.hand_back(surplus)
