@@ -378,6 +378,10 @@ class Daemon(SourceSync):
         if not supervisor.die_with_supervisor():
             log.error("the supervisor is gone; not starting")
             return 1
+        if self.supervised:
+            # before any lease is taken: a worker that dies at its first round has its
+            # shards handed back by the supervisor at once, not after they expire
+            self.notifier.send(f"HEALTHD_NODE={self.node_id}")
         self.beat()
         # the first lease round may load 100,000 sources: its leases are renewed meanwhile
         self.keeper.start()
