@@ -33,6 +33,7 @@ from healthd.sdnotify import Notifier
 from healthd.settings import Settings
 from healthd.sourcesync import LEASE_TTL, SourceSync, quiet_job
 from healthd.store import ResultRow, Store, Unavailable, retention
+from healthd.store.keeper import LeaseKeeper
 from healthd.store.leases import shard_of
 from healthd.webhooks import Sender
 from healthd.words import CONNECTED, TRANSITION
@@ -43,6 +44,9 @@ DISPATCH_EVERY = 0.05
 FLUSH_EVERY = 0.25
 RESYNC_EVERY = 30.0
 HEARTBEAT_EVERY = 5.0
+BEAT_EVERY = 0.5  # the event loop notes that it turns this often (for the lease keeper)
+# an event loop silent for longer is hung, not late: its leases are no longer renewed
+LOOP_HUNG_AFTER = 2 * LEASE_TTL
 SHUTDOWN_GRACE = 5.0  # probes in flight at stop get this long to finish
 STOP_FLUSH = 5.0  # then the last write gets at most this long; what is left is spooled
 # the writer retries a lost database at least this often, so a daemon that comes back
@@ -109,6 +113,18 @@ class Daemon(SourceSync):
         # under `healthd run --workers N` the supervisor speaks for the service: this
         # worker reports its summary to it (over NOTIFY_SOCKET) instead of logging it
         self.supervised = supervisor.supervisor_pid() is not None
+        self.loop_turned_at = time.monotonic()
+        w = self.store.writer
+        self.keeper = LeaseKeeper(
+            w.url,
+            self.node_id,
+            LEASE_TTL,
+            HEARTBEAT_EVERY,
+            LOOP_HUNG_AFTER,
+            lambda: self.loop_turned_at,
+            {**w.tcp_kwargs(), "application_name": "healthd-leases"},
+            w.session_sql(),
+        )
 
     # -- callbacks from the runtime ------------------------------------------------
     def _on_result(self, row: ResultRow) -> None:
@@ -239,6 +255,11 @@ class Daemon(SourceSync):
             await self.send_webhooks()
 
     # -- lifecycle -----------------------------------------------------------------
+    def beat(self) -> None:
+        """Note that the event loop turns (the lease keeper renews only while it does)."""
+        self.loop_turned_at = time.monotonic()
+        asyncio.get_running_loop().call_later(BEAT_EVERY, self.beat)
+
     async def start(self) -> None:
         try:
             await self.lease_round()  # takes this daemon's shards and loads their sources
@@ -308,6 +329,9 @@ class Daemon(SourceSync):
         except Exception as exc:  # noqa: BLE001 - nothing may turn a stop into a crash
             log.error("last write failed: %s: %s", type(exc).__name__, exc)
         self.spool_leftovers()
+        # nothing renews what is handed back below (a renewal racing it finds nothing to
+        # renew: it matches this node's rows only), so a short wait for the thread will do
+        await asyncio.to_thread(self.keeper.stop, 0.5)
         if self.store.down_since is None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.store.forget_node(), 2)
@@ -354,6 +378,13 @@ class Daemon(SourceSync):
         if not supervisor.die_with_supervisor():
             log.error("the supervisor is gone; not starting")
             return 1
+        if self.supervised:
+            # before any lease is taken: a worker that dies at its first round has its
+            # shards handed back by the supervisor at once, not after they expire
+            self.notifier.send(f"HEALTHD_NODE={self.node_id}")
+        self.beat()
+        # the first lease round may load 100,000 sources: its leases are renewed meanwhile
+        self.keeper.start()
         await self.start()
         helpers = [
             asyncio.ensure_future(c)

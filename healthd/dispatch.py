@@ -38,6 +38,7 @@ from healthd.words import CONNECTED, UNKNOWN
 log = logging.getLogger(__name__)
 
 LAG_SAMPLES = 50_000
+CHUNK = 2_000  # sources built, placed or closed between two turns of the event loop
 
 
 @dataclass
@@ -185,6 +186,34 @@ class Runtime:
         over), each placed by the one rule of healthd/placement.py. A source this runtime
         already probes keeps its debounce state; its new definition is probed promptly."""
         now, wall = time.monotonic(), time.time()
+        self._add_placed(self._build(rows, now, wall), now)
+
+    async def take_on_gradually(self, rows: list[dict[str, Any]], chunk: int = CHUNK) -> None:
+        """``take_on`` for many rows (a start, a shard taken over): built and added
+        ``chunk`` at a time with the event loop turning in between, so probes already
+        running are recorded and dispatched on time (75,000 sources built in one go held
+        the loop for seconds, longer than a lease TTL on a loaded machine). The batch is
+        still placed as one."""
+        now, wall = time.monotonic(), time.time()
+        built: list[tuple[Source, placement.Candidate]] = []
+        for i in range(0, len(rows), chunk):
+            if i:
+                await asyncio.sleep(0)
+            built += self._build(rows[i : i + chunk], now, wall)
+        now = time.monotonic()
+        due = placement.place((c for _, c in built), now)
+        for i in range(0, len(built), chunk):
+            if i:
+                await asyncio.sleep(0)
+            for src, _ in built[i : i + chunk]:
+                old = self.sources.get(src.id)
+                if old is not None:
+                    src.state = old.state  # probed while this batch was being built
+                self.add(src, due[src.id])
+
+    def _build(
+        self, rows: list[dict[str, Any]], now: float, wall: float
+    ) -> list[tuple[Source, placement.Candidate]]:
         built: list[tuple[Source, placement.Candidate]] = []
         for row in rows:
             old = self.sources.get(row["id"])
@@ -202,9 +231,27 @@ class Runtime:
                     period,
                 )
             built.append((src, placement.Candidate(src.id, period, natural)))
+        return built
+
+    def _add_placed(self, built: list[tuple[Source, placement.Candidate]], now: float) -> None:
         due = placement.place((c for _, c in built), now)
         for src, _ in built:
             self.add(src, due[src.id])
+
+    def retire_many(self, srcs: list[Source]) -> None:
+        """``retire`` for many sources at once (a shard handed over): every one stops
+        being probed now, and one task closes their plugins (a task each was seconds of
+        the loop's time for 75,000)."""
+        closing: list[plugins.Plugin] = []
+        for src in srcs:
+            if src.plugin is not None and not src.in_flight:
+                closing.append(src.plugin)
+                src.plugin = None  # closed below, not by retire()
+            self.retire(src)
+        if closing:
+            task = asyncio.ensure_future(_close_many(closing))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
 
     # -- dispatch ------------------------------------------------------------------
     def dispatch(self) -> int:
@@ -349,6 +396,13 @@ class Runtime:
         if not lags:
             return None
         return statistics.quantiles(lags, n=100)[98] if len(lags) > 1 else lags[0]
+
+
+async def _close_many(closing: list[plugins.Plugin]) -> None:
+    for i, plugin in enumerate(closing):
+        if i % CHUNK == CHUNK - 1:
+            await asyncio.sleep(0)  # closes that return at once never yield
+        await _quiet_close(plugin)
 
 
 async def _quiet_close(plugin: plugins.Plugin | None) -> None:

@@ -13,21 +13,23 @@ import gc
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from healthd import __version__, spool
+from healthd import __version__, spool, supervisor
 from healthd.dispatch import Runtime
 from healthd.store import Store, Unavailable, state_from_row
-from healthd.store.leases import SHARDS, shard_of
+from healthd.store.leases import SHARDS, rebalance, shard_of
 
 log = logging.getLogger("healthd")
 
 LEASE_TTL = 15.0  # a dead daemon's shards are taken over after this
 LIVE_WITHIN = 15.0  # a daemon whose heartbeat is older does not count toward the fair share
+HAND_BACK_WAIT = 5.0  # at most this long for the last probes of shards being handed back
 
 
 def quiet_job(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
@@ -106,9 +108,6 @@ class SourceSync:
             await self.job_flush()
             if self.spool_files:
                 raise Unavailable()  # no lease round (no generation moved) until they land
-        # what was probed lands before any shard is handed over: the next holder places
-        # each source at its last probe + interval, and must see that probe
-        await self.job_flush()
         n = len(self.runtime.sources)
         self.runtime.metrics.db_outages = self.store.outages
         await self.store.heartbeat(
@@ -118,7 +117,20 @@ class SourceSync:
             __version__,
             self.runtime.metrics.snapshot(in_flight=len(self.runtime.busy), sources=n),
         )
-        leases, live = await self.store.lease_shards(SHARDS, LEASE_TTL, LIVE_WITHIN)
+        # the first round counts the supervisor's other workers as live: they start now
+        siblings = supervisor.siblings() if self.lease_rounds == 0 else 1
+        leases, live = await self.store.lease_shards(
+            SHARDS, LEASE_TTL, LIVE_WITHIN, hand_back=False, at_least=siblings
+        )
+        if self.stopping.is_set():
+            # leaving: shards another daemon just handed back are not loaded (tens of
+            # thousands of sources, on the way out); the stop hands every shard back
+            return
+        _, surplus = rebalance(set(leases), SHARDS, live)
+        if surplus:
+            await self.hand_back(surplus)
+            for shard in surplus:
+                del leases[shard]
         self.lease_rounds += 1
         if self.lease_rounds == 1 and live > 1:
             # the others hand over their surplus now rather than at their next round
@@ -139,9 +151,38 @@ class SourceSync:
         changed = {s for s, g in self.leases.items() if leases.get(s) != g}
         self.leases = leases
         if changed:
-            for src in [s for s in self.runtime.sources.values() if shard_of(s.id) in changed]:
-                self.runtime.retire(src)
+            self.runtime.retire_many(
+                [s for s in self.runtime.sources.values() if shard_of(s.id) in changed]
+            )
         await self.resync()
+
+    async def hand_back(self, shards: list[int]) -> None:
+        """Hand a surplus of shards back once every probe made of their sources is
+        written. The next holder places each source at its last probe + interval, so it
+        must see that probe: one still in flight at the hand-over (its result dropped), or
+        recorded after the last flush and then dropped by the fence, left the table a probe
+        behind, and the new holder probed the source again at once."""
+        gone = set(shards)
+        parked = [s for s in self.runtime.sources.values() if shard_of(s.id) in gone]
+        for src in parked:
+            src.token = 0  # no further probe of these (their heap entries are stale now)
+        flying = [s for s in parked if s.in_flight]  # at most the concurrency cap
+        wait = min(max((s.timeout for s in flying), default=0.0) + 0.5, HAND_BACK_WAIT)
+        deadline = time.monotonic() + wait
+        while flying and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+            for src in flying:
+                if not src.in_flight:
+                    src.token = 0  # its result came in and scheduled the next probe
+            flying = [s for s in flying if s.in_flight]
+        try:
+            await self.job_flush()
+            await self.store.release_shards(shards)
+        except BaseException:
+            # still held: their sources are loaded afresh (and placed) by a resync
+            self.runtime.retire_many(parked)
+            self.resync_wanted.set()
+            raise
 
     def owns(self, source_id: str) -> bool:
         return shard_of(source_id) in self.leases
@@ -166,8 +207,8 @@ class SourceSync:
         await self.job_flush()
 
     async def initial_load(self) -> None:
-        rows = await self.store.load_sources()
-        self.runtime.take_on([r for r in rows if self.owns(r["id"])])
+        rows = await self.store.load_sources(keep=self.owns)
+        await self.runtime.take_on_gradually(rows)
         self.loaded = True
         del rows
         # 100,000 sources are a few million long-lived objects; every full collection
@@ -182,18 +223,15 @@ class SourceSync:
         if not self.loaded:
             await self.initial_load()
             return
-        versions = {
-            sid: v for sid, v in (await self.store.source_versions()).items() if self.owns(sid)
-        }
+        versions = await self.store.source_versions(keep=self.owns)
         current = self.runtime.sources
-        for sid in [s for s in current if s not in versions]:
-            self.runtime.retire(current[sid])
+        self.runtime.retire_many([src for sid, src in current.items() if sid not in versions])
         changed = [
             sid for sid, v in versions.items() if sid not in current or current[sid].version != v
         ]
         if not changed:
             return
-        self.runtime.take_on(await self.store.load_sources(changed))
+        await self.runtime.take_on_gradually(await self.store.load_sources(changed))
 
     async def listen(self) -> None:
         """LISTEN for operators' changes (a hint; the periodic resync is the safety net)."""

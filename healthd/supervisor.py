@@ -51,10 +51,12 @@ log = logging.getLogger("healthd")
 TICK = 0.1  # the supervisor's loop period: reaping, watchdog, summary
 STOP_TIMEOUT = 15.0  # a worker's own shutdown is bounded by ~12 s; then it is killed
 START_TIMEOUT = 120.0  # a worker not READY by then is counted as silent by the watchdog
+RELEASE_TIMEOUT = 10.0  # handing a killed worker's shards back, at stop
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 30.0
 STABLE_AFTER = 60.0  # a worker that ran this long resets its slot's backoff
 SUPERVISED_ENV = "HEALTHD_SUPERVISED"  # tells a worker to report its summary, not log it
+SIBLINGS_ENV = "HEALTHD_SIBLINGS"  # how many workers the supervisor runs
 
 
 @dataclass
@@ -140,6 +142,14 @@ def supervisor_pid() -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
+def siblings() -> int:
+    """In a worker: how many workers its supervisor runs (1 when not supervised). The
+    first lease round takes only its share of them: a worker that took every shard because
+    it heartbeat first would load every source, then hand half of them over."""
+    raw = os.environ.get(SIBLINGS_ENV, "")
+    return int(raw) if raw.isdigit() and supervisor_pid() is not None else 1
+
+
 def die_with_supervisor() -> bool:
     """In a worker: get SIGTERM when the supervisor dies, however it dies, so a killed
     supervisor leaves no probing orphans (Linux prctl PR_SET_PDEATHSIG). False when the
@@ -183,6 +193,7 @@ class Supervisor:
         env.update(to_environ(self.settings))
         env["HEALTHD_WORKERS"] = "1"
         env[SUPERVISED_ENV] = str(os.getpid())
+        env[SIBLINGS_ENV] = str(self.n)
         env["NOTIFY_SOCKET"] = w.path
         env["WATCHDOG_USEC"] = str(int(self.period * 1e6))  # the worker pings every period/2
         env.pop("WATCHDOG_PID", None)
@@ -334,14 +345,17 @@ class Supervisor:
             log.info("stopped")
             return 0
         finally:
-            for w in self.workers:
-                if w.proc is not None and w.proc.poll() is None:
-                    w.proc.kill()
-                    w.proc.wait()
-                w.sock.close()
-            self.selector.close()
-            self.notifier.close()
-            shutil.rmtree(self.dir, ignore_errors=True)
+            self.close()
+
+    def close(self) -> None:
+        for w in self.workers:
+            if w.proc is not None and w.proc.poll() is None:
+                w.proc.kill()
+                w.proc.wait()
+            w.sock.close()
+        self.selector.close()
+        self.notifier.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def _release(self, node_id: str) -> None:
         from healthd.store.leases import release_node
@@ -355,23 +369,37 @@ class Supervisor:
         self.stopping = True
 
     def stop_all(self) -> None:
-        live = [w.proc for w in self.workers if w.proc is not None]
-        for p in live:
+        live = [(w, w.proc) for w in self.workers if w.proc is not None]
+        for _, p in live:
             with contextlib.suppress(ProcessLookupError):
                 p.send_signal(signal.SIGTERM)
                 # a worker stopped with SIGSTOP would never act on SIGTERM
                 p.send_signal(signal.SIGCONT)
         deadline = time.monotonic() + STOP_TIMEOUT
-        for p in live:
+        gone: list[str] = []  # node ids of workers that did not hand their shards back
+        for w, p in live:
             try:
                 rc = p.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 log.error("worker pid %d did not stop within %.0f s; killed", p.pid, STOP_TIMEOUT)
                 p.kill()
                 p.wait()
-                continue
+                rc = -signal.SIGKILL
             if rc != 0:
-                log.error("worker pid %d exited with %d while stopping", p.pid, rc)
+                if rc > 0:
+                    log.error("worker pid %d exited with %d while stopping", p.pid, rc)
+                if w.node_id:
+                    gone.append(w.node_id)
+        # reaped: nothing probes under their node ids any more, so their shards are free
+        # now rather than when the leases expire (the next start takes them at once)
+        releases = [
+            threading.Thread(target=self._release, args=(node,), name="release", daemon=True)
+            for node in gone
+        ]
+        for t in releases:
+            t.start()
+        for t in releases:
+            t.join(RELEASE_TIMEOUT)
 
 
 def main(settings: Settings) -> int:

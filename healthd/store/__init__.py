@@ -5,6 +5,7 @@
 - ``writer``: the writer thread, its connection and the outage handling;
 - ``status``: the status/transition SQL of one batch;
 - ``leases``: shard leases and the heartbeat (the fair share is pure);
+- ``keeper``: renews the leases from a thread and connection of its own;
 - ``outbox``: the webhook outbox;
 - ``facade``: ``Store``, the daemon's one handle on all of it.
 """

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +35,7 @@ from healthd.store.writer import DB_TIMEOUT, MAX_BACKOFF, Unavailable, Writer
 log = logging.getLogger("healthd.store")
 
 SOURCE_COLUMNS = ", ".join(fields.DAEMON)
+PAGE = 10_000  # sources read per call
 # closed source-minutes written per batch (rollbuf.Rollups.take): a minute that closes on
 # 50,000 sources goes out over five flushes, not in one that holds the writer for a second
 ROLLUPS_PER_BATCH = 10_000
@@ -96,17 +98,58 @@ class Store:
         await self.writer.close(deadline)
 
     # -- reads -------------------------------------------------------------------------
-    async def load_sources(self, ids: list[str] | None = None) -> list[dict[str, Any]]:
-        if ids is None:
-            return await self.run(f"SELECT {SOURCE_COLUMNS} FROM data_sources WHERE enabled")
-        return await self.run(
+    async def load_sources(
+        self, ids: list[str] | None = None, keep: Callable[[str], bool] | None = None
+    ) -> list[dict[str, Any]]:
+        """The enabled sources (all, or those of ``ids``) that ``keep`` accepts (default
+        all), a page at a time: each page is its own short call, so 150,000 rows never
+        make one call that a loaded machine cannot finish within its bound, and rows this
+        daemon does not probe are dropped on the writer thread, not the event loop."""
+        out: list[dict[str, Any]] = []
+        if ids is not None:
+            for i in range(0, len(ids), PAGE):
+                out += await self.writer.call(self._page_sync, ids[i : i + PAGE], keep)
+            return out
+        after = ""
+        while True:
+            page, last = await self.writer.call(self._after_sync, after, keep)
+            out += page
+            if last is None:
+                return out
+            after = last
+
+    def _page_sync(
+        self, ids: list[str], keep: Callable[[str], bool] | None
+    ) -> list[dict[str, Any]]:
+        rows = self.writer.run_sync(
             f"SELECT {SOURCE_COLUMNS} FROM data_sources WHERE enabled AND id = ANY(%s)", (ids,)
         )
+        return [r for r in rows if keep is None or keep(r["id"])]
 
-    async def source_versions(self) -> dict[str, datetime]:
+    def _after_sync(
+        self, after: str, keep: Callable[[str], bool] | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        rows = self.writer.run_sync(
+            f"SELECT {SOURCE_COLUMNS} FROM data_sources WHERE enabled AND id > %s"
+            " ORDER BY id LIMIT %s",
+            (after, PAGE),
+        )
+        last = rows[-1]["id"] if len(rows) == PAGE else None
+        return [r for r in rows if keep is None or keep(r["id"])], last
+
+    async def source_versions(
+        self, keep: Callable[[str], bool] | None = None
+    ) -> dict[str, datetime]:
+        """Every enabled source's definition version that ``keep`` accepts (filtered on the
+        writer thread)."""
+        return await self.writer.call(self._versions_sync, keep)
+
+    def _versions_sync(self, keep: Callable[[str], bool] | None) -> dict[str, datetime]:
         # config_changed_at, not updated_at: every status write moves updated_at
-        rows = await self.run("SELECT id, config_changed_at FROM data_sources WHERE enabled")
-        return {r["id"]: r["config_changed_at"] for r in rows}
+        rows = self.writer.run_sync(
+            "SELECT id, config_changed_at FROM data_sources WHERE enabled", None
+        )
+        return {r["id"]: r["config_changed_at"] for r in rows if keep is None or keep(r["id"])}
 
     # -- buffered writes (event-loop thread) -------------------------------------------
     def add_result(self, row: ResultRow) -> None:
@@ -259,16 +302,38 @@ class Store:
         await self.run(leases.ANNOUNCE_SQL)
 
     async def lease_shards(
-        self, total: int, ttl: float, live_within: float
+        self,
+        total: int,
+        ttl: float,
+        live_within: float,
+        hand_back: bool = True,
+        at_least: int = 1,
     ) -> tuple[dict[int, int], int]:
         """Renew this daemon's shard leases and move toward a fair share of the live
-        daemons; return (the shards held with their generations, live daemons)."""
-        return await self.writer.call(self._lease_sync, total, ttl, live_within)
+        daemons (at least ``at_least``); return (the shards held with their generations,
+        live daemons). With ``hand_back`` False a surplus stays held for
+        ``release_shards``."""
+        return await self.writer.call(
+            self._lease_sync, total, ttl, live_within, hand_back, at_least
+        )
 
-    def _lease_sync(self, total: int, ttl: float, live_within: float) -> tuple[dict[int, int], int]:
+    def _lease_sync(
+        self, total: int, ttl: float, live_within: float, hand_back: bool, at_least: int
+    ) -> tuple[dict[int, int], int]:
         conn = self.writer.connection()
         with self.writer.outage_guard():
-            return leases.lease_round(conn, self.node_id, total, ttl, live_within)
+            return leases.lease_round(
+                conn, self.node_id, total, ttl, live_within, hand_back, at_least
+            )
+
+    async def release_shards(self, shards: list[int]) -> None:
+        """Hand these shards back and wake the other daemons' lease rounds."""
+        await self.writer.call(self._release_sync, shards)
+
+    def _release_sync(self, shards: list[int]) -> None:
+        conn = self.writer.connection()
+        with self.writer.outage_guard():
+            leases.release(conn, self.node_id, shards)
 
     # -- webhook outbox (kept under these names for webhooks.Sender) --------------------
     async def claim_deliveries(self, limit: int, lease_s: float) -> list[dict[str, Any]]:

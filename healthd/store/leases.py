@@ -57,6 +57,37 @@ FORGET_SQL = (
 ANNOUNCE_SQL = "SELECT pg_notify('healthd_leases', 'joined')"
 
 
+# The lease keeper (healthd/store/keeper.py) renews from a connection of its own, next to
+# the writer's flushes. A flush share-locks its shards' lease rows to its commit (the
+# fence, status.py): the keeper skips those rather than waiting for them (and tries them
+# again a moment later), so neither ever waits on the other in a cycle. The heartbeat's
+# row is touched first, before any lease row is locked, for the same reason (leaving,
+# FORGET_SQL, locks both).
+TOUCH_SQL = "UPDATE daemon_nodes SET heartbeat_at = now() WHERE node_id = %(node)s"
+RENEW_SQL = (
+    "UPDATE shard_leases SET expires_at = now() + make_interval(secs => %(ttl)s)"
+    " WHERE node_id = %(node)s AND shard IN (SELECT shard FROM shard_leases"
+    "  WHERE node_id = %(node)s AND expires_at > now() AND shard = ANY(%(shards)s)"
+    "  FOR UPDATE SKIP LOCKED) RETURNING shard"
+)
+HELD_SQL = "SELECT shard FROM shard_leases WHERE node_id = %(node)s AND expires_at > now()"
+
+
+def renew(
+    conn: psycopg.Connection[Any], node: str, ttl: float, shards: list[int] | None = None
+) -> tuple[list[int], list[int]]:
+    """Renew this daemon's unexpired leases (of ``shards``, default all) and touch its
+    heartbeat, in one transaction; return (renewed, held but skipped because a flush had
+    them locked). Takes nothing and hands nothing back: that is the lease round's."""
+    want = list(range(SHARDS)) if shards is None else shards
+    p = {"node": node, "ttl": ttl, "shards": want}
+    with conn.transaction():
+        conn.execute(TOUCH_SQL, p)
+        renewed = sorted(r[0] for r in conn.execute(RENEW_SQL, p).fetchall())
+        held = {r[0] for r in conn.execute(HELD_SQL, p).fetchall()}
+    return renewed, sorted(held.intersection(want) - set(renewed))
+
+
 def release_node(url: str, node_id: str) -> None:
     """FORGET_SQL for a daemon known to be dead, from outside it (the supervisor, which
     reaped the worker: nothing can still be probing under that node id)."""
@@ -65,10 +96,20 @@ def release_node(url: str, node_id: str) -> None:
 
 
 def lease_round(
-    conn: psycopg.Connection[Any], node: str, total: int, ttl: float, live_within: float
+    conn: psycopg.Connection[Any],
+    node: str,
+    total: int,
+    ttl: float,
+    live_within: float,
+    hand_back: bool = True,
+    at_least: int = 1,
 ) -> tuple[dict[int, int], int]:
     """Renew this daemon's leases and rebalance, in one transaction; return (the shards
-    held with their generations, live daemons)."""
+    held with their generations, live daemons). With ``hand_back`` False a surplus is kept
+    (and renewed) for the caller to ``release`` once its last probes are written: what
+    ``rebalance`` says of the returned shards is what it would have handed back. The
+    live count is at least ``at_least`` (workers started together count each other before
+    their first heartbeats land)."""
     p = {"node": node, "ttl": ttl, "live": live_within}
     with conn.transaction():
         held = {
@@ -85,7 +126,7 @@ def lease_round(
             " OR node_id = %(node)s",
             p,
         ).fetchone()
-        live = max(1, int(row["n"]) if row else 1)
+        live = max(1, at_least, int(row["n"]) if row else 1)
         want, extra = rebalance(set(held), total, live)
         if want:
             # SET sees the old row: the generation moves on only when the holder changes
@@ -101,14 +142,24 @@ def lease_round(
                     {**p, "want": want},
                 )
             )
-        elif extra:
-            conn.execute(
-                "UPDATE shard_leases SET node_id = NULL, expires_at = '-infinity'"
-                " WHERE node_id = %(node)s AND shard = ANY(%(extra)s)",
-                {**p, "extra": extra},
-            )
+        elif extra and hand_back:
+            _release(conn, node, extra)
             for shard in extra:
                 del held[shard]
-            # the daemon short of its share takes them at once, not a round later
-            conn.execute("SELECT pg_notify('healthd_leases', 'released')")
     return held, live
+
+
+def release(conn: psycopg.Connection[Any], node: str, shards: list[int]) -> None:
+    """Hand these shards back (a surplus ``lease_round`` left to the caller)."""
+    with conn.transaction():
+        _release(conn, node, shards)
+
+
+def _release(conn: psycopg.Connection[Any], node: str, shards: list[int]) -> None:
+    conn.execute(
+        "UPDATE shard_leases SET node_id = NULL, expires_at = '-infinity'"
+        " WHERE node_id = %(node)s AND shard = ANY(%(extra)s)",
+        {"node": node, "extra": shards},
+    )
+    # the daemon short of its share takes them at once, not a round later
+    conn.execute("SELECT pg_notify('healthd_leases', 'released')")

@@ -25,12 +25,21 @@ def shards_logged(d: DaemonProcess) -> int | None:
     return int(said[-1]) if said else None
 
 
-def per_path(target: Target) -> dict[str, int]:
+def per_path(target: Target, since: int = 0) -> dict[str, int]:
     with target.lock:
         out: dict[str, int] = {}
-        for r in target.requests:
+        for r in target.requests[since:]:
             out[r["path"]] = out.get(r["path"], 0) + 1
         return out
+
+
+def min_gap(target: Target) -> float:
+    """The shortest time between two probes of one source."""
+    times: dict[str, list[float]] = {}
+    with target.lock:
+        for r in target.requests:
+            times.setdefault(r["path"], []).append(r["at"])
+    return min(b - a for ts in times.values() for a, b in zip(ts, ts[1:], strict=False))
 
 
 def test_two_daemons_split_the_sources_and_take_over(
@@ -53,6 +62,8 @@ def test_two_daemons_split_the_sources_and_take_over(
             ),
             what="the first daemon holding every shard",
         )
+        with target.lock:
+            target.requests.clear()
         b = DaemonProcess(db_url, tmp_path / "b.log", HEALTHD_INTERVAL="2")
         try:
 
@@ -71,28 +82,23 @@ def test_two_daemons_split_the_sources_and_take_over(
                 timeout=30,
                 what="both daemons probing 32 shards",
             )
-            # the new holder takes on its sources right after that line; one of them can get
-            # an early first probe when the old holder's last result had not landed yet. The
-            # count below is of the steady state: it starts once every source has been
-            # probed since the split.
+            # counted from the hand-over on: the old holder handed its surplus back only
+            # once its last probes were written, so the new holder probes none of them early
             with target.lock:
-                target.requests.clear()
-            wait_for(
-                lambda: len(per_path(target)) == N,
-                timeout=30,
-                what="every source probed since the split",
-            )
-            with target.lock:
-                target.requests.clear()
+                mark = len(target.requests)
 
             def three_rounds() -> dict[str, int] | None:
-                counts = per_path(target)
+                counts = per_path(target, mark)
                 return counts if len(counts) == N and min(counts.values()) >= 3 else None
 
             counts = wait_for(three_rounds, timeout=30, what="every source probed three times")
             # every source probed, none twice as often as its interval allows (no double probing)
             assert len(counts) == N, sorted(counts)
             assert max(counts.values()) <= 4, counts
+            # and across the hand-over no source was probed again right away (1 s is the
+            # retry interval of a source still rising: the shortest cadence it has)
+            gap = min_gap(target)
+            assert gap >= 0.8, gap
             a.proc.send_signal(signal.SIGKILL)
             a.proc.wait()
             wait_for(

@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from healthd import settings, supervisor
 from healthd.daemon import LEASE_TTL
 from tests.conftest import wait_for
 from tests.support import DaemonProcess, Target
@@ -121,6 +122,9 @@ def test_two_workers_probe_each_source_once_per_interval(
     d = supervised()
     pids = wait_for(lambda: worker_pids(d), what="two worker processes")
     wait_for(lambda: two_nodes_leasing(db, pids), timeout=40, what="both workers holding shards")
+    # each took its share at its first lease round: no shard went to one worker and then
+    # on to the other (that worker would have loaded every source, then handed half over)
+    assert db.execute("SELECT max(generation) FROM shard_leases").fetchone() == (1,)
     wait_for(lambda: "Health check service started" in d.log(), what="the start line")
     time.sleep(1.0)  # probes placed before the split settle
     with target.lock:
@@ -311,3 +315,48 @@ def test_hand_over_leaves_no_dark_gap(
         for d in (a, b):
             if d is not None and d.proc.poll() is None:
                 d.stop()
+
+
+def test_worker_killed_at_stop_has_its_shards_handed_back(
+    db: psycopg.Connection[Any], db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker still busy when the stop bound runs out is killed, and its leases are
+    released then (not left to expire: the next start would wait a lease TTL for them)."""
+    monkeypatch.setattr(supervisor, "STOP_TIMEOUT", 0.5)
+    node = "stuck-worker"
+    db.execute(
+        "INSERT INTO daemon_nodes (node_id, hostname, pid, sources, version)"
+        " VALUES (%s, 'h', 1, 0, 'x')",
+        (node,),
+    )
+    db.execute(
+        "UPDATE shard_leases SET node_id = %s, expires_at = now() + interval '1 hour'"
+        " WHERE shard < 8",
+        (node,),
+    )
+    sup = supervisor.Supervisor(settings.load({}, database_url=db_url, workers=1))
+    try:
+        w = sup.workers[0]
+        # a worker that does not act on SIGTERM (stands for one stuck past the bound)
+        w.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+                " print('ready', flush=True); time.sleep(60)",
+            ],
+            stdout=subprocess.PIPE,
+        )
+        assert w.proc.stdout is not None and w.proc.stdout.readline() == b"ready\n"
+        w.node_id = node
+        sup.stop_all()
+        assert w.proc.returncode == -signal.SIGKILL
+    finally:
+        sup.close()
+        if w.proc is not None and w.proc.stdout is not None:
+            w.proc.stdout.close()
+    held = db.execute("SELECT count(*) FROM shard_leases WHERE node_id = %s", (node,)).fetchone()
+    assert held == (0,)
+    assert db.execute(
+        "SELECT count(*) FROM daemon_nodes WHERE node_id = %s", (node,)
+    ).fetchone() == (0,)
