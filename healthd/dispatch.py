@@ -369,6 +369,14 @@ class Runtime:
             heapq.heappop(heap)
         return 0.0
 
+    def restate(self, src: Source, state: State) -> None:
+        """Give a source the state read back from the table (its write did not land),
+        keeping the counts the summary line reads."""
+        if self.sources.get(src.id) is src:
+            self._count(src.state.status, -1)
+            self._count(state.status, 1)
+        src.state = state
+
     def _count(self, status: str, n: int) -> None:
         if status == CONNECTED:
             self.healthy += n

@@ -80,7 +80,7 @@ class SourceSync:
         for row in rows:
             src = current.get(row["id"])
             if src is not None and self.owns(src.id):
-                src.state = state_from_row(row)
+                self.runtime.restate(src, state_from_row(row))
 
     @quiet_job
     async def job_resync(self) -> None:

@@ -53,6 +53,7 @@ def test_healthy_and_unknown_counts_follow_every_change() -> None:
     import asyncio
 
     from healthd import settings
+    from healthd.debounce import State
     from healthd.dispatch import Runtime, build_source
     from healthd.plugins import ProbeResult
 
@@ -86,6 +87,10 @@ def test_healthy_and_unknown_counts_follow_every_change() -> None:
         assert rt.status_counts() == (2, 1)
         rt.retire(c)
         assert rt.status_counts() == (2, 0) and rt.unknown == 0
+        # a write that did not land: the table's state is read back, and counted
+        rt.restate(a, State(status="error"))
+        assert rt.status_counts() == (1, 1)
+        rt.restate(a, State(status="connected"))
         for _ in range(3):
             rt._record(a, ProbeResult.error("down", 1.0))
         assert rt.status_counts() == (1, 1)
