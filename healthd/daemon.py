@@ -124,6 +124,7 @@ class Daemon(SourceSync):
             lambda: self.loop_turned_at,
             {**w.tcp_kwargs(), "application_name": "healthd-leases"},
             w.session_sql(),
+            lambda: w.landed_at,
         )
 
     # -- callbacks from the runtime ------------------------------------------------

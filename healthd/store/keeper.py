@@ -4,8 +4,9 @@ late) instead of losing them whenever its event loop runs a lease TTL behind.
 
 The event loop's lease round (healthd/sourcesync.py) still takes, hands back and
 rebalances; the keeper only renews what is held, and only while the event loop has turned
-within ``turned_within`` seconds (``may_renew``): an overloaded loop turns late, a hung one
-does not turn at all, and a hung daemon must still lose its shards. A stopped process
+within ``turned_within`` seconds and a write of the daemon's own has landed within as long
+(``may_renew``): an overloaded loop turns late, a hung one does not turn at all, and a hung
+daemon, or one that cannot write, must still lose its shards. A stopped process
 (SIGSTOP, a frozen VM) stops this thread too, so its leases expire as before.
 """
 
@@ -28,10 +29,16 @@ RETRY_SKIPPED = 0.05  # a flush holding a lease row commits within a moment
 RETRIES = 20
 
 
-def may_renew(now: float, loop_turned_at: float, turned_within: float) -> bool:
+def may_renew(
+    now: float, loop_turned_at: float, turned_within: float, wrote_at: float | None = None
+) -> bool:
     """Renew only while the event loop has turned recently: late is overloaded (keep the
-    shards), silent for longer than ``turned_within`` is hung (let them go)."""
-    return now - loop_turned_at <= turned_within
+    shards), silent for longer than ``turned_within`` is hung (let them go). Likewise the
+    writer: a daemon none of whose database writes has landed for that long (stuck or
+    refused) lets its shards go, as it did before the keeper, so another daemon can try."""
+    if now - loop_turned_at > turned_within:
+        return False
+    return wrote_at is None or now - wrote_at <= turned_within
 
 
 class LeaseKeeper:
@@ -45,6 +52,7 @@ class LeaseKeeper:
         loop_turned_at: Callable[[], float],
         connect_kwargs: dict[str, Any],
         session_sql: tuple[str, ...] = (),
+        wrote_at: Callable[[], float] | None = None,
     ) -> None:
         self.url = url
         self.node_id = node_id
@@ -52,6 +60,7 @@ class LeaseKeeper:
         self.every = every
         self.turned_within = turned_within
         self.loop_turned_at = loop_turned_at
+        self.wrote_at = wrote_at  # when a write of the daemon's writer last landed
         self.connect_kwargs = connect_kwargs
         self.session_sql = session_sql
         self.renewals = 0  # rounds that renewed (for tests and the curious)
@@ -81,18 +90,24 @@ class LeaseKeeper:
         """One round: the shards renewed, or None when nothing was renewed (the loop is
         hung, or the database is unreachable: the writer logs that)."""
         now, turned = time.monotonic(), self.loop_turned_at()
-        if not may_renew(now, turned, self.turned_within):
+        wrote = self.wrote_at() if self.wrote_at is not None else None
+        if not may_renew(now, turned, self.turned_within, wrote):
             if not self._withheld:
                 self._withheld = True
+                what = (
+                    f"the event loop has not turned for {now - turned:.0f} s"
+                    if now - turned > self.turned_within
+                    else f"no database write has landed for {now - (wrote or now):.0f} s"
+                )
                 log.error(
-                    "the event loop has not turned for %.0f s: no longer renewing this"
-                    " daemon's shard leases, so other daemons take its sources over",
-                    now - turned,
+                    "%s: no longer renewing this daemon's shard leases, so other daemons"
+                    " take its sources over",
+                    what,
                 )
             return None
         if self._withheld:
             self._withheld = False
-            log.warning("the event loop turns again: renewing shard leases")
+            log.warning("renewing shard leases again")
         try:
             conn = self._connection()
             renewed, skipped = leases.renew(conn, self.node_id, self.ttl)

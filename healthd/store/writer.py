@@ -70,6 +70,8 @@ class Writer:
         self._backoff = 0.5
         self._down_what = ""
         self.identity: dict[str, str] | None = None  # which database this is (for the spool)
+        # when a call last succeeded (the lease keeper renews only while writes land)
+        self.landed_at = time.monotonic()
 
     async def call(self, fn: Callable[..., T], *args: Any, deadline: float | None = None) -> T:
         """Run ``fn`` on the writer thread, for at most ``deadline`` seconds (default: a
@@ -80,7 +82,9 @@ class Writer:
         fut.add_done_callback(_seen)
         limit = deadline if deadline is not None else self.timeout + 10.0
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), limit)
+            out = await asyncio.wait_for(asyncio.shield(fut), limit)
+            self.landed_at = time.monotonic()
+            return out
         except TimeoutError:
             log.error("database call took longer than %.0f s: dropping the connection", limit)
             self.abort()

@@ -16,10 +16,12 @@ NODE = "node-a"
 TTL = 15.0
 
 
-def test_the_rule_renews_while_the_loop_turns_late_but_not_once_it_is_hung() -> None:
+def test_the_rule_renews_while_loop_and_writer_work_late_but_not_once_either_is_stuck() -> None:
     assert may_renew(100.0, 99.5, 30.0)
     assert may_renew(100.0, 75.0, 30.0)  # 25 s behind: overloaded, keeps its shards
     assert not may_renew(100.0, 69.0, 30.0)  # silent for 31 s: hung, lets them go
+    assert may_renew(100.0, 99.5, 30.0, wrote_at=80.0)  # writes land, if late
+    assert not may_renew(100.0, 99.5, 30.0, wrote_at=69.0)  # none landed for 31 s: stuck
 
 
 def hold(db: psycopg.Connection[Any], shards: range, seconds: float) -> None:
@@ -72,6 +74,13 @@ def test_keeper_renews_only_what_is_held_and_only_while_the_loop_turns(
         turned[0] = time.monotonic() - 31.0  # hung
         assert k.renew_once() is None
         assert all(s <= 2.0 for s in left(db).values())
+        # the loop turns, but none of the daemon's writes has landed for 31 s
+        turned[0] = time.monotonic()
+        k.wrote_at = lambda: time.monotonic() - 31.0
+        assert k.renew_once() is None
+        assert all(s <= 2.0 for s in left(db).values())
+        k.wrote_at = time.monotonic
+        assert k.renew_once() == list(range(8))
     finally:
         k.stop()
 
