@@ -131,6 +131,23 @@ def broadcaster(app: Flask) -> Broadcaster:
     return b
 
 
+def subscribe(app: Flask) -> Broadcaster:
+    """Take a subscriber's place in this worker's broadcaster (SSE and WebSocket count
+    together), or answer 503: each subscriber holds a thread of this worker for as long as
+    it listens, and past the cap the others are kept for /healthz and ordinary requests.
+    The caller must ``unsubscribe`` when done."""
+    b = broadcaster(app)
+    cap = app.config["STREAM_MAX"]
+    if not b.try_subscribe(cap):
+        raise ApiError(
+            503,
+            "too_many_streams",
+            f"this worker already serves {cap} streams; try again shortly",
+            {"Retry-After": "10"},
+        )
+    return b
+
+
 def _resume_id() -> int | None:
     # ?after= too: a browser's EventSource cannot send Last-Event-ID on its first connect;
     # the header still wins, as the browser sends it on reconnecting to the same URL
@@ -159,18 +176,7 @@ def stream() -> Response:
         resume if resume is not None else queries.last_event_id()
     )  # 503 now if the database is down
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    b = broadcaster(app)
-    cap = app.config["STREAM_MAX"]
-    if not b.try_subscribe(cap):
-        # each subscriber holds a thread of this worker for as long as it listens: past the
-        # cap the others are kept for /healthz and ordinary requests
-        raise ApiError(
-            503,
-            "too_many_streams",
-            f"this worker already serves {cap} streams; try again shortly",
-            {"Retry-After": "10"},
-        )
-    sub = _Subscription(b)
+    sub = _Subscription(subscribe(app))
     resp = Response(
         _events(app, last, sub, request.environ.get("gunicorn.socket")),
         mimetype="text/event-stream",

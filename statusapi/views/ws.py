@@ -63,16 +63,7 @@ def ws() -> Response:
     after = params.integer("after", None, 0)
     last = after if after is not None else queries.last_event_id()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    b = stream.broadcaster(app)
-    cap = app.config["STREAM_MAX"]
-    if not b.try_subscribe(cap):
-        # a socket holds a worker thread as a stream does: the same cap, counted together
-        raise ApiError(
-            503,
-            "too_many_streams",
-            f"this worker already serves {cap} streams; try again shortly",
-            {"Retry-After": "10"},
-        )
+    b = stream.subscribe(app)  # a socket holds a worker thread as a stream does
     try:
         sock = Server(request.environ, ping_interval=PING_S, max_message_size=4096)
         try:
