@@ -120,7 +120,7 @@ class SourceSync:
         # the first round counts the supervisor's other workers as live: they start now
         siblings = supervisor.siblings() if self.lease_rounds == 0 else 1
         leases, live = await self.store.lease_shards(
-            SHARDS, LEASE_TTL, LIVE_WITHIN, hand_back=False, at_least=siblings
+            SHARDS, LEASE_TTL, LIVE_WITHIN, at_least=siblings
         )
         if self.stopping.is_set():
             # leaving: shards another daemon just handed back are not loaded (tens of

@@ -302,29 +302,19 @@ class Store:
         await self.run(leases.ANNOUNCE_SQL)
 
     async def lease_shards(
-        self,
-        total: int,
-        ttl: float,
-        live_within: float,
-        hand_back: bool = True,
-        at_least: int = 1,
+        self, total: int, ttl: float, live_within: float, at_least: int = 1
     ) -> tuple[dict[int, int], int]:
-        """Renew this daemon's shard leases and move toward a fair share of the live
+        """Renew this daemon's shard leases and take shards up to a fair share of the live
         daemons (at least ``at_least``); return (the shards held with their generations,
-        live daemons). With ``hand_back`` False a surplus stays held for
-        ``release_shards``."""
-        return await self.writer.call(
-            self._lease_sync, total, ttl, live_within, hand_back, at_least
-        )
+        live daemons). A surplus stays held for ``release_shards``."""
+        return await self.writer.call(self._lease_sync, total, ttl, live_within, at_least)
 
     def _lease_sync(
-        self, total: int, ttl: float, live_within: float, hand_back: bool, at_least: int
+        self, total: int, ttl: float, live_within: float, at_least: int
     ) -> tuple[dict[int, int], int]:
         conn = self.writer.connection()
         with self.writer.outage_guard():
-            return leases.lease_round(
-                conn, self.node_id, total, ttl, live_within, hand_back, at_least
-            )
+            return leases.lease_round(conn, self.node_id, total, ttl, live_within, at_least)
 
     async def release_shards(self, shards: list[int]) -> None:
         """Hand these shards back and wake the other daemons' lease rounds."""

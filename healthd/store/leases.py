@@ -101,15 +101,15 @@ def lease_round(
     total: int,
     ttl: float,
     live_within: float,
-    hand_back: bool = True,
     at_least: int = 1,
 ) -> tuple[dict[int, int], int]:
-    """Renew this daemon's leases and rebalance, in one transaction; return (the shards
-    held with their generations, live daemons). With ``hand_back`` False a surplus is kept
-    (and renewed) for the caller to ``release`` once its last probes are written: what
-    ``rebalance`` says of the returned shards is what it would have handed back. The
-    live count is at least ``at_least`` (workers started together count each other before
-    their first heartbeats land)."""
+    """Renew this daemon's leases and take free or expired shards up to its fair share, in
+    one transaction; return (the shards held with their generations, live daemons). A
+    surplus is kept (and renewed) for the caller to ``release`` once its last probes are
+    written (handed back here, probes in flight or unflushed were dropped by the fence and
+    the next holder probed those sources again at once): what ``rebalance`` says of the
+    returned shards is the surplus. The live count is at least ``at_least`` (workers
+    started together count each other before their first heartbeats land)."""
     p = {"node": node, "ttl": ttl, "live": live_within}
     with conn.transaction():
         held = {
@@ -127,7 +127,7 @@ def lease_round(
             p,
         ).fetchone()
         live = max(1, at_least, int(row["n"]) if row else 1)
-        want, extra = rebalance(set(held), total, live)
+        want, _ = rebalance(set(held), total, live)
         if want:
             # SET sees the old row: the generation moves on only when the holder changes
             held.update(
@@ -142,24 +142,16 @@ def lease_round(
                     {**p, "want": want},
                 )
             )
-        elif extra and hand_back:
-            _release(conn, node, extra)
-            for shard in extra:
-                del held[shard]
     return held, live
 
 
 def release(conn: psycopg.Connection[Any], node: str, shards: list[int]) -> None:
     """Hand these shards back (a surplus ``lease_round`` left to the caller)."""
     with conn.transaction():
-        _release(conn, node, shards)
-
-
-def _release(conn: psycopg.Connection[Any], node: str, shards: list[int]) -> None:
-    conn.execute(
-        "UPDATE shard_leases SET node_id = NULL, expires_at = '-infinity'"
-        " WHERE node_id = %(node)s AND shard = ANY(%(extra)s)",
-        {"node": node, "extra": shards},
-    )
-    # the daemon short of its share takes them at once, not a round later
-    conn.execute("SELECT pg_notify('healthd_leases', 'released')")
+        conn.execute(
+            "UPDATE shard_leases SET node_id = NULL, expires_at = '-infinity'"
+            " WHERE node_id = %(node)s AND shard = ANY(%(extra)s)",
+            {"node": node, "extra": shards},
+        )
+        # the daemon short of its share takes them at once, not a round later
+        conn.execute("SELECT pg_notify('healthd_leases', 'released')")
