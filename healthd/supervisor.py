@@ -242,9 +242,7 @@ class Supervisor:
             )
             if w.node_id:
                 # its shards go to the other workers now, not when the leases expire
-                threading.Thread(
-                    target=self._release, args=(w.node_id,), name="release", daemon=True
-                ).start()
+                self._release_in_background(w.node_id)
             w.restart_at = now + w.backoff
             w.backoff = min(w.backoff * 2, BACKOFF_MAX)
 
@@ -357,6 +355,13 @@ class Supervisor:
         self.notifier.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def _release_in_background(self, node_id: str) -> threading.Thread:
+        """Hand a reaped worker's shards back on a thread (the database may be slow; the
+        supervisor's loop must not wait on it)."""
+        t = threading.Thread(target=self._release, args=(node_id,), name="release", daemon=True)
+        t.start()
+        return t
+
     def _release(self, node_id: str) -> None:
         from healthd.store.leases import release_node
 
@@ -392,12 +397,7 @@ class Supervisor:
                     gone.append(w.node_id)
         # reaped: nothing probes under their node ids any more, so their shards are free
         # now rather than when the leases expire (the next start takes them at once)
-        releases = [
-            threading.Thread(target=self._release, args=(node,), name="release", daemon=True)
-            for node in gone
-        ]
-        for t in releases:
-            t.start()
+        releases = [self._release_in_background(node) for node in gone]
         for t in releases:
             t.join(RELEASE_TIMEOUT)
 
