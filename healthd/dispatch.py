@@ -181,19 +181,15 @@ class Runtime:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def take_on(self, rows: list[dict[str, Any]]) -> None:
+    async def take_on_gradually(self, rows: list[dict[str, Any]], chunk: int = CHUNK) -> None:
         """Start probing these sources (start-up, sources added or changed, shards taken
         over), each placed by the one rule of healthd/placement.py. A source this runtime
-        already probes keeps its debounce state; its new definition is probed promptly."""
-        now, wall = time.monotonic(), time.time()
-        self._add_placed(self._build(rows, now, wall), now)
+        already probes keeps its debounce state; its new definition is probed promptly.
 
-    async def take_on_gradually(self, rows: list[dict[str, Any]], chunk: int = CHUNK) -> None:
-        """``take_on`` for many rows (a start, a shard taken over): built and added
-        ``chunk`` at a time with the event loop turning in between, so probes already
-        running are recorded and dispatched on time (75,000 sources built in one go held
-        the loop for seconds, longer than a lease TTL on a loaded machine). The batch is
-        still placed as one."""
+        Built and added ``chunk`` at a time with the event loop turning in between, so
+        probes already running are recorded and dispatched on time (75,000 sources built
+        in one go held the loop for seconds, longer than a lease TTL on a loaded machine).
+        The batch is still placed as one."""
         now, wall = time.monotonic(), time.time()
         built: list[tuple[Source, placement.Candidate]] = []
         for i in range(0, len(rows), chunk):
@@ -232,11 +228,6 @@ class Runtime:
                 )
             built.append((src, placement.Candidate(src.id, period, natural)))
         return built
-
-    def _add_placed(self, built: list[tuple[Source, placement.Candidate]], now: float) -> None:
-        due = placement.place((c for _, c in built), now)
-        for src, _ in built:
-            self.add(src, due[src.id])
 
     def retire_many(self, srcs: list[Source]) -> None:
         """``retire`` for many sources at once (a shard handed over): every one stops
