@@ -33,32 +33,16 @@ from _servers import blackbox, nginx, wrk  # noqa: E402
 from bench_daemon import seed  # noqa: E402
 
 
-def bare_aiohttp(port: int, n: int = 10_000, conc: int = 200) -> float:
-    """The floor for one core: aiohttp GETs with a fresh connection each, nothing else
-    (no scheduling, no debounce, no writes), on uvloop as `healthd run` uses it."""
-    import asyncio
-
-    import aiohttp
+def bare_aiohttp(port: int, n: int = 10_000) -> tuple[float, float]:
+    """The floor for one core: (GETs/s, CPU µs per GET) of aiohttp configured as the http
+    plugin, a fresh connection each, nothing else (no scheduling, debounce or writes), on
+    uvloop as `healthd run` uses it (bench_client_floor.py's measurement)."""
     import uvloop
+    from bench_client_floor import variant
 
-    async def run() -> float:
-        sem = asyncio.Semaphore(conc)
-        conn = aiohttp.TCPConnector(force_close=True, limit=0)
-        async with aiohttp.ClientSession(connector=conn) as s:
-
-            async def one() -> None:
-                async with sem, s.get(f"http://127.0.0.1:{port}/") as r:
-                    await r.read()
-
-            t, c = time.perf_counter(), time.process_time()
-            await asyncio.gather(*(one() for _ in range(n)))
-            BARE_CPU_US.append((time.process_time() - c) / n * 1e6)
-            return n / (time.perf_counter() - t)
-
-    return float(uvloop.run(run()))
+    return uvloop.run(variant(port, "aiohttp as healthd", n))
 
 
-BARE_CPU_US: list[float] = []  # CPU (user + system) per GET of the bare aiohttp run
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -211,7 +195,7 @@ def main() -> None:
                 f"http://127.0.0.1:{bb}/probe?target={target}&module=http_2xx", 10
             )
         print(f"blackbox_exporter {out['blackbox']:,.0f} probes/s", file=sys.stderr)
-        out["bare"] = bare_aiohttp(nginx_port)
+        out["bare"], out["bare_us"] = bare_aiohttp(nginx_port)
         print(f"bare aiohttp, one process: {out['bare']:,.0f}/s", file=sys.stderr)
         if not args.skip_p11:
             for key, workers in (("p11", args.workers), ("p11_one", 1)):
@@ -265,7 +249,7 @@ def main() -> None:
         "| | bare aiohttp GET, fresh connection each, one process (uvloop): one core's floor"
         f" | {out['bare']:,.0f} | | healthd per worker / floor: {per:.2f} |"
     )
-    bare_us = BARE_CPU_US[0] if BARE_CPU_US else float("nan")
+    bare_us = out["bare_us"]
     print(
         "\nCPU per probe, µs (user + system; the daemon's processes, PostgreSQL's, nginx's):"
         f" bare aiohttp client alone {bare_us:,.0f}"
