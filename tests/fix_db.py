@@ -51,6 +51,23 @@ def db(db_url: str) -> Iterator[psycopg.Connection[Any]]:
         yield conn
 
 
+def source_row(sid: str, status: str = "unknown") -> dict[str, Any]:
+    """A data_sources row as the daemon loads it (store.load_sources): a tcp source with
+    no history, for building runtime Sources in unit tests."""
+    return {
+        "id": sid,
+        "plugin": "tcp",
+        "config": {"host": "127.0.0.1", "port": 9},
+        "connection_status": status,
+        "pending_status": None,
+        "pending_count": 0,
+        "pending_results": [],
+        "recent_results": "",
+        "flapping": False,
+        "percent_state_change": 0.0,
+    }
+
+
 # what a test reads back of a source: its debounced status and its transitions, in order
 def status(db: psycopg.Connection[Any], sid: str) -> str:
     row = db.execute("SELECT connection_status FROM data_sources WHERE id = %s", (sid,)).fetchone()

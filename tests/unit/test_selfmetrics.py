@@ -56,32 +56,19 @@ def test_healthy_and_unknown_counts_follow_every_change() -> None:
     from healthd.debounce import State
     from healthd.dispatch import Runtime, build_source
     from healthd.plugins import ProbeResult
+    from tests.fix_db import source_row
 
     rt = Runtime(settings.load({}), lambda row: None, lambda sid, ev: None)
 
-    def row(sid: str, status: str) -> dict[str, object]:
-        return {
-            "id": sid,
-            "plugin": "tcp",
-            "config": {"host": "127.0.0.1", "port": 9},
-            "connection_status": status,
-            "pending_status": None,
-            "pending_count": 0,
-            "pending_results": [],
-            "recent_results": "",
-            "flapping": False,
-            "percent_state_change": 0.0,
-        }
-
     async def scenario() -> None:
-        a = build_source(row("a", "connected"), rt.settings)
-        b = build_source(row("b", "unknown"), rt.settings)
+        a = build_source(source_row("a", "connected"), rt.settings)
+        b = build_source(source_row("b", "unknown"), rt.settings)
         rt.add(a, 0.0)
         rt.add(b, 0.0)
         assert rt.status_counts() == (1, 0)  # not probed yet: neither healthy nor failed
         rt._record(b, ProbeResult.connected("ok", 1.0))  # unknown: adopted at once
         assert rt.status_counts() == (2, 0)
-        c = build_source(row("c", "unknown"), rt.settings)
+        c = build_source(source_row("c", "unknown"), rt.settings)
         rt.add(c, 0.0)
         rt._record(c, ProbeResult.error("no", 1.0))
         assert rt.status_counts() == (2, 1)
@@ -94,7 +81,7 @@ def test_healthy_and_unknown_counts_follow_every_change() -> None:
         for _ in range(3):
             rt._record(a, ProbeResult.error("down", 1.0))
         assert rt.status_counts() == (1, 1)
-        rt.add(build_source(row("b", "connected"), rt.settings), 0.0)  # replaced
+        rt.add(build_source(source_row("b", "connected"), rt.settings), 0.0)  # replaced
         assert rt.status_counts() == (1, 1)
         rt.retire(rt.sources["b"])
         rt.retire(b)  # a stale copy: nothing counted twice

@@ -15,6 +15,7 @@ from healthd.settings import Settings
 from healthd.store import Pending, ResultRow
 from healthd.store.refusals import _replaced_event, _replaced_result, refused_for_content
 from healthd.store.status import Outcome
+from tests.fix_db import source_row
 
 
 def test_content_refusals_versus_session_refusals() -> None:
@@ -52,18 +53,7 @@ def test_what_did_not_land_is_read_back() -> None:
 def test_most_overdue_is_the_first_live_entry_and_the_heap_stays_ordered() -> None:
     async def go() -> None:
         rt = Runtime(Settings(), lambda r: None, lambda s, e: None)
-        row = {
-            "id": "x",
-            "plugin": "tcp",
-            "config": {"host": "h", "port": 1},
-            "connection_status": "unknown",
-            "pending_status": None,
-            "pending_count": 0,
-            "pending_results": [],
-            "recent_results": "",
-            "flapping": False,
-            "percent_state_change": 0.0,
-        }
+        row = source_row("x")
         rt.add(build_source(row, Settings()), 100.0)
         rt.add(build_source({**row, "id": "y"}, Settings()), 50.0)
         assert rt.most_overdue(40.0) == 0.0
