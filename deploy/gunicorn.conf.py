@@ -8,9 +8,9 @@ import multiprocessing
 import os
 import sys
 
-from healthd import settings as _readers
-from healthd.errors import ConfigError as _ConfigError
-from statusapi import config as _api_config
+from healthd.config import settings as _readers
+from healthd.core.errors import ConfigError as _ConfigError
+from statusapi.web import config as _api_config
 
 _SERVER_ENV = {
     # env var -> (name here, reader); one line per variable
@@ -33,12 +33,12 @@ bind = os.environ.get("STATUSAPI_BIND", "127.0.0.1:8080")
 # blocking driver needs no monkey-patching (as gevent would). One tail thread per worker
 # feeds all of its subscribers, so the database load does not grow with them.
 # Capacity for streams = workers x threads, less what each worker keeps back for ordinary
-# requests (the per-worker subscriber cap, statusapi/views/stream.py, is the thread count
+# requests (the per-worker subscriber cap, statusapi/stream/sse.py, is the thread count
 # less an eighth). 512 threads per worker: with the default 4 workers on 2 cores that is
 # ~1,790 streams, enough for P8's 1,000 subscribers even though gunicorn's workers do not
 # share connections out evenly. An idle thread costs ~10 KB of resident memory.
 # statusapi's subclass of gthread only turns gunicorn's own HTML error pages into JSON.
-worker_class = "statusapi.gunicorn_worker.JsonErrorWorker"
+worker_class = "statusapi.web.gunicorn_worker.JsonErrorWorker"
 workers = _server.get("workers", min(multiprocessing.cpu_count() * 2, 8))
 threads = _server.get("threads", 512)
 worker_connections = threads * 2
@@ -70,8 +70,8 @@ proc_name = "statusapi"
 # Request counters summed over the workers (prometheus_client multiprocess mode): the
 # directory must exist before a worker imports prometheus_client. Set
 # PROMETHEUS_MULTIPROC_DIR to choose it (it is emptied at start); otherwise a private
-# temporary one is made and removed on exit. statusapi/multiproc.py says more.
-from statusapi import multiproc  # noqa: E402
+# temporary one is made and removed on exit. statusapi/web/multiproc.py says more.
+from statusapi.web import multiproc  # noqa: E402
 
 multiproc.prepare()
 child_exit = multiproc.child_exit

@@ -8,21 +8,16 @@ from flask import Flask
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    from statusapi import config, db, edges, errors, middleware
-    from statusapi.views import (
-        ai,
-        badges,
-        events,
-        figures,
-        meta,
-        operations,
-        page,
-        sources,
-        stream,
-        ws,
-    )
+    from statusapi import middleware
+    from statusapi.api import ai, events, figures, meta, operations, sources
+    from statusapi.data import db
+    from statusapi.page import badges
+    from statusapi.page import views as page
+    from statusapi.stream import sse, ws
+    from statusapi.web import config, edges, errors
 
-    app = Flask(__name__)
+    # the page's templates and static files live with the page package
+    app = Flask(__name__, template_folder="page/templates", static_folder="page/static")
     app.config.update(config.from_env())
     if test_config:
         app.config.update(test_config)
@@ -31,8 +26,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     middleware.init_app(app)
     edges.init_app(app)
     page.init_app(app)
-    for bp in (sources.bp, events.bp, stream.bp, ai.bp, meta.bp, operations.bp):
+    for bp in (sources.bp, events.bp, sse.bp, ai.bp, meta.bp, operations.bp):
         app.register_blueprint(bp)
-    for bp in (figures.bp, page.bp, badges.bp, ws.bp):  # issue 11: the page and its figures
+    for bp in (figures.bp, page.bp, badges.bp, ws.bp):  # the page and its figures
         app.register_blueprint(bp)
     return app

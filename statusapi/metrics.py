@@ -1,6 +1,6 @@
 """Prometheus metrics: status gauges and the daemons' own counters read from the table
 at scrape time, plus the API's request counters (summed over gunicorn's workers when
-PROMETHEUS_MULTIPROC_DIR is set: statusapi/multiproc.py).
+PROMETHEUS_MULTIPROC_DIR is set: statusapi/web/multiproc.py).
 
 Every label value is bounded: methods outside the standard set are ``other``, routes are
 the app's URL rules (``unmatched`` otherwise), plugins are registered plugin names
@@ -23,7 +23,8 @@ from prometheus_client.core import (
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from statusapi import multiproc, queries
+from statusapi.data import queries
+from statusapi.web import multiproc
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 RESULTS = frozenset({"connected", "disconnected", "error"})
@@ -98,7 +99,7 @@ def _buckets(h: Any) -> tuple[list[tuple[str, float]], float] | None:
 
 
 def daemon_families(rows: list[dict[str, Any]], known: frozenset[str]) -> Iterator[Any]:
-    """The daemons' own counters (healthd/selfmetrics.py snapshots), one series per node."""
+    """The daemons' own counters (healthd/core/selfmetrics.py snapshots), one series per node."""
     probes = CounterMetricFamily(
         "healthd_daemon_probes",
         "Probes finished, by plugin and result",

@@ -9,7 +9,7 @@ import time
 from flask import Flask, Response, g, request
 
 from statusapi import metrics
-from statusapi.errors import error_response
+from statusapi.web.errors import error_response
 
 OPEN_PATHS = ("/healthz",)
 

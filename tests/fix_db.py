@@ -12,7 +12,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from healthd import embedded, migrate
+from healthd.local import embedded
+from healthd.store import migrate
 
 TEMPLATE = "healthd_template"
 _counter = itertools.count()

@@ -101,7 +101,7 @@ class Gunicorn:
     CONF = Path(__file__).resolve().parent.parent / "deploy" / "gunicorn.conf.py"
 
     def __init__(self, db_url: str, log_path: Path, workers: int = 2, **env: str) -> None:
-        from healthd.embedded import free_port
+        from healthd.local.embedded import free_port
 
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"

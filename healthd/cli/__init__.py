@@ -13,7 +13,7 @@ from healthd.cli.operations import maintenance, prune
 from healthd.cli.root import main
 from healthd.cli.sources import sources
 from healthd.cli.webhooks import webhooks
-from healthd.errors import HealthdError
+from healthd.core.errors import HealthdError
 
 for _command in (sources, webhooks, maintenance, prune):
     main.add_command(_command)
@@ -36,6 +36,6 @@ def cli_entry() -> None:
     except SystemExit:
         raise
     except Exception as exc:  # last resort: one line, never a traceback
-        from healthd.secrets import strip_url_credentials
+        from healthd.core.secrets import strip_url_credentials
 
         fail(f"internal error: {type(exc).__name__}: {strip_url_credentials(str(exc))}")

@@ -10,8 +10,9 @@ from typing import Any, NoReturn
 
 import click
 
-from healthd import plugins, settings
-from healthd.errors import ConfigError
+from healthd import plugins
+from healthd.config import settings
+from healthd.core.errors import ConfigError
 
 EXIT_FAILED, EXIT_UNKNOWN = 2, 3
 

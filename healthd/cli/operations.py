@@ -7,13 +7,13 @@ from typing import Any
 
 import click
 
-from healthd import catalog
 from healthd.cli.common import (
     Ctx,
     dump,
     pass_ctx,
 )
-from healthd.errors import ConfigError
+from healthd.core.errors import ConfigError
+from healthd.store import catalog
 
 
 @click.group()
@@ -44,7 +44,7 @@ def maintenance_add(
 ) -> None:
     """Add a window: --source ID ... | --all, and --end or --for (or --every with --for)."""
 
-    from healthd import maintenance as mw
+    from healthd.core import maintenance as mw
 
     if bool(source_ids) == all_sources:
         raise ConfigError("--source", "give one or more --source ID, or --all")
@@ -59,7 +59,7 @@ def maintenance_add(
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def maintenance_list(ctx: Ctx, as_json: bool) -> None:
-    from healthd import maintenance as mw
+    from healthd.core import maintenance as mw
 
     rows = catalog.list_maintenance(ctx.url)
     if as_json:
@@ -74,7 +74,7 @@ def maintenance_list(ctx: Ctx, as_json: bool) -> None:
 
 
 def _window_view(r: dict[str, Any]) -> dict[str, Any]:
-    from healthd import maintenance as mw
+    from healthd.core import maintenance as mw
 
     w = catalog.window_of(r)
     return {
@@ -122,7 +122,7 @@ def prune(ctx: Ctx, older_than: str | None) -> None:
     once (the daemon does it continually); the newest transition before it is kept."""
     from datetime import timedelta
 
-    from healthd.maintenance import parse_duration
+    from healthd.core.maintenance import parse_duration
 
     age = (
         parse_duration(older_than, "--older-than")

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from healthd import __version__, catalog, plugins, settings
+from healthd import __version__, plugins
 from healthd.cli.common import (
     EXIT_FAILED,
     EXIT_UNKNOWN,
@@ -21,10 +21,12 @@ from healthd.cli.common import (
     parse_json,
     pass_ctx,
 )
-from healthd.errors import ConfigError, HealthdError, NotFound
-from healthd.words import (
+from healthd.config import settings
+from healthd.core.errors import ConfigError, HealthdError, NotFound
+from healthd.core.words import (
     CONNECTED,
 )
+from healthd.store import catalog
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -79,7 +81,7 @@ from healthd.words import (
 def main(ctx: click.Context, /, default_timeout: float | None, **flags: Any) -> None:
     """healthd: debounced health checks written to PostgreSQL."""
     flags["timeout"] = default_timeout
-    # an API setting (statusapi/config.py): no command of this CLI reads it
+    # an API setting (statusapi/web/config.py): no command of this CLI reads it
     flags.pop("api_database_url", None)
     ctx.obj = Ctx(flags)
 
@@ -88,7 +90,7 @@ def main(ctx: click.Context, /, default_timeout: float | None, **flags: Any) -> 
 @pass_ctx
 def migrate(ctx: Ctx) -> None:
     """Apply pending database migrations."""
-    from healthd import migrate as migrations
+    from healthd.store import migrate as migrations
 
     applied = migrations.apply(ctx.url)
     click.echo(
@@ -107,13 +109,13 @@ def run(ctx: Ctx, workers: str | None) -> None:
     """Run the probe daemon in the foreground (SIGTERM/SIGINT stop it)."""
     from dataclasses import replace
 
-    from healthd import daemon
+    from healthd.daemon import loop as daemon
 
     s = ctx.settings
     if workers is not None:
         s = replace(s, workers=settings.workers("--workers", workers))
     if s.workers > 1:
-        from healthd import supervisor
+        from healthd.daemon import supervisor
 
         sys.exit(supervisor.main(s))
     sys.exit(daemon.main(s))
@@ -132,7 +134,7 @@ def run(ctx: Ctx, workers: str | None) -> None:
 @pass_ctx
 def up(ctx: Ctx, data_dir: Path | None, port: int, host: str) -> None:
     """Try it out: embedded PostgreSQL + migrations + examples + daemon + API."""
-    from healthd import up as up_mod
+    from healthd.local import up as up_mod
 
     sys.exit(up_mod.main(ctx.settings, data_dir, host, port))
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import click
 
-from healthd import catalog, dependencies
 from healthd.cli.common import (
     Ctx,
     dump,
@@ -17,7 +16,9 @@ from healthd.cli.common import (
     pass_ctx,
     redacted,
 )
-from healthd.sources import SETTINGS_FIELDS, read_file, validate, validate_all
+from healthd.config.sources import SETTINGS_FIELDS, read_file, validate, validate_all
+from healthd.core import dependencies
+from healthd.store import catalog
 
 
 @click.group()

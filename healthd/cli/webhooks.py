@@ -7,20 +7,21 @@ from typing import Any
 
 import click
 
-from healthd import catalog, dependencies
 from healthd.cli.common import (
     Ctx,
     dump,
     pass_ctx,
 )
-from healthd.errors import ConfigError
-from healthd.words import (
+from healthd.core import dependencies
+from healthd.core.errors import ConfigError
+from healthd.core.words import (
     EVENT_KINDS,
     FLAPPING_STARTED,
     FLAPPING_STOPPED,
     PROBE_STATUSES,
     TRANSITION,
 )
+from healthd.store import catalog
 
 WEBHOOK_EVENTS = EVENT_KINDS
 # what --events accepts: "flapping" is both of its events
@@ -130,8 +131,8 @@ def webhooks_list(ctx: Ctx, as_json: bool) -> None:
 
 def _shown_url(row: dict[str, Any]) -> str:
     """No credentials or query; a Slack-format URL's path is its secret, so not that either."""
-    from healthd.secrets import safe_url
-    from healthd.webhooks import origin
+    from healthd.core.secrets import safe_url
+    from healthd.notify.sender import origin
 
     if row.get("format") == "slack":
         return origin(row["url"]) + "/..."
@@ -156,7 +157,7 @@ def webhooks_deliveries(
     ctx: Ctx, webhook_id: int | None, failed: bool, limit: int, as_json: bool
 ) -> None:
     """The delivery log, newest first: state, attempts, last HTTP status or error."""
-    from healthd.webhooks import origin, without_path
+    from healthd.notify.sender import origin, without_path
 
     rows = catalog.list_deliveries(ctx.url, webhook_id, failed, limit)
     for r in rows:

@@ -43,10 +43,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from healthd.errors import ConfigError
+from healthd.core.errors import ConfigError
+from healthd.core.secrets import is_reference, referenced_values, resolve
+from healthd.core.words import CONNECTED, DISCONNECTED, ERROR, PROBE_STATUSES, Status
 from healthd.plugins.redaction import has_reference, looks_secret, strings
-from healthd.secrets import is_reference, referenced_values, resolve
-from healthd.words import CONNECTED, DISCONNECTED, ERROR, PROBE_STATUSES, Status
 
 STATUSES = PROBE_STATUSES
 
@@ -55,7 +55,7 @@ STATUSES = PROBE_STATUSES
 class ProbeResult:
     """One probe's outcome, as :meth:`Plugin.check` returns it.
 
-    ``status`` is one of the probe statuses (healthd/words.py): ``connected`` (it answered
+    ``status`` is one of the probe statuses (healthd/core/words.py): ``connected`` (it answered
     as expected), ``disconnected`` (could not reach it: refused, timed out, no route,
     DNS failure) or ``error`` (reached it, but it answered wrongly: a 500, bad
     credentials, a failing query). The debounce counts both failures alike; the words
@@ -205,7 +205,7 @@ class Plugin:
         :raises Exception: only for a bug. The guard turns any exception into an
             ``error`` result "plugin NAME failed: Type: message" (the traceback is logged
             at debug level); :class:`TimeoutError` becomes ``disconnected``
-            "timed out after N s"; a :class:`~healthd.secrets.SecretError` from
+            "timed out after N s"; a :class:`~healthd.core.secrets.SecretError` from
             :meth:`resolved` becomes an ``error`` naming the reference.
         """
         raise NotImplementedError

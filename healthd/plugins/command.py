@@ -45,7 +45,7 @@ class CommandPlugin(Plugin):
     def __init__(self, config: object) -> None:
         super().__init__(config)  # type: ignore[arg-type]
         if not self.config["argv"]:
-            from healthd.errors import ConfigError
+            from healthd.core.errors import ConfigError
 
             raise ConfigError("config.argv", "must name a program")
 

@@ -12,8 +12,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from healthd.core.secrets import SecretError, scrub
 from healthd.plugins.base import STATUSES, Plugin, ProbeResult
-from healthd.secrets import SecretError, scrub
 
 log = logging.getLogger("healthd.plugins.base")
 

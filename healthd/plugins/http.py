@@ -12,9 +12,9 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
+from healthd.core.secrets import safe_url
 from healthd.plugins import httpclient
 from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
-from healthd.secrets import safe_url
 
 BODY_LIMIT = 1 << 20  # body_contains reads at most 1 MiB
 MAX_REDIRECTS = 10
@@ -49,7 +49,7 @@ class HttpPlugin(Plugin):
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         if not self.config["url"].startswith(("http://", "https://")):
-            from healthd.errors import ConfigError
+            from healthd.core.errors import ConfigError
 
             raise ConfigError("config.url", "must start with http:// or https://")
 

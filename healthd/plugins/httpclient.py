@@ -1,5 +1,5 @@
 """One aiohttp session per event loop, shared by the http and ai-service plugins and the
-webhook sender (healthd/webhooks.py): public, though it lives among the plugins.
+webhook sender (healthd/notify/sender.py): public, though it lives among the plugins.
 
 A fresh TCP connection per probe (force_close) is deliberate: a health check that rides
 a pooled keep-alive connection would not notice a listener that stopped accepting. No
@@ -16,8 +16,8 @@ from typing import Any
 
 import aiohttp
 
-from healthd.secrets import safe_url
-from healthd.words import DISCONNECTED, ERROR
+from healthd.core.secrets import safe_url
+from healthd.core.words import DISCONNECTED, ERROR
 
 _sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
 

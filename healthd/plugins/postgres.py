@@ -8,9 +8,9 @@ from typing import Any
 
 import psycopg
 
-from healthd.errors import first_line
+from healthd.core.errors import first_line
+from healthd.core.words import CONNECTED, DISCONNECTED, ERROR
 from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
-from healthd.words import CONNECTED, DISCONNECTED, ERROR
 
 
 class PostgresPlugin(Plugin):
@@ -24,7 +24,7 @@ class PostgresPlugin(Plugin):
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         if isinstance(self.config["dsn"], str):
-            from healthd import dburl
+            from healthd.core import dburl
 
             dburl.check(self.config["dsn"], "config.dsn")
         self._conn: psycopg.AsyncConnection[Any] | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from healthd.secrets import is_reference, strip_url_credentials
+from healthd.core.secrets import is_reference, strip_url_credentials
 
 SECRET_WORDS = (
     "key",

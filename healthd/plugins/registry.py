@@ -8,7 +8,7 @@ from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any
 
-from healthd.errors import NotFound
+from healthd.core.errors import NotFound
 from healthd.plugins.base import Plugin
 from healthd.plugins.redaction import redact_config
 

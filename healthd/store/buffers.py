@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 
-from healthd.debounce import Event
+from healthd.core.debounce import Event
 from healthd.store.codec import Pending, ResultRow
 
 log = logging.getLogger("healthd.store")

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from healthd.debounce import Event, Observation, State
-from healthd.words import ERROR
+from healthd.core.debounce import Event, Observation, State
+from healthd.core.words import ERROR
 
 
 @dataclass

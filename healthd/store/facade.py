@@ -21,10 +21,10 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from healthd import fields
-from healthd.debounce import Event
-from healthd.errors import first_line
-from healthd.selfmetrics import SelfMetrics
+from healthd.core import fields
+from healthd.core.debounce import Event
+from healthd.core.errors import first_line
+from healthd.core.selfmetrics import SelfMetrics
 from healthd.store import leases, refusals, retention, status
 from healthd.store.buffers import MAX_EVENTS, Buffers
 from healthd.store.codec import Pending, ResultRow

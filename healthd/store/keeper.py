@@ -2,7 +2,7 @@
 its own, so that an overloaded daemon keeps the shards it holds (and keeps probing them,
 late) instead of losing them whenever its event loop runs a lease TTL behind.
 
-The event loop's lease round (healthd/sourcesync.py) still takes, hands back and
+The event loop's lease round (healthd/daemon/sourcesync.py) still takes, hands back and
 rebalances; the keeper only renews what is held, and only while the event loop has turned
 within ``turned_within`` seconds and a write of the daemon's own has landed within as long
 (``may_renew``): an overloaded loop turns late, a hung one does not turn at all, and a hung

@@ -39,7 +39,7 @@ def rebalance(held: set[int], total: int, live: int) -> tuple[int, list[int]]:
     return 0, sorted(held)[fair:]
 
 
-# the heartbeat carries the daemon's own counters (healthd/selfmetrics.py)
+# the heartbeat carries the daemon's own counters (healthd/core/selfmetrics.py)
 HEARTBEAT_SQL = (
     "INSERT INTO daemon_nodes (node_id, hostname, pid, sources, version, metrics)"
     " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (node_id) DO UPDATE SET"

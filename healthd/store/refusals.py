@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from healthd.debounce import Event, Observation
-from healthd.errors import first_line
+from healthd.core.debounce import Event, Observation
+from healthd.core.errors import first_line
 from healthd.plugins.guard import clean_text
 from healthd.store.codec import Pending, ResultRow
 from healthd.store.rollbuf import Taken

@@ -19,10 +19,10 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from healthd import rollups
+from healthd.core import rollups
+from healthd.core.words import CONNECTED
 from healthd.store.codec import ResultRow, ts
 from healthd.store.leases import shard_of
-from healthd.words import CONNECTED
 
 log = logging.getLogger("healthd.store")
 

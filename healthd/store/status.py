@@ -29,12 +29,12 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from healthd import rollups
+from healthd.core import rollups
+from healthd.core.words import CONNECTED, FAILED, SUCCESS, TRANSITION
 from healthd.store import rollbuf
 from healthd.store.codec import Pending, ResultRow, obs_json, ts
 from healthd.store.leases import shard_of
 from healthd.store.rollbuf import Taken
-from healthd.words import CONNECTED, FAILED, SUCCESS, TRANSITION
 
 log = logging.getLogger("healthd.store")
 
@@ -77,7 +77,7 @@ _HELD = (
 )
 # The latency rollups (migration 0008) ride in the same statement: per source per minute,
 # probes, failures, the slowest success and a fixed histogram of successes' latencies
-# (healthd.rollups). They are summed in memory until their minute closes (rollbuf.py) and
+# (healthd.core.rollups). They are summed in memory until their minute closes (rollbuf.py) and
 # arrive by COPY in their own temp table, at most one per source and minute (rollbuf.take);
 # the upsert adds them to a row already there (a bucket written in parts). Fenced like the
 # rest: a stale daemon's probes count in no one's figures.

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.rows import dict_row
 
-from healthd.errors import first_line
+from healthd.core.errors import first_line
 
 log = logging.getLogger("healthd.store")
 
@@ -197,7 +197,7 @@ class Writer:
                 self.down_since = time.monotonic()
                 self.outages += 1
             self._down_what = what
-            from healthd import dburl
+            from healthd.core import dburl
 
             if dburl.is_auth_failure(exc):  # no outage: say what it is
                 what, exc = "refusing this daemon's login", Exception(dburl.describe(exc))

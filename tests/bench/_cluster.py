@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from healthd import embedded, migrate
+from healthd.local import embedded
+from healthd.store import migrate
 
 
 @contextlib.contextmanager

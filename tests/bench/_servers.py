@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from healthd.embedded import free_port
+from healthd.local.embedded import free_port
 
 
 def _wait_port(port: int, deadline_s: float = 10) -> None:

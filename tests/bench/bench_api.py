@@ -21,9 +21,9 @@ import psycopg  # noqa: E402
 from _cluster import migrated_database  # noqa: E402
 from _servers import wrk  # noqa: E402
 
-from healthd import catalog  # noqa: E402
-from healthd.embedded import free_port  # noqa: E402
-from healthd.sources import SourceSpec  # noqa: E402
+from healthd.config.sources import SourceSpec  # noqa: E402
+from healthd.local.embedded import free_port  # noqa: E402
+from healthd.store import catalog  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 CEILINGS = ROOT.parent / "shared" / "tools" / "ceilings"

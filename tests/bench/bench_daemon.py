@@ -24,11 +24,15 @@ import psycopg  # noqa: E402
 from _cluster import migrated_database  # noqa: E402
 from _servers import blackbox, nginx, wrk  # noqa: E402
 
-from healthd import catalog, settings  # noqa: E402
-from healthd.daemon import Daemon  # noqa: E402
-from healthd.debounce import Observation, State  # noqa: E402
-from healthd.sources import SourceSpec  # noqa: E402
-from healthd.store import ResultRow, Store  # noqa: E402
+from healthd.config import settings  # noqa: E402
+from healthd.config.sources import SourceSpec  # noqa: E402
+from healthd.core.debounce import Observation, State  # noqa: E402
+from healthd.daemon.loop import Daemon  # noqa: E402
+from healthd.store import (  # noqa: E402
+    ResultRow,
+    Store,
+    catalog,  # noqa: E402
+)
 
 
 def seed(url: str, n: int, target: str) -> None:
@@ -188,7 +192,7 @@ def main() -> None:
     if args.p4:
         p4_only(args.p4)
         return
-    from healthd import logs
+    from healthd.daemon import logs
 
     logs.setup(
         "text", level=30

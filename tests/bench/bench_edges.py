@@ -23,8 +23,10 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from healthd import embedded, migrate, plugins  # noqa: E402
+from healthd import plugins  # noqa: E402
+from healthd.local import embedded  # noqa: E402
 from healthd.plugins import httpclient  # noqa: E402
+from healthd.store import migrate  # noqa: E402
 from statusapi import create_app  # noqa: E402
 from tests.support import Gunicorn  # noqa: E402
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import psycopg  # noqa: E402
 from _cluster import migrated_database  # noqa: E402
 
-from healthd.embedded import free_port  # noqa: E402
+from healthd.local.embedded import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES, PER_SOURCE, HEAVY = 1000, 100, 10_000
@@ -171,7 +171,8 @@ def main() -> None:
             proc.wait()
         # the query and the arithmetic alone, in this process
         os.environ["STATUSAPI_DATABASE_URL"] = url
-        from statusapi import create_app, figures
+        from statusapi import create_app
+        from statusapi.data import figures
 
         app = create_app({"DATABASE_URL": url})
         with app.app_context():

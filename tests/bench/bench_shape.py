@@ -1,4 +1,4 @@
-"""The API's Source shape per row: the generated function (statusapi/shapes.py) against
+"""The API's Source shape per row: the generated function (statusapi/data/shapes.py) against
 the plain-Python ways to write it. No database: one representative row.
 
 Run: python tests/bench/bench_shape.py
@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
-from healthd import fields
-from statusapi import shapes
-from statusapi.queries import SOURCE_INDEX as AT
-from statusapi.shapes import redacted_config
+from healthd.core import fields
+from statusapi.data import shapes
+from statusapi.data.queries import SOURCE_INDEX as AT
+from statusapi.data.shapes import redacted_config
 
 Shape = Callable[[tuple[Any, ...]], dict[str, Any]]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from healthd import embedded
+from healthd.local import embedded
 from tests.fix_procs import Gunicorn, wait_for
 
 pytestmark = pytest.mark.slow

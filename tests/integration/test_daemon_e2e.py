@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from healthd import embedded
+from healthd.local import embedded
 from tests.fix_db import status, transitions
 from tests.fix_procs import DaemonProcess, wait_for
 from tests.fix_servers import Target, hanging_listener

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from healthd import embedded
+from healthd.local import embedded
 from tests.fix_procs import listening, procs_mentioning, wait_for
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

@@ -20,12 +20,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from healthd import embedded, plugins
-from healthd.debounce import Event, Observation
+from healthd import plugins
+from healthd.core.debounce import Event, Observation
+from healthd.local import embedded
+from healthd.notify.sender import Sender
 from healthd.plugins import httpclient as _http
 from healthd.plugins.base import ProbeResult
 from healthd.store import Store
-from healthd.webhooks import Sender
 from statusapi import create_app
 from tests.conftest import wait_for
 from tests.support import DaemonProcess, Gunicorn, Target
@@ -333,7 +334,7 @@ def test_webhook_redirect_is_a_failed_attempt(
                 await _http.close_session()
                 await store.close()
 
-        with caplog.at_level(logging.WARNING, logger="healthd.webhooks"):
+        with caplog.at_level(logging.WARNING, logger="healthd.notify.sender"):
             asyncio.run(go())
         row = db.execute("SELECT delivered_at, last_error FROM webhook_outbox").fetchone()
         assert row[0] is None and row[1].startswith(f"HTTP {code}")
@@ -582,9 +583,9 @@ def test_import_edge_cases_are_one_line_naming_the_field(
 def test_a_refusal_left_to_the_database_still_names_entry_and_field(
     db: psycopg.Connection[Any], db_url: str
 ) -> None:
-    from healthd import catalog
-    from healthd.errors import DatabaseError
-    from healthd.sources import SourceSpec
+    from healthd.config.sources import SourceSpec
+    from healthd.core.errors import DatabaseError
+    from healthd.store import catalog
 
     specs = [
         SourceSpec(id="a", plugin="tcp", config={"host": "h", "port": 1}, name="A"),

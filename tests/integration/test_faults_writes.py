@@ -30,7 +30,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from healthd.debounce import Event, Observation, State
+from healthd.core.debounce import Event, Observation, State
 from healthd.store import ResultRow, Store
 from tests.fix_db import status, transitions
 from tests.fix_procs import DaemonProcess, Gunicorn, wait_for

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from healthd.embedded import free_port
+from healthd.local.embedded import free_port
 from tests.fix_api import SECRET, seed
 from tests.fix_procs import Gunicorn
 

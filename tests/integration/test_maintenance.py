@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from healthd import maintenance
+from healthd.core import maintenance
 from tests.fix_ops import (
     FAST,
     add_source,
@@ -100,7 +100,7 @@ def test_list_and_the_database_agree_on_recurring_windows(
     assert listed[0]["every"] == {"day": "sun", "time": "02:00", "tz": "UTC", "duration_s": 3600.0}
     # PostgreSQL's occurrence function against the Python expansion, over a month
     rows = db.execute("SELECT id FROM maintenance_windows ORDER BY id").fetchall()
-    from healthd import catalog
+    from healthd.store import catalog
 
     stored = {w["id"]: catalog.window_of(w) for w in catalog.list_maintenance(db.info.dsn)}
     base = datetime(2027, 3, 15, tzinfo=UTC)  # across the spring DST change in Berlin
@@ -147,7 +147,8 @@ def test_bad_windows_are_one_line_and_change_nothing(db: psycopg.Connection[Any]
 
 def test_spans_for_uptime(db: psycopg.Connection[Any], db_url: str, healthd_cli: Any) -> None:
     """What uptime counts apart: every occurrence overlapping a range, clipped to it."""
-    from statusapi import create_app, queries
+    from statusapi import create_app
+    from statusapi.data import queries
 
     add_source(db, "web", "http://127.0.0.1:9/")
     add_source(db, "api", "http://127.0.0.1:9/")
@@ -179,7 +180,7 @@ def test_spans_for_uptime(db: psycopg.Connection[Any], db_url: str, healthd_cli:
 
 
 def catalog_window(db_url: str) -> maintenance.Window:
-    from healthd import catalog
+    from healthd.store import catalog
 
     (row,) = catalog.list_maintenance(db_url)
     return catalog.window_of(row)

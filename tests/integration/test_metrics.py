@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from flask.testing import FlaskClient
 
-from healthd.selfmetrics import SelfMetrics
+from healthd.core.selfmetrics import SelfMetrics
 from statusapi import create_app
 from tests.conftest import wait_for
 from tests.support import DaemonProcess, Gunicorn, Target

@@ -7,7 +7,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from healthd import embedded, migrate
+from healthd.local import embedded
+from healthd.store import migrate
 
 
 def _fresh(pg_cluster: embedded.Cluster, name: str) -> str:

@@ -20,7 +20,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from healthd import embedded, plugins
+from healthd import plugins
+from healthd.local import embedded
 from healthd.plugins import httpclient, registry
 from healthd.plugins.base import ProbeResult
 from tests.fix_procs import wait_for

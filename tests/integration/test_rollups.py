@@ -10,8 +10,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from healthd import rollups
-from healthd.debounce import Observation, State
+from healthd.core import rollups
+from healthd.core.debounce import Observation, State
 from healthd.store import ResultRow, Store
 from tests.conftest import wait_for
 from tests.support import DaemonProcess, Target

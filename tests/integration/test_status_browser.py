@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from healthd import rollups
+from healthd.core import rollups
 from tests.conftest import wait_for
 from tests.support import DaemonProcess, Gunicorn, Target
 
@@ -306,14 +306,14 @@ def test_the_page_resumes_after_the_api_was_away(
     meanwhile, the API comes back on the same address; the page catches up by id."""
     from unittest import mock
 
-    from healthd.embedded import free_port
+    from healthd.local.embedded import free_port
 
     db.execute(
         "INSERT INTO data_sources (id, name, type, plugin, connection_status)"
         " VALUES ('web', 'Web shop', 'service', 'http', 'connected')"
     )
     port = free_port()
-    with mock.patch("healthd.embedded.free_port", return_value=port):
+    with mock.patch("healthd.local.embedded.free_port", return_value=port):
         api = Gunicorn(db_url, tmp_path / "gunicorn-1.log", workers=1)
     driver = browser()
     try:
@@ -327,7 +327,7 @@ def test_the_page_resumes_after_the_api_was_away(
             " VALUES ('web', 'connected', 'error') RETURNING id)"
             " UPDATE data_sources SET connection_status = 'error' WHERE id = 'web'"
         )
-        with mock.patch("healthd.embedded.free_port", return_value=port):
+        with mock.patch("healthd.local.embedded.free_port", return_value=port):
             api = Gunicorn(db_url, tmp_path / "gunicorn-2.log", workers=1)
         wait_for(
             lambda: statuses(driver).get("web") == "error",

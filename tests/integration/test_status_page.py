@@ -16,7 +16,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from healthd import rollups
+from healthd.core import rollups
 from statusapi import create_app
 
 DAY = 86400

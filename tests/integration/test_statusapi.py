@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from healthd import embedded
+from healthd.local import embedded
 from statusapi import create_app
 from tests.fix_api import SECRET, heartbeat
 from tests.fix_procs import wait_for

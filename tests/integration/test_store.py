@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from healthd.debounce import Event, Observation, State
+from healthd.core.debounce import Event, Observation, State
 from healthd.store import ResultRow, Store, state_from_row
 
 

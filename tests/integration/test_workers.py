@@ -19,8 +19,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from healthd import settings, supervisor
-from healthd.daemon import LEASE_TTL
+from healthd.config import settings
+from healthd.daemon import supervisor
+from healthd.daemon.loop import LEASE_TTL
 from tests.conftest import wait_for
 from tests.support import DaemonProcess, Target
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from healthd.errors import ConfigError
-from statusapi import config, create_app
+from healthd.core.errors import ConfigError
+from statusapi import create_app
+from statusapi.web import config
 
 
 def test_defaults_and_values() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from healthd.sources import read_file, validate_all
+from healthd.config.sources import read_file, validate_all
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 

@@ -11,12 +11,14 @@ from typing import Any
 
 import pytest
 
-from healthd import dburl, plugins, settings
-from healthd.errors import ConfigError
+from healthd import plugins
+from healthd.config import settings
+from healthd.config.sources import validate
+from healthd.core import dburl
+from healthd.core.errors import ConfigError
+from healthd.core.secrets import scrub, strip_url_credentials
+from healthd.notify.sender import total_backoff
 from healthd.plugins.command import first_line
-from healthd.secrets import scrub, strip_url_credentials
-from healthd.sources import validate
-from healthd.webhooks import total_backoff
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -219,7 +221,7 @@ def test_readme_backoff_total_is_computed_from_the_code() -> None:
 
 
 def test_gunicorn_error_writer_is_json() -> None:
-    from statusapi.gunicorn_worker import json_error
+    from statusapi.web.gunicorn_worker import json_error
 
     raw = json_error(414, "URI Too Long", "x" * 10_000)
     head, _, body = raw.partition(b"\r\n\r\n")
@@ -233,7 +235,7 @@ def test_gunicorn_error_writer_is_json() -> None:
 
 
 def test_openapi_stream_is_an_event_stream_and_nul_is_excluded() -> None:
-    from statusapi.openapi import document
+    from statusapi.openapi.document import document
 
     doc = document()
     content = doc["paths"]["/api/v1/stream"]["get"]["responses"]["200"]["content"]
@@ -263,14 +265,14 @@ def test_openapi_stream_is_an_event_stream_and_nul_is_excluded() -> None:
     ],
 )
 def test_stream_cap_below_the_thread_count(env: dict[str, str], cap: int) -> None:
-    from statusapi.config import from_env
+    from statusapi.web.config import from_env
 
     assert from_env(env)["STREAM_MAX"] == cap
 
 
 @pytest.mark.parametrize("raw", ["lots", "-1", "nan"])
 def test_stream_cap_bad_value_names_the_variable(raw: str) -> None:
-    from statusapi.config import from_env
+    from statusapi.web.config import from_env
 
     with pytest.raises(ConfigError, match="^STATUSAPI_STREAM_MAX: must be"):
         from_env({"STATUSAPI_STREAM_MAX": raw})

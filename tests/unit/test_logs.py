@@ -4,8 +4,8 @@ import io
 import json
 import logging
 
-from healthd.logs import JsonFormatter
-from healthd.secrets import safe_url, scrub, strip_url_credentials
+from healthd.core.secrets import safe_url, scrub, strip_url_credentials
+from healthd.daemon.logs import JsonFormatter
 
 
 def test_json_log_lines_carry_the_event_fields() -> None:

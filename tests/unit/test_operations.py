@@ -7,9 +7,9 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from healthd import dependencies, maintenance
-from healthd.errors import ConfigError
-from healthd.webhooks import origin, request_for, slack_text, without_path
+from healthd.core import dependencies, maintenance
+from healthd.core.errors import ConfigError
+from healthd.notify.sender import origin, request_for, slack_text, without_path
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # a Wednesday
 

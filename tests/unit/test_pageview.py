@@ -3,7 +3,8 @@ latency chart, badges."""
 
 from __future__ import annotations
 
-from statusapi import badge, pageview
+from statusapi.page import badge_svg as badge
+from statusapi.page import pageview
 
 
 def test_durations() -> None:

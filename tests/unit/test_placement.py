@@ -1,11 +1,11 @@
-"""The one placement rule (healthd/placement.py): start-up, resync and hand-over alike."""
+"""The one placement rule (healthd/core/placement.py): start-up, resync and hand-over alike."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from healthd.placement import MIN_RATE, Candidate, natural_due, place
+from healthd.core.placement import MIN_RATE, Candidate, natural_due, place
 
 
 def test_a_source_probed_recently_keeps_its_cadence() -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from healthd import rollups
-from healthd.debounce import Observation, State
+from healthd.core import rollups
+from healthd.core.debounce import Observation, State
 from healthd.store.codec import ResultRow
 from healthd.store.rollbuf import Rollups
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from healthd import rollups
+from healthd.core import rollups
 
 
 def test_slots_are_lower_inclusive() -> None:

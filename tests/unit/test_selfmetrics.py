@@ -1,12 +1,12 @@
-"""The daemon's own counters (healthd/selfmetrics.py) and the supervisor's one summary."""
+"""The daemon's own counters (healthd/core/selfmetrics.py) and the supervisor's one summary."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 
-from healthd.selfmetrics import LAG_BUCKETS, SelfMetrics
-from healthd.supervisor import Report, Worker, aggregate
+from healthd.core.selfmetrics import LAG_BUCKETS, SelfMetrics
+from healthd.daemon.supervisor import Report, Worker, aggregate
 
 
 def test_snapshot_is_json_and_counts_by_plugin_and_result() -> None:
@@ -52,9 +52,9 @@ def test_healthy_and_unknown_counts_follow_every_change() -> None:
     """The runtime keeps its healthy count as statuses change instead of recounting."""
     import asyncio
 
-    from healthd import settings
-    from healthd.debounce import State
-    from healthd.dispatch import Runtime, build_source
+    from healthd.config import settings
+    from healthd.core.debounce import State
+    from healthd.daemon.dispatch import Runtime, build_source
     from healthd.plugins import ProbeResult
     from tests.fix_db import source_row
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from healthd import settings
-from healthd.errors import ConfigError
-from statusapi import config as api_config
+from healthd.config import settings
+from healthd.core.errors import ConfigError
+from statusapi.web import config as api_config
 
 
 def test_defaults() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from healthd import spool
-from healthd.debounce import Event, Observation, State
+from healthd.core.debounce import Event, Observation, State
+from healthd.daemon import spool
 from healthd.store import Pending, ResultRow
 
 DB = {"system": "7712238701662620749", "database": "healthd"}

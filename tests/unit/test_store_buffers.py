@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from healthd.debounce import Event, Observation, State
+from healthd.core.debounce import Event, Observation, State
 from healthd.store import Buffers, Pending, ResultRow, carry
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from healthd.up import ROOT_BASE, data_dir_for
+from healthd.local.up import ROOT_BASE, data_dir_for
 
 
 def test_explicit_data_dir_wins(tmp_path: Path) -> None:

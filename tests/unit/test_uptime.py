@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from statusapi.uptime import DAY, Timeline
+from statusapi.data.uptime import DAY, Timeline
 
 NOW = 1_764_000_000.0 - (1_764_000_000.0 % DAY) + 12 * 3600  # noon UTC
 

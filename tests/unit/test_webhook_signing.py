@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import random
 
-from healthd.webhooks import MAX_DELAY, backoff, body_of, signature
+from healthd.notify.sender import MAX_DELAY, backoff, body_of, signature
 
 
 def test_backoff_grows_is_capped_and_jittered() -> None:

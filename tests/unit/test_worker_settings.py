@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from healthd import settings
-from healthd.errors import ConfigError
+from healthd.config import settings
+from healthd.core.errors import ConfigError
 
 
 def test_auto_is_one_per_usable_core() -> None:

@@ -9,9 +9,9 @@ import time
 
 import psycopg
 
-from healthd.debounce import Event, Observation, State
-from healthd.dispatch import Runtime, build_source
-from healthd.settings import Settings
+from healthd.config.settings import Settings
+from healthd.core.debounce import Event, Observation, State
+from healthd.daemon.dispatch import Runtime, build_source
 from healthd.store import Pending, ResultRow
 from healthd.store.refusals import _replaced_event, _replaced_result, refused_for_content
 from healthd.store.status import Outcome

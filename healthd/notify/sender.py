@@ -1,0 +1,214 @@
+"""The outbox sender: sign, POST, back off; at least once, across restarts.
+
+A delivery is retried with exponential backoff and jitter until the receiver answers
+2xx, or MAX_ATTEMPTS have failed (2 h 4 min to 4 h 8 min of waiting between them, see
+total_backoff), after which it is marked given up (`healthd webhooks list` counts those).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import random
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from healthd.core.secrets import SecretError, resolve, safe_url
+from healthd.core.selfmetrics import SelfMetrics
+from healthd.plugins import httpclient
+from healthd.store import Store, Unavailable
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 15
+BASE_DELAY = 2.0
+MAX_DELAY = 3600.0
+POST_TIMEOUT = 10.0
+BATCH = 100
+
+
+def backoff(attempts: int, rng: random.Random | None = None) -> float:
+    """Delay before the next try after ``attempts`` failures: exponential, capped, jittered
+    between half and the whole step so receivers coming back are not stampeded."""
+    step = min(MAX_DELAY, BASE_DELAY * 2 ** max(attempts - 1, 0))
+    return float(step * (0.5 + (rng or random).random() * 0.5))
+
+
+def total_backoff() -> tuple[float, float]:
+    """(shortest, longest) total wait between the first attempt and giving up."""
+    steps = [min(MAX_DELAY, BASE_DELAY * 2 ** max(a - 1, 0)) for a in range(1, MAX_ATTEMPTS)]
+    return sum(steps) * 0.5, float(sum(steps))
+
+
+def body_of(payload: dict[str, Any]) -> bytes:
+    # canonical: the same bytes (and so the same signature) on every retry
+    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+
+
+def signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def origin(url: str) -> str:
+    """Scheme, host and port only: a Slack or Discord webhook URL's path is its secret."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<invalid url>"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}{port}"
+
+
+def without_path(message: str, url: str) -> str:
+    """An error message about ``url`` with its path taken out (stored and logged)."""
+    return message.replace(safe_url(url), origin(url))
+
+
+def slack_text(payload: dict[str, Any]) -> str:
+    """One line a person reads in a chat channel."""
+    who = payload.get("source_name") or payload.get("source_id")
+    sid = payload.get("source_id")
+    label = f"{who} ({sid})" if who != sid else str(sid)
+    event = payload.get("event")
+    if event == "flapping_started":
+        return f"healthd: {label} is flapping"
+    if event == "flapping_stopped":
+        return f"healthd: {label} stopped flapping"
+    line = f"healthd: {label} is {payload.get('to')} (was {payload.get('from')})"
+    message = payload.get("message")
+    if message and payload.get("to") != "connected":
+        line += f": {message}"
+    return line
+
+
+def standard_secret(secret: str) -> bytes:
+    """The key of a Standard Webhooks secret, ``whsec_<base64>``."""
+    if not secret.startswith("whsec_"):
+        raise ValueError("the secret of a standard webhook must look like whsec_<base64>")
+    try:
+        return base64.b64decode(secret[len("whsec_") :], validate=True)
+    except ValueError:
+        raise ValueError("the secret of a standard webhook is not valid base64") from None
+
+
+def standard_signature(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
+    """``v1,<base64 HMAC-SHA256 of "id.timestamp.body">`` (Standard Webhooks)."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def request_for(d: dict[str, Any], now: float | None = None) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of one attempt at delivery ``d`` in its webhook's format.
+    Raises SecretError or ValueError when the webhook's secret cannot be used."""
+    fmt = d.get("format") or "healthd"
+    payload = d["payload"]
+    headers = {
+        "Content-Type": "application/json",
+        "X-Healthd-Event": d["event"],
+        "X-Healthd-Delivery": str(d["delivery_id"]),
+    }
+    if fmt == "slack":
+        body = body_of({"text": slack_text(payload)})
+    elif fmt == "standard":
+        body = body_of(
+            {"type": f"healthd.{d['event']}", "timestamp": payload.get("at"), "data": payload}
+        )
+    else:
+        body = body_of(payload)
+    if not d["secret_ref"]:
+        return body, headers
+    secret = str(resolve(d["secret_ref"]))
+    if fmt == "standard":
+        # the timestamp is the attempt's (receivers reject old ones); the id stays the same
+        stamp = int(time.time() if now is None else now)
+        msg_id = str(d["delivery_id"])
+        headers["webhook-id"] = msg_id
+        headers["webhook-timestamp"] = str(stamp)
+        headers["webhook-signature"] = standard_signature(
+            standard_secret(secret), msg_id, stamp, body
+        )
+    else:
+        headers["X-Healthd-Signature"] = signature(secret, body)
+    return body, headers
+
+
+class Sender:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.wake = asyncio.Event()
+        self.metrics: SelfMetrics | None = None
+
+    async def run_once(self) -> int:
+        """Send what is due; return how many were attempted."""
+        try:
+            due = await self.store.claim_deliveries(BATCH, lease_s=POST_TIMEOUT * 3)
+        except Unavailable:
+            return 0
+        if due:
+            await asyncio.gather(*(self._deliver(d) for d in due))
+        return len(due)
+
+    async def _deliver(self, d: dict[str, Any]) -> None:
+        error = await self._post(d)
+        if error is not None:
+            error = without_path(error, d["url"])
+        try:
+            if error is None:
+                await self.store.delivery_done(d["id"], d.get("last_status"))
+                self._count("delivered")
+                return
+            give_up = d["attempts"] >= MAX_ATTEMPTS
+            self._count("given_up" if give_up else "failed")
+            retry = None if give_up else backoff(d["attempts"])
+            await self.store.delivery_failed(d["id"], error, retry, d.get("last_status"))
+            where = origin(d["url"])
+            if give_up:
+                log.error(
+                    "webhook %s: gave up on delivery %s after %d attempts: %s",
+                    where,
+                    d["delivery_id"],
+                    d["attempts"],
+                    error,
+                )
+            elif d["attempts"] == 1:
+                log.warning("webhook %s: delivery failed (%s); retrying with backoff", where, error)
+        except Unavailable:
+            pass  # the lease expires and the delivery is tried again: at least once
+
+    def _count(self, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.delivery(outcome)
+
+    async def _post(self, d: dict[str, Any]) -> str | None:
+        try:
+            body, headers = request_for(d)
+        except (SecretError, ValueError) as exc:
+            return str(exc)
+        try:
+            async with httpclient.session().post(
+                d["url"],
+                data=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT),
+                # a redirect is a failed delivery: following a 301/302 turns the POST into
+                # a GET without the body, and the event would count as delivered
+                allow_redirects=False,
+            ) as resp:
+                d["last_status"] = resp.status  # for the delivery log
+                if 200 <= resp.status < 300:
+                    return None
+                if 300 <= resp.status < 400:
+                    return f"HTTP {resp.status} (a redirect: not followed; use the final URL)"
+                return f"HTTP {resp.status}"
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            return httpclient.describe_error(exc, d["url"], POST_TIMEOUT)[1]

@@ -1,0 +1,135 @@
+"""The OpenAPI paths of the status page, uptime, latency, badges and the WebSocket
+(README: Status page)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from statusapi.openapi.parts import (
+    AFTER,
+    NOT_FOUND,
+    SOURCE_ID,
+    get_op,
+    ok_json,
+    query,
+)
+
+# -- the status page, uptime, latency, badges, WebSocket (README: Status page) ---------
+
+_FIGS = {
+    "type": "object",
+    "required": ["uptime", "up_s", "down_s", "unknown_s", "maintenance_s"],
+    "properties": {
+        "uptime": {
+            "type": ["number", "null"],
+            "description": "percent: up_s / (up_s + down_s); null with neither",
+        },
+        "up_s": {"type": "number"},
+        "down_s": {"type": "number", "description": "seconds disconnected or error"},
+        "unknown_s": {"type": "number", "description": "seconds unknown: not counted"},
+        "maintenance_s": {"type": "number", "description": "seconds in maintenance: not counted"},
+    },
+}
+_HTML = {"description": "an HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
+_SVG = {"description": "an SVG badge", "content": {"image/svg+xml": {"schema": {"type": "string"}}}}
+_WINDOW_PATH = {
+    "name": "window",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "enum": ["24h", "7d", "30d", "90d"]},
+}
+
+
+def page_paths() -> dict[str, Any]:
+    uptime = {
+        "type": "object",
+        "required": ["source_id", "windows", "daily"],
+        "properties": {
+            "source_id": {"type": "string"},
+            "windows": {
+                "type": "object",
+                "properties": {k: _FIGS for k in ("24h", "7d", "30d", "90d")},
+            },
+            "daily": {
+                "type": "array",
+                "minItems": 90,
+                "maxItems": 90,
+                "description": "the last 90 UTC days, oldest first; today up to now",
+                "items": {
+                    "type": "object",
+                    "required": ["date", "uptime", "down_s"],
+                    "properties": {
+                        "date": {"type": "string", "format": "date"},
+                        "uptime": {"type": ["number", "null"]},
+                        "down_s": {"type": "number"},
+                    },
+                },
+            },
+        },
+    }
+    bucket = {
+        "type": "object",
+        "required": ["start", "count", "failures", "p50_ms", "p95_ms", "max_ms"],
+        "properties": {
+            "start": {"type": "string", "format": "date-time"},
+            "count": {"type": "integer"},
+            "failures": {"type": "integer"},
+            "p50_ms": {"type": ["number", "null"]},
+            "p95_ms": {"type": ["number", "null"]},
+            "max_ms": {"type": ["number", "null"]},
+        },
+    }
+    latency = {
+        "type": "object",
+        "required": ["source_id", "window", "buckets"],
+        "properties": {
+            "source_id": {"type": "string"},
+            "window": {"type": "string"},
+            "buckets": {"type": "array", "items": bucket},
+        },
+    }
+    window_q = query(
+        "window", {"type": "string", "enum": ["1h", "24h", "7d"], "default": "1h"}, "time span"
+    )
+    return {
+        "/": {
+            "get": {
+                "summary": "Redirects to /status",
+                "responses": {"302": {"description": "to the status page"}},
+            }
+        },
+        "/status": get_op("The status page (HTML; live with JavaScript)", _HTML),
+        "/status/{source_id}": get_op(
+            "One source's status page (HTML)",
+            _HTML,
+            [SOURCE_ID, window_q],
+            NOT_FOUND,
+        ),
+        "/api/v1/sources/{source_id}/uptime": get_op(
+            "Exact uptime from the transitions: four windows and 90 daily figures",
+            ok_json(uptime),
+            [SOURCE_ID],
+            NOT_FOUND,
+        ),
+        "/api/v1/sources/{source_id}/latency": get_op(
+            "Latency percentiles from the daemon's rollups",
+            ok_json(latency),
+            [SOURCE_ID, window_q],
+            NOT_FOUND,
+        ),
+        "/badge/{source_id}.svg": get_op(
+            "A badge with the source's status word", _SVG, [SOURCE_ID], NOT_FOUND
+        ),
+        "/badge/{source_id}/uptime-{window}.svg": get_op(
+            "A badge with the source's uptime over a window",
+            _SVG,
+            [SOURCE_ID, _WINDOW_PATH],
+            NOT_FOUND,
+        ),
+        "/api/v1/ws": get_op(
+            "WebSocket: the stream's events as JSON text frames {id, event, data}",
+            {"description": "never sent: the connection is upgraded"},
+            [AFTER],
+            {"101": {"description": "switching to the WebSocket protocol"}},
+        ),
+    }

@@ -1,0 +1,98 @@
+"""The API's settings: the STATUSAPI_* variables, read by the daemon's typed readers.
+
+A bad value fails app creation with one line naming the variable. Under gunicorn that
+line is all the operator sees: the error is also gunicorn's AppImportError, which its
+worker prints without a traceback before the master stops (exit code 4).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from gunicorn.errors import AppImportError
+
+from healthd.config import settings
+from healthd.config.settings import Reader, number, text, words
+from healthd.core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    database_url: str | None = None  # None: HEALTHD_DATABASE_URL
+    tokens: tuple[str, ...] = field(default=(), repr=False)
+    ai_source_id: str = "ai-connection"
+    cors_origins: tuple[str, ...] = ()
+    # a daemon heartbeat older than this makes /readyz answer 503
+    heartbeat_max_age: float = 30.0
+    pool_max: int = 8
+    stream_poll: float = 0.1
+    stream_keepalive: float = 15.0
+    # SSE subscribers per worker (None: derived from the worker's threads, below them)
+    stream_max: int | None = None
+    threads: int = 256  # the worker's threads; gunicorn.conf.py's post_fork exports them
+    # the daemon's defaults, for a source's "pending.needed" (HEALTHD_RISE / HEALTHD_FALL)
+    default_rise: int = 3
+    default_fall: int = 3
+
+
+_ENV: dict[str, tuple[str, Reader]] = {
+    # env var -> (ApiSettings field, reader); one line per variable
+    "STATUSAPI_DATABASE_URL": ("database_url", text),
+    "STATUSAPI_TOKENS": ("tokens", words),
+    "STATUSAPI_AI_SOURCE_ID": ("ai_source_id", text),
+    "STATUSAPI_CORS_ORIGINS": ("cors_origins", words),
+    "STATUSAPI_HEARTBEAT_MAX_AGE": ("heartbeat_max_age", number(float, 0.1)),
+    "STATUSAPI_POOL_MAX": ("pool_max", number(int, 1)),
+    "STATUSAPI_STREAM_POLL": ("stream_poll", number(float, 0.01)),
+    "STATUSAPI_STREAM_KEEPALIVE": ("stream_keepalive", number(float, 0.1)),
+    "STATUSAPI_STREAM_MAX": ("stream_max", number(int, 0, 100_000)),
+    "STATUSAPI_THREADS": ("threads", number(int, 1, 100_000)),
+}
+
+
+class BadSetting(ConfigError, AppImportError):  # type: ignore[misc]  # gunicorn is untyped
+    """A bad setting, as a ConfigError and as the error gunicorn reports in one line."""
+
+
+def load(environ: Mapping[str, str] | None = None) -> ApiSettings:
+    """The API's settings from the environment. Raises BadSetting naming the variable."""
+    env = os.environ if environ is None else environ
+    try:
+        daemon = settings.load(env)
+        api = ApiSettings(**settings.read(_ENV, env))
+    except ConfigError as exc:
+        raise BadSetting(exc.field, exc.problem, exc.where) from None
+    return replace(
+        api,
+        database_url=api.database_url or daemon.database_url,
+        default_rise=daemon.rise,
+        default_fall=daemon.fall,
+    )
+
+
+def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The Flask config the views read."""
+    s = load(environ)
+    return {
+        "DATABASE_URL": s.database_url,
+        "TOKENS": s.tokens,
+        "AI_SOURCE_ID": s.ai_source_id,
+        "DEFAULT_RISE": s.default_rise,
+        "DEFAULT_FALL": s.default_fall,
+        "CORS_ORIGINS": s.cors_origins,
+        "HEARTBEAT_MAX_AGE": s.heartbeat_max_age,
+        "POOL_MAX": s.pool_max,
+        "STREAM_POLL": s.stream_poll,
+        "STREAM_KEEPALIVE": s.stream_keepalive,
+        "STREAM_MAX": s.stream_max if s.stream_max is not None else stream_cap(s.threads),
+    }
+
+
+def stream_cap(threads: int) -> int:
+    """Stream subscribers per worker when STATUSAPI_STREAM_MAX is not set: fewer than the
+    worker's threads (gunicorn.conf.py exports its count) by an eighth, at least two, so
+    streams can never take every thread and /healthz always answers."""
+    return max(0, threads - max(2, threads // 8))
