@@ -52,6 +52,16 @@ def db(db_url: str) -> Iterator[psycopg.Connection[Any]]:
         yield conn
 
 
+class DiscardSink:
+    """A runtime's sink for unit tests that look only at the runtime's own state."""
+
+    def add_result(self, row: Any) -> None:
+        pass
+
+    def add_event(self, source_id: str, event: Any, gen: int | None = None) -> None:
+        pass
+
+
 def source_row(sid: str, status: str = "unknown") -> dict[str, Any]:
     """A data_sources row as the daemon loads it (store.load_sources): a tcp source with
     no history, for building runtime Sources in unit tests."""

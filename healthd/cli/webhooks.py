@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import click
 
@@ -21,13 +20,14 @@ from healthd.core.words import (
     PROBE_STATUSES,
     TRANSITION,
 )
+from healthd.notify import formats
+from healthd.notify.urls import shown_delivery, shown_url
 from healthd.store import catalog
 
 WEBHOOK_EVENTS = EVENT_KINDS
 # what --events accepts: "flapping" is both of its events
 EVENT_ALIASES = {"flapping": (FLAPPING_STARTED, FLAPPING_STOPPED)}
 WEBHOOK_TO = PROBE_STATUSES
-WEBHOOK_FORMATS = ("healthd", "slack", "standard")
 
 
 @click.group()
@@ -54,9 +54,10 @@ def webhooks() -> None:
 @click.option(
     "--format",
     "fmt",
-    default="healthd",
+    default=formats.DEFAULT,
     show_default=True,
-    help='body and signature: healthd, slack ({"text"}) or standard (Standard Webhooks)',
+    help="body and signature: "
+    + "; ".join(f"{f.name}: {f.summary}" for f in formats.FORMATS.values()),
 )
 @pass_ctx
 def webhooks_add(
@@ -75,13 +76,13 @@ def webhooks_add(
         raise ConfigError("--secret-env", "give --secret-env or --secret-file, not both")
     chosen = _webhook_events(events)
     to_list = _choices(to, WEBHOOK_TO, "--to", "status") if to is not None else None
-    if fmt not in WEBHOOK_FORMATS:
+    if fmt not in formats.FORMATS:
         raise ConfigError(
-            "--format", f"unknown format {fmt!r} (known: {', '.join(WEBHOOK_FORMATS)})"
+            "--format", f"unknown format {fmt!r} (known: {', '.join(formats.FORMATS)})"
         )
-    if fmt == "standard" and not (secret_env or secret_file):
+    if formats.FORMATS[fmt].needs_secret and not (secret_env or secret_file):
         raise ConfigError(
-            "--format", "standard needs a whsec_ secret (--secret-env or --secret-file)"
+            "--format", f"{fmt} needs a secret to sign with (--secret-env or --secret-file)"
         )
     ids = dependencies.parse_ids(source_ids) if source_ids is not None else None
     if ids is not None and not ids:
@@ -115,7 +116,7 @@ def _webhook_events(raw: str) -> list[str]:
 def webhooks_list(ctx: Ctx, as_json: bool) -> None:
     rows = catalog.list_webhooks(ctx.url)
     if as_json:
-        dump({"webhooks": [{**r, "url": _shown_url(r)} for r in rows]})
+        dump({"webhooks": [{**r, "url": shown_url(r["url"], r.get("format"))} for r in rows]})
         return
     for r in rows:
         route = ""
@@ -124,19 +125,9 @@ def webhooks_list(ctx: Ctx, as_json: bool) -> None:
         if r.get("source_ids"):
             route += f"\tsources {','.join(r['source_ids'])}"
         click.echo(
-            f"{r['id']}\t{_shown_url(r)}\t{r.get('format', 'healthd')}\t"
+            f"{r['id']}\t{shown_url(r['url'], r.get('format'))}\t{r.get('format')}\t"
             f"{','.join(r['events'])}{route}\tpending {r['pending']}, failed {r['failed']}"
         )
-
-
-def _shown_url(row: dict[str, Any]) -> str:
-    """No credentials or query; a Slack-format URL's path is its secret, so not that either."""
-    from healthd.core.secrets import safe_url
-    from healthd.notify.sender import origin
-
-    if row.get("format") == "slack":
-        return origin(row["url"]) + "/..."
-    return safe_url(row["url"])
 
 
 @webhooks.command("remove")
@@ -157,14 +148,7 @@ def webhooks_deliveries(
     ctx: Ctx, webhook_id: int | None, failed: bool, limit: int, as_json: bool
 ) -> None:
     """The delivery log, newest first: state, attempts, last HTTP status or error."""
-    from healthd.notify.sender import origin, without_path
-
-    rows = catalog.list_deliveries(ctx.url, webhook_id, failed, limit)
-    for r in rows:
-        if r["last_error"]:
-            r["last_error"] = without_path(r["last_error"], r["url"])
-        r["url"] = origin(r["url"])
-        r["delivery_id"] = str(r["delivery_id"])
+    rows = [shown_delivery(r) for r in catalog.list_deliveries(ctx.url, webhook_id, failed, limit)]
     if as_json:
         dump({"deliveries": rows, "count": len(rows)})
         return

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from healthd import plugins
 from healthd.config.settings import Settings, default_retry
@@ -34,7 +34,8 @@ from healthd.core.debounce import Observation, State, Thresholds
 from healthd.core.errors import HealthdError
 from healthd.core.selfmetrics import SelfMetrics
 from healthd.core.words import CONNECTED, UNKNOWN
-from healthd.store import ResultRow, state_from_row
+from healthd.daemon.lines import Summary, event_line
+from healthd.store.codec import ResultRow, state_from_row
 
 log = logging.getLogger(__name__)
 
@@ -106,14 +107,17 @@ def build_source(row: dict[str, Any], s: Settings, state: State | None = None) -
     return src
 
 
-@dataclass(frozen=True)
-class Summary:
-    """What the periodic summary line reports, since the previous one."""
+class ResultSink(Protocol):
+    """Where results and events go (``healthd.store.Store``): buffered, written in batches."""
 
-    healthy: int
-    failed: int
-    reconnected: int
-    behind: float  # the largest schedule lag, s
+    def add_result(self, row: ResultRow) -> None: ...
+
+    def add_event(self, source_id: str, event: debounce.Event, gen: int | None = None) -> None: ...
+
+
+def unfenced(source_id: str) -> int | None:
+    """The generation of a result probed without leases (tools, tests): not fenced."""
+    return None
 
 
 @dataclass
@@ -130,17 +134,20 @@ class Runtime:
     def __init__(
         self,
         settings: Settings,
-        on_result: Callable[[ResultRow], None],
-        on_event: Callable[[str, debounce.Event], None],
+        sink: ResultSink,
+        generation: Callable[[str], int | None] = unfenced,
     ) -> None:
+        """``generation`` gives the lease generation a source is probed under (the
+        daemon's lease book): each result and event is stamped with it here, so the store
+        lands it only while that lease is still held."""
         self.settings = settings
         self.sources: dict[str, Source] = {}
         self.heap: list[tuple[float, int, str]] = []
         self._tokens = itertools.count(1)
         self.busy: set[str] = set()  # ids with a probe in flight; its size is the cap's count
         self.tasks: set[asyncio.Task[None]] = set()
-        self.on_result = on_result
-        self.on_event = on_event
+        self.sink = sink
+        self.generation = generation
         self.counters = Counters()
         self.metrics = SelfMetrics()
         # sources whose debounced status is connected, and those not probed yet, kept as
@@ -324,9 +331,20 @@ class Runtime:
                 src.id,
                 extra={"source_id": src.id, "event": "reconnected"},
             )
-        self.on_result(ResultRow(src.id, obs, result.latency_ms, out.state, back))
+        gen = self.generation(src.id)
+        self.sink.add_result(ResultRow(src.id, obs, result.latency_ms, out.state, back, gen))
         for ev in out.events:
-            self.on_event(src.id, ev)
+            self.sink.add_event(src.id, ev, gen)
+            log.info(
+                "%s",
+                event_line(src.id, ev),
+                extra={
+                    "source_id": src.id,
+                    "event": ev.kind,
+                    "from_status": ev.from_status,
+                    "to_status": ev.to_status,
+                },
+            )
         self.schedule(src, time.monotonic() + (out.next_due - obs.at))
 
     async def drain(self, grace: float) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 import os
 import random
@@ -25,18 +24,19 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from healthd.config.settings import Settings
-from healthd.core.debounce import Event
 from healthd.core.errors import HealthdError
-from healthd.core.words import CONNECTED, TRANSITION
-from healthd.daemon import logs, spool, supervisor
-from healthd.daemon.dispatch import Runtime, Summary
+from healthd.daemon import logs, spool, supervised
+from healthd.daemon.dispatch import Runtime
+from healthd.daemon.jobs import quiet_job
+from healthd.daemon.lines import start_line, summary_line
 from healthd.daemon.sdnotify import Notifier
-from healthd.daemon.sourcesync import LEASE_TTL, SourceSync, quiet_job
+from healthd.daemon.sourcesync import LEASE_TTL, LeaseBook, SourceSync
 from healthd.notify.sender import Sender
 from healthd.plugins import httpclient
-from healthd.store import ResultRow, Store, Unavailable, retention
+from healthd.store import retention
+from healthd.store.facade import Store
 from healthd.store.keeper import LeaseKeeper
-from healthd.store.leases import shard_of
+from healthd.store.writer import Unavailable
 
 log = logging.getLogger("healthd")
 
@@ -57,29 +57,7 @@ PRUNE_FIRST = 5.0
 PRUNE_BATCHES = 100  # per round, at most: the rest waits for the next round
 
 
-def start_line(interval: float) -> str:
-    """The original's start line, exactly; an integral interval without ".0"."""
-    secs = str(int(interval)) if float(interval).is_integer() else str(interval)
-    return (
-        f"Health check service started ({secs}s interval, silent mode, DB sync enabled, "
-        "debounce active)"
-    )
-
-
-def summary_line(s: Summary, buffered: int | None) -> str:
-    """The periodic summary; ``buffered`` is given while the database is unreachable."""
-    line = f"Health check: {s.healthy} healthy, {s.failed} failed, {s.reconnected} reconnected"
-    if s.behind > 1.0:
-        line += (
-            f" (behind schedule by up to {s.behind:.1f} s:"
-            " more probes than this daemon keeps up with)"
-        )
-    if buffered is not None:
-        line += f" (database unreachable; {buffered} results buffered)"
-    return line
-
-
-class Daemon(SourceSync):
+class Daemon:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.node_id = f"{socket.gethostname()}:{os.getpid()}:{random.randrange(16**6):06x}"
@@ -89,7 +67,10 @@ class Daemon(SourceSync):
             timeout=settings.db_timeout,
             max_backoff=MAX_BACKOFF,
         )
-        self.runtime = Runtime(settings, self._on_result, self._on_event)
+        self.book = LeaseBook()
+        # results go from the runtime straight to the store, stamped with the lease
+        # generation they were probed under (the write lands only while it is held)
+        self.runtime = Runtime(settings, self.store, self.book.generation)
         self.sender = Sender(self.store)
         # one set of counters, published with the heartbeat (healthd/core/selfmetrics.py)
         self.store.metrics = self.sender.metrics = self.runtime.metrics
@@ -98,21 +79,15 @@ class Daemon(SourceSync):
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
         )
         self.stopping = asyncio.Event()
-        self.resync_wanted = asyncio.Event()
-        self.lease_wanted = asyncio.Event()
-        self.lease_rounds = 0
-        self.sync_lock = asyncio.Lock()  # one lease round or resync at a time
         self.last_watchdog = 0.0
-        self.loaded = False
-        self.leases: dict[int, int] = {}  # shard -> lease generation (the fencing token)
         self.withholding_watchdog = False
         self.spool_dir = Path(settings.spool_dir) if settings.spool_dir else spool.default_dir()
-        self.spool_checked = False
-        self.spool_files: list[Path] = []  # replayed, removed once a flush has landed them
-        self.spool_landed_at = 0
+        self.sync = SourceSync(
+            self.store, self.runtime, self.book, self.job_flush, self.stopping, self.spool_dir
+        )
         # under `healthd run --workers N` the supervisor speaks for the service: this
         # worker reports its summary to it (over NOTIFY_SOCKET) instead of logging it
-        self.supervised = supervisor.supervisor_pid() is not None
+        self.supervised = supervised.supervisor_pid() is not None
         self.loop_turned_at = time.monotonic()
         w = self.store.writer
         self.keeper = LeaseKeeper(
@@ -126,35 +101,6 @@ class Daemon(SourceSync):
             w.session_sql(),
             lambda: w.landed_at,
         )
-
-    # -- callbacks from the runtime ------------------------------------------------
-    def _on_result(self, row: ResultRow) -> None:
-        # stamped with the lease it was probed under: the write lands only while it holds
-        row.gen = self.leases.get(shard_of(row.source_id), -1)
-        self.store.add_result(row)
-
-    def _on_event(self, source_id: str, ev: Event) -> None:
-        self.store.add_event(source_id, ev, self.leases.get(shard_of(source_id), -1))
-        extra = {
-            "source_id": source_id,
-            "event": ev.kind,
-            "from_status": ev.from_status,
-            "to_status": ev.to_status,
-        }
-        if ev.kind == TRANSITION:
-            reason = f" ({ev.message})" if ev.message and ev.to_status != CONNECTED else ""
-            log.info(
-                "source %s: %s -> %s%s",
-                source_id,
-                ev.from_status,
-                ev.to_status,
-                reason,
-                extra=extra,
-            )
-        else:
-            log.info(
-                "source %s: %s (%s)", source_id, ev.kind.replace("_", " "), ev.message, extra=extra
-            )
 
     # -- jobs ----------------------------------------------------------------------
     @quiet_job
@@ -194,27 +140,17 @@ class Daemon(SourceSync):
         ids = await self.store.flush()
         if ids:
             self.sender.wake.set()
-        if self.spool_files and self.store.flushes_landed > self.spool_landed_at:
-            spool.remove(self.spool_files)
-            log.info("spooled rows written; %d spool file(s) removed", len(self.spool_files))
-            self.spool_files = []
-        reload = self.store.take_reload()
-        if reload:
-            await self.reload(reload)
+        await self.sync.after_flush()
 
     @quiet_job
     async def job_summary(self) -> None:
         summary = self.runtime.take_summary()
         buffered = self.store.backlog()[0] if self.store.down_since is not None else None
         if self.supervised:
-            report = {
-                "healthy": summary.healthy,
-                "failed": summary.failed,
-                "reconnected": summary.reconnected,
-                "behind": summary.behind,
-                "buffered": buffered,
-            }
-            self.notifier.send("HEALTHD_SUMMARY=" + json.dumps(report))
+            report = supervised.Report(
+                summary.healthy, summary.failed, summary.reconnected, summary.behind, buffered
+            )
+            self.notifier.send(report.datagram())
             return
         line = summary_line(summary, buffered)
         log.info("%s", line)
@@ -263,7 +199,7 @@ class Daemon(SourceSync):
 
     async def start(self) -> None:
         try:
-            await self.lease_round()  # takes this daemon's shards and loads their sources
+            await self.sync.lease_round()  # takes this daemon's shards and loads their sources
         except Unavailable:
             # the reason (unreachable, authentication failed) was logged by the store
             log.error("no database at start; will keep retrying")
@@ -274,8 +210,8 @@ class Daemon(SourceSync):
         s, sch = self.settings, self.scheduler
         sch.add_job(self.job_dispatch, "interval", seconds=DISPATCH_EVERY, id="dispatch")
         sch.add_job(self.job_flush, "interval", seconds=FLUSH_EVERY, id="flush")
-        sch.add_job(self.job_resync, "interval", seconds=RESYNC_EVERY, id="resync")
-        sch.add_job(self.job_lease, "interval", seconds=HEARTBEAT_EVERY, id="lease")
+        sch.add_job(self.sync.job_resync, "interval", seconds=RESYNC_EVERY, id="resync")
+        sch.add_job(self.sync.job_lease, "interval", seconds=HEARTBEAT_EVERY, id="lease")
         # a worker reports to its supervisor every second (its counts then lag a shard move
         # by a second at most), the supervisor logs once per interval for all of them
         every = min(s.interval, 1.0) if self.supervised else s.interval
@@ -304,8 +240,8 @@ class Daemon(SourceSync):
         ready = ["READY=1", f"STATUS=probing {len(self.runtime.sources)} sources"]
         if self.supervised:  # for the supervisor: the total, and whose shards to release
             ready += [
-                f"HEALTHD_SOURCES={len(self.runtime.sources)}",
-                f"HEALTHD_NODE={self.node_id}",
+                f"{supervised.SOURCES_KEY}={len(self.runtime.sources)}",
+                f"{supervised.NODE_KEY}={self.node_id}",
             ]
         self.notifier.send(*ready)
 
@@ -362,7 +298,7 @@ class Daemon(SourceSync):
             )
             return
         # the replayed files' rows are in this one now
-        spool.remove(self.spool_files)
+        spool.remove(self.sync.spool_files)
         log.error(
             "stopping with %d results and %d events not written (database unavailable);"
             " spooled to %s, written first at the next start",
@@ -376,13 +312,13 @@ class Daemon(SourceSync):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
-        if not supervisor.die_with_supervisor():
+        if not supervised.die_with_supervisor():
             log.error("the supervisor is gone; not starting")
             return 1
         if self.supervised:
             # before any lease is taken: a worker that dies at its first round has its
             # shards handed back by the supervisor at once, not after they expire
-            self.notifier.send(f"HEALTHD_NODE={self.node_id}")
+            self.notifier.send(f"{supervised.NODE_KEY}={self.node_id}")
         self.beat()
         # the first lease round may load 100,000 sources: its leases are renewed meanwhile
         self.keeper.start()
@@ -390,9 +326,9 @@ class Daemon(SourceSync):
         helpers = [
             asyncio.ensure_future(c)
             for c in (
-                self.listen(),
-                self.resync_on_hint(),
-                self.lease_on_hint(),
+                self.sync.listen(),
+                self.sync.resync_on_hint(),
+                self.sync.lease_on_hint(),
                 self.webhook_waker(),
             )
         ]

@@ -1,14 +1,14 @@
 """The daemon's view of which sources are its own: shard leases (heartbeat, renew,
 rebalance, hand-over), the source table's changes (initial load, resync on a NOTIFY hint or
 every RESYNC_EVERY), reading back the truth after a write that did not land, and the spool
-an earlier run left. `Daemon` (healthd/daemon/loop.py) inherits these steps; they run as its
-APScheduler jobs and hint loops.
+an earlier run left. `Daemon` (healthd/daemon/loop.py) owns one `SourceSync` and runs its
+steps as APScheduler jobs and hint loops; the sync is given the store, the runtime and the
+daemon's batched write, and owns the state of its steps.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
 import logging
 import os
@@ -16,15 +16,17 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import psycopg
 
 from healthd import __version__
-from healthd.daemon import spool, supervisor
+from healthd.daemon import spool, supervised
 from healthd.daemon.dispatch import Runtime
-from healthd.store import Store, Unavailable, state_from_row
+from healthd.daemon.jobs import quiet_job
+from healthd.store.codec import state_from_row
+from healthd.store.facade import Store
 from healthd.store.leases import SHARDS, rebalance, shard_of
+from healthd.store.writer import Unavailable
 
 log = logging.getLogger("healthd")
 
@@ -33,41 +35,59 @@ LIVE_WITHIN = 15.0  # a daemon whose heartbeat is older does not count toward th
 HAND_BACK_WAIT = 5.0  # at most this long for the last probes of shards being handed back
 
 
-def quiet_job(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[None]]:
-    """A job body that never leaks a traceback into the logs: the database being down is
-    expected (Unavailable), cancellation at shutdown is expected, anything else is one line."""
+class LeaseBook:
+    """The shards this daemon holds, each with its lease generation (the fencing token a
+    result is stamped with, healthd/daemon/dispatch.py). Written by the lease round only."""
 
-    @functools.wraps(fn)
-    async def wrapper(*args: Any) -> None:
-        try:
-            await fn(*args)
-        except (Unavailable, asyncio.CancelledError):
-            pass
-        except Exception as exc:  # noqa: BLE001
-            log.error("%s failed: %s: %s", fn.__name__, type(exc).__name__, exc)
-            log.debug("%s failed", fn.__name__, exc_info=True)
+    def __init__(self) -> None:
+        self.held: dict[int, int] = {}
 
-    return wrapper
+    def generation(self, source_id: str) -> int:
+        """The generation a probe of this source runs under; -1 for a shard not held (the
+        store drops such a write)."""
+        return self.held.get(shard_of(source_id), -1)
+
+    def owns(self, source_id: str) -> bool:
+        return shard_of(source_id) in self.held
 
 
 class SourceSync:
-    """The source-membership steps of the daemon (a mixin: the state lives on `Daemon`)."""
+    """The source-membership steps of one daemon, and their state."""
 
-    store: Store
-    runtime: Runtime
-    stopping: asyncio.Event
-    resync_wanted: asyncio.Event
-    lease_wanted: asyncio.Event
-    lease_rounds: int
-    sync_lock: asyncio.Lock
-    loaded: bool
-    leases: dict[int, int]
-    spool_dir: Path
-    spool_checked: bool
-    spool_files: list[Path]
-    spool_landed_at: int
+    def __init__(
+        self,
+        store: Store,
+        runtime: Runtime,
+        book: LeaseBook,
+        flush: Callable[[], Awaitable[None]],
+        stopping: asyncio.Event,
+        spool_dir: Path,
+    ) -> None:
+        self.store = store
+        self.runtime = runtime
+        self.book = book
+        self.flush = flush  # the daemon's batched write (healthd/daemon/loop.py job_flush)
+        self.stopping = stopping
+        self.spool_dir = spool_dir
+        self.resync_wanted = asyncio.Event()
+        self.lease_wanted = asyncio.Event()
+        self.lease_rounds = 0
+        self.sync_lock = asyncio.Lock()  # one lease round or resync at a time
+        self.loaded = False
+        self.spool_checked = False
+        self.spool_files: list[Path] = []  # replayed, removed once a flush has landed them
+        self.spool_landed_at = 0
 
-    job_flush: Callable[[], Awaitable[None]]  # the daemon's batched write (healthd/daemon/loop.py)
+    async def after_flush(self) -> None:
+        """After each batched write: spool files whose rows have landed are removed, and
+        sources whose write did not land as buffered are read back."""
+        if self.spool_files and self.store.flushes_landed > self.spool_landed_at:
+            spool.remove(self.spool_files)
+            log.info("spooled rows written; %d spool file(s) removed", len(self.spool_files))
+            self.spool_files = []
+        ids = self.store.take_reload()
+        if ids:
+            await self.reload(ids)
 
     async def reload(self, ids: list[str]) -> None:
         """Read back the truth of sources whose write did not land as buffered (a lost
@@ -80,7 +100,7 @@ class SourceSync:
             raise
         for row in rows:
             src = current.get(row["id"])
-            if src is not None and self.owns(src.id):
+            if src is not None and self.book.owns(src.id):
                 self.runtime.restate(src, state_from_row(row))
 
     @quiet_job
@@ -106,7 +126,7 @@ class SourceSync:
         if not self.spool_checked:
             await self.replay_spool()  # before any lease is taken: their generations hold
         if self.spool_files:
-            await self.job_flush()
+            await self.flush()
             if self.spool_files:
                 raise Unavailable()  # no lease round (no generation moved) until they land
         n = len(self.runtime.sources)
@@ -119,7 +139,7 @@ class SourceSync:
             self.runtime.metrics.snapshot(in_flight=len(self.runtime.busy), sources=n),
         )
         # the first round counts the supervisor's other workers as live: they start now
-        siblings = supervisor.siblings() if self.lease_rounds == 0 else 1
+        siblings = supervised.siblings() if self.lease_rounds == 0 else 1
         leases, live = await self.store.lease_shards(
             SHARDS, LEASE_TTL, LIVE_WITHIN, at_least=siblings
         )
@@ -142,15 +162,15 @@ class SourceSync:
                 "%d stale writes dropped: their shard lease had passed to another daemon",
                 stale,
             )
-        if leases == self.leases:
+        if leases == self.book.held:
             return
-        if set(leases) != set(self.leases) and (self.leases or live > 1):
+        if set(leases) != set(self.book.held) and (self.book.held or live > 1):
             log.info("probing %d of %d shards (%d live daemons)", len(leases), SHARDS, live)
         # shards lost, or held again under a new generation (another daemon held them in
         # between): stop probing their sources now, whatever the resync below does; the
         # resync loads the regained ones afresh from the table
-        changed = {s for s, g in self.leases.items() if leases.get(s) != g}
-        self.leases = leases
+        changed = {s for s, g in self.book.held.items() if leases.get(s) != g}
+        self.book.held = leases
         if changed:
             self.runtime.retire_many(
                 [s for s in self.runtime.sources.values() if shard_of(s.id) in changed]
@@ -177,16 +197,13 @@ class SourceSync:
                     src.token = 0  # its result came in and scheduled the next probe
             flying = [s for s in flying if s.in_flight]
         try:
-            await self.job_flush()
+            await self.flush()
             await self.store.release_shards(shards)
         except BaseException:
             # still held: their sources are loaded afresh (and placed) by a resync
             self.runtime.retire_many(parked)
             self.resync_wanted.set()
             raise
-
-    def owns(self, source_id: str) -> bool:
-        return shard_of(source_id) in self.leases
 
     async def replay_spool(self) -> None:
         """Rows an earlier run could not write go first, under their own lease generations
@@ -205,10 +222,10 @@ class SourceSync:
         )
         self.spool_files = files
         self.spool_landed_at = self.store.flushes_landed
-        await self.job_flush()
+        await self.flush()
 
     async def initial_load(self) -> None:
-        rows = await self.store.load_sources(keep=self.owns)
+        rows = await self.store.load_sources(keep=self.book.owns)
         await self.runtime.take_on_gradually(rows)
         self.loaded = True
         del rows
@@ -224,7 +241,7 @@ class SourceSync:
         if not self.loaded:
             await self.initial_load()
             return
-        versions = await self.store.source_versions(keep=self.owns)
+        versions = await self.store.source_versions(keep=self.book.owns)
         current = self.runtime.sources
         self.runtime.retire_many([src for sid, src in current.items() if sid not in versions])
         changed = [

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from healthd.core.debounce import Event, Observation, State
-from healthd.store import Pending, ResultRow
+from healthd.store.codec import Pending, ResultRow
 
 log = logging.getLogger("healthd.daemon.spool")
 

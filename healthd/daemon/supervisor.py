@@ -24,8 +24,6 @@ before (one process less, and nothing between the probe loop and systemd).
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import json
 import logging
 import os
 import selectors
@@ -43,8 +41,16 @@ from typing import Any
 
 from healthd.config.settings import Settings, to_environ
 from healthd.daemon import logs
-from healthd.daemon.dispatch import Summary
+from healthd.daemon.lines import Summary, start_line, summary_line
 from healthd.daemon.sdnotify import Notifier
+from healthd.daemon.supervised import (
+    NODE_KEY,
+    SIBLINGS_ENV,
+    SOURCES_KEY,
+    SUMMARY_KEY,
+    SUPERVISED_ENV,
+    Report,
+)
 
 log = logging.getLogger("healthd")
 
@@ -55,34 +61,6 @@ RELEASE_TIMEOUT = 10.0  # handing a killed worker's shards back, at stop
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 30.0
 STABLE_AFTER = 60.0  # a worker that ran this long resets its slot's backoff
-SUPERVISED_ENV = "HEALTHD_SUPERVISED"  # tells a worker to report its summary, not log it
-SIBLINGS_ENV = "HEALTHD_SIBLINGS"  # how many workers the supervisor runs
-
-
-@dataclass
-class Report:
-    """What a worker last reported (HEALTHD_SUMMARY=<json>, every second)."""
-
-    healthy: int = 0
-    failed: int = 0
-    reconnected: int = 0  # since its previous report
-    behind: float = 0.0  # its largest schedule lag since its previous report
-    buffered: int | None = None  # results held while the database is unreachable
-
-    @classmethod
-    def parse(cls, raw: str) -> Report | None:
-        try:
-            d = json.loads(raw)
-            buffered = d.get("buffered")
-            return cls(
-                healthy=int(d["healthy"]),
-                failed=int(d["failed"]),
-                reconnected=int(d["reconnected"]),
-                behind=float(d["behind"]),
-                buffered=None if buffered is None else int(buffered),
-            )
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return None
 
 
 @dataclass
@@ -115,8 +93,6 @@ def parse_notify(datagram: bytes) -> dict[str, str]:
 def aggregate(workers: list[Worker]) -> tuple[str, bool]:
     """One summary line for the whole service from the workers' latest reports; returns
     (line, whether any worker has reported yet). The per-interval parts start over."""
-    from healthd.daemon.loop import summary_line  # the same words as one daemon's line
-
     healthy = failed = reconnected = 0
     behind = 0.0
     buffered: int | None = None
@@ -134,32 +110,6 @@ def aggregate(workers: list[Worker]) -> tuple[str, bool]:
         if r.buffered is not None:
             buffered = (buffered or 0) + r.buffered
     return summary_line(Summary(healthy, failed, reconnected, behind), buffered), reported
-
-
-def supervisor_pid() -> int | None:
-    """In a worker: the supervisor's pid, or None when this process is not supervised."""
-    raw = os.environ.get(SUPERVISED_ENV, "")
-    return int(raw) if raw.isdigit() else None
-
-
-def siblings() -> int:
-    """In a worker: how many workers its supervisor runs (1 when not supervised). The
-    first lease round takes only its share of them: a worker that took every shard because
-    it heartbeat first would load every source, then hand half of them over."""
-    raw = os.environ.get(SIBLINGS_ENV, "")
-    return int(raw) if raw.isdigit() and supervisor_pid() is not None else 1
-
-
-def die_with_supervisor() -> bool:
-    """In a worker: get SIGTERM when the supervisor dies, however it dies, so a killed
-    supervisor leaves no probing orphans (Linux prctl PR_SET_PDEATHSIG). False when the
-    supervisor is already gone (this worker should stop at once)."""
-    parent = supervisor_pid()
-    if parent is None:
-        return True
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
-    return os.getppid() == parent
 
 
 class Supervisor:
@@ -264,13 +214,13 @@ class Supervisor:
             w.ready = True
             w.last_ping = now
             with contextlib.suppress(ValueError):
-                w.sources = int(msg.get("HEALTHD_SOURCES", "0"))
+                w.sources = int(msg.get(SOURCES_KEY, "0"))
         if msg.get("WATCHDOG") == "1":
             w.last_ping = now
-        if "HEALTHD_NODE" in msg:
-            w.node_id = msg["HEALTHD_NODE"]
-        if "HEALTHD_SUMMARY" in msg:
-            r = Report.parse(msg["HEALTHD_SUMMARY"])
+        if NODE_KEY in msg:
+            w.node_id = msg[NODE_KEY]
+        if SUMMARY_KEY in msg:
+            r = Report.parse(msg[SUMMARY_KEY])
             if r is not None:
                 w.report = r
                 w.reconnected += r.reconnected
@@ -298,8 +248,6 @@ class Supervisor:
                 self.ready_sent = True
                 total = sum(w.sources for w in self.workers)
                 s = self.settings
-                from healthd.daemon.loop import start_line  # the original's words, once
-
                 log.info("%s", start_line(s.interval))
                 log.info(
                     "debounce: rise %d, fall %d; sources: %d; concurrency: %d; workers: %d",

@@ -1,4 +1,5 @@
-"""The outbox sender: sign, POST, back off; at least once, across restarts.
+"""The outbox sender: sign, POST, back off; at least once, across restarts. What goes on
+the wire is the subscriber's format's (healthd/notify/formats.py).
 
 A delivery is retried with exponential backoff and jitter until the receiver answers
 2xx, or MAX_ATTEMPTS have failed (2 h 4 min to 4 h 8 min of waiting between them, see
@@ -8,22 +9,20 @@ total_backoff), after which it is marked given up (`healthd webhooks list` count
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
-import json
 import logging
 import random
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
-from healthd.core.secrets import SecretError, resolve, safe_url
+from healthd.core.secrets import SecretError, resolve
 from healthd.core.selfmetrics import SelfMetrics
+from healthd.notify import formats
+from healthd.notify.urls import origin, without_path
 from healthd.plugins import httpclient
-from healthd.store import Store, Unavailable
+from healthd.store.facade import Store
+from healthd.store.writer import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -47,99 +46,15 @@ def total_backoff() -> tuple[float, float]:
     return sum(steps) * 0.5, float(sum(steps))
 
 
-def body_of(payload: dict[str, Any]) -> bytes:
-    # canonical: the same bytes (and so the same signature) on every retry
-    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
-
-
-def signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def origin(url: str) -> str:
-    """Scheme, host and port only: a Slack or Discord webhook URL's path is its secret."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<invalid url>"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{parts.scheme}://{host}{port}"
-
-
-def without_path(message: str, url: str) -> str:
-    """An error message about ``url`` with its path taken out (stored and logged)."""
-    return message.replace(safe_url(url), origin(url))
-
-
-def slack_text(payload: dict[str, Any]) -> str:
-    """One line a person reads in a chat channel."""
-    who = payload.get("source_name") or payload.get("source_id")
-    sid = payload.get("source_id")
-    label = f"{who} ({sid})" if who != sid else str(sid)
-    event = payload.get("event")
-    if event == "flapping_started":
-        return f"healthd: {label} is flapping"
-    if event == "flapping_stopped":
-        return f"healthd: {label} stopped flapping"
-    line = f"healthd: {label} is {payload.get('to')} (was {payload.get('from')})"
-    message = payload.get("message")
-    if message and payload.get("to") != "connected":
-        line += f": {message}"
-    return line
-
-
-def standard_secret(secret: str) -> bytes:
-    """The key of a Standard Webhooks secret, ``whsec_<base64>``."""
-    if not secret.startswith("whsec_"):
-        raise ValueError("the secret of a standard webhook must look like whsec_<base64>")
-    try:
-        return base64.b64decode(secret[len("whsec_") :], validate=True)
-    except ValueError:
-        raise ValueError("the secret of a standard webhook is not valid base64") from None
-
-
-def standard_signature(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
-    """``v1,<base64 HMAC-SHA256 of "id.timestamp.body">`` (Standard Webhooks)."""
-    signed = f"{msg_id}.{timestamp}.".encode() + body
-    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-
-
 def request_for(d: dict[str, Any], now: float | None = None) -> tuple[bytes, dict[str, str]]:
-    """The body and headers of one attempt at delivery ``d`` in its webhook's format.
-    Raises SecretError or ValueError when the webhook's secret cannot be used."""
-    fmt = d.get("format") or "healthd"
-    payload = d["payload"]
-    headers = {
-        "Content-Type": "application/json",
-        "X-Healthd-Event": d["event"],
-        "X-Healthd-Delivery": str(d["delivery_id"]),
-    }
-    if fmt == "slack":
-        body = body_of({"text": slack_text(payload)})
-    elif fmt == "standard":
-        body = body_of(
-            {"type": f"healthd.{d['event']}", "timestamp": payload.get("at"), "data": payload}
-        )
-    else:
-        body = body_of(payload)
-    if not d["secret_ref"]:
-        return body, headers
-    secret = str(resolve(d["secret_ref"]))
-    if fmt == "standard":
-        # the timestamp is the attempt's (receivers reject old ones); the id stays the same
-        stamp = int(time.time() if now is None else now)
-        msg_id = str(d["delivery_id"])
-        headers["webhook-id"] = msg_id
-        headers["webhook-timestamp"] = str(stamp)
-        headers["webhook-signature"] = standard_signature(
-            standard_secret(secret), msg_id, stamp, body
-        )
-    else:
-        headers["X-Healthd-Signature"] = signature(secret, body)
-    return body, headers
+    """The body and headers of one attempt at delivery ``d`` in its webhook's format
+    (healthd/notify/formats.py). Raises SecretError or ValueError when the webhook's secret
+    cannot be used."""
+    fmt = formats.get(d.get("format"))
+    body = fmt.body(d["event"], d["payload"])
+    secret = str(resolve(d["secret_ref"])) if d["secret_ref"] else None
+    at = time.time() if now is None else now
+    return body, fmt.headers(str(d["delivery_id"]), d["event"], body, secret, at)
 
 
 class Sender:

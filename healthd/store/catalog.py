@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 from healthd.config.sources import SourceSpec
 from healthd.core import dburl, dependencies, fields, maintenance
 from healthd.core.errors import ConfigError, DatabaseError, NotFound, first_line
-from healthd.store import retention
+from healthd.store import deliverylog, retention
 
 COLUMNS = fields.OPERATOR
 STATUS_COLUMNS = ", ".join(fields.STATUS)
@@ -278,32 +278,12 @@ def _require_sources(conn: psycopg.Connection[dict[str, Any]], ids: list[str], f
         raise ConfigError(field, f"no source with id {missing[0]!r}")
 
 
-DELIVERY_STATE = (
-    "CASE WHEN o.delivered_at IS NOT NULL THEN 'delivered'"
-    " WHEN o.gave_up_at IS NOT NULL THEN 'given_up' ELSE 'pending' END"
-)
-
-
 def list_deliveries(
     url: str, webhook_id: int | None, failed: bool, limit: int
 ) -> list[dict[str, Any]]:
-    where = ["TRUE"]
-    if webhook_id is not None:
-        where.append("o.webhook_id = %(webhook)s")
-    if failed:
-        where.append("(o.gave_up_at IS NOT NULL OR (o.delivered_at IS NULL AND o.attempts > 0))")
+    sql, args = deliverylog.query(webhook_id, failed, None, limit)
     with connect(url) as conn:
-        return conn.execute(
-            f"SELECT o.id, o.delivery_id, o.webhook_id, w.url, o.event, o.history_id,"
-            f" o.payload->>'source_id' AS source_id, {DELIVERY_STATE} AS state, o.attempts,"
-            " o.last_status, o.last_error,"
-            " CASE WHEN o.delivered_at IS NULL AND o.gave_up_at IS NULL"
-            "  THEN o.next_attempt_at END AS next_attempt_at,"
-            " o.delivered_at, o.gave_up_at, o.created_at"
-            " FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id"
-            f" WHERE {' AND '.join(where)} ORDER BY o.id DESC LIMIT %(limit)s",
-            {"webhook": webhook_id, "limit": limit},
-        ).fetchall()
+        return conn.execute(sql, args).fetchall()
 
 
 def redeliver(url: str, delivery: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from healthd.notify.sender import origin, without_path
+from healthd.notify.urls import shown_delivery
 from statusapi.data import queries
 from statusapi.web import params
 from statusapi.web.render import json_response
@@ -50,10 +50,7 @@ def deliveries() -> Response:
         params.integer("before", None, 1),
         limit,
     )
-    for r in rows:
-        if r["last_error"]:
-            r["last_error"] = without_path(r["last_error"], r["url"])
-        r["url"] = origin(r["url"])
+    rows = [shown_delivery(r) for r in rows]
     return json_response(
         {
             "deliveries": rows,

@@ -6,6 +6,7 @@ from typing import Any
 
 from healthd.core import fields
 from healthd.core.words import CONNECTED
+from healthd.store import deliverylog
 from statusapi.data.db import fetch_all, fetch_one, fetch_one_binary
 
 # what the original /api/ai/* routes need of their source
@@ -346,26 +347,7 @@ def maintenance_windows() -> list[dict[str, Any]]:
 def deliveries(
     webhook_id: int | None, failed: bool, before_id: int | None, limit: int
 ) -> list[dict[str, Any]]:
-    where = ["TRUE"]
-    if webhook_id is not None:
-        where.append("o.webhook_id = %(webhook)s")
-    if failed:
-        where.append("(o.gave_up_at IS NOT NULL OR (o.delivered_at IS NULL AND o.attempts > 0))")
-    if before_id is not None:
-        where.append("o.id < %(before)s")
-    return fetch_all(
-        "SELECT o.id, o.delivery_id::text AS delivery_id, o.webhook_id, w.url, w.format, o.event,"
-        " o.history_id, o.payload->>'source_id' AS source_id,"
-        " CASE WHEN o.delivered_at IS NOT NULL THEN 'delivered'"
-        "  WHEN o.gave_up_at IS NOT NULL THEN 'given_up' ELSE 'pending' END AS state,"
-        " o.attempts, o.last_status, o.last_error,"
-        " CASE WHEN o.delivered_at IS NULL AND o.gave_up_at IS NULL"
-        "  THEN o.next_attempt_at END AS next_attempt_at,"
-        " o.delivered_at, o.gave_up_at, o.created_at"
-        " FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id"
-        f" WHERE {' AND '.join(where)} ORDER BY o.id DESC LIMIT %(limit)s",
-        {"webhook": webhook_id, "before": before_id, "limit": limit},
-    )
+    return fetch_all(*deliverylog.query(webhook_id, failed, before_id, limit))
 
 
 def maintenance_spans(source_id: str, since: float, until: float) -> list[tuple[float, float]]:

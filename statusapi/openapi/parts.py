@@ -9,6 +9,7 @@ from typing import Any
 from healthd.core import fields
 from healthd.core.fields import STATUS_SCHEMA
 from healthd.core.words import EVENT_KINDS, STATUSES
+from healthd.notify.formats import FORMATS
 
 BIGINT_MAX = 2**63 - 1
 _ONE = f"({'|'.join(STATUSES)})"
@@ -176,7 +177,7 @@ SCHEMAS: dict[str, Any] = {
             "delivery_id": {"type": "string", "description": "X-Healthd-Delivery / webhook-id"},
             "webhook_id": {"type": "integer"},
             "url": {"type": "string", "description": "scheme://host[:port] only"},
-            "format": {"type": "string", "enum": ["healthd", "slack", "standard"]},
+            "format": {"type": "string", "enum": list(FORMATS)},
             "event": {"type": "string"},
             "history_id": {"type": "integer"},
             "source_id": NSTR,

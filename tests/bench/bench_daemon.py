@@ -28,11 +28,9 @@ from healthd.config import settings  # noqa: E402
 from healthd.config.sources import SourceSpec  # noqa: E402
 from healthd.core.debounce import Observation, State  # noqa: E402
 from healthd.daemon.loop import Daemon  # noqa: E402
-from healthd.store import (  # noqa: E402
-    ResultRow,
-    Store,
-    catalog,  # noqa: E402
-)
+from healthd.store import catalog  # noqa: E402
+from healthd.store.codec import ResultRow  # noqa: E402
+from healthd.store.facade import Store  # noqa: E402
 
 
 def seed(url: str, n: int, target: str) -> None:

@@ -26,7 +26,7 @@ from healthd.local import embedded
 from healthd.notify.sender import Sender
 from healthd.plugins import httpclient as _http
 from healthd.plugins.base import ProbeResult
-from healthd.store import Store
+from healthd.store.facade import Store
 from statusapi import create_app
 from tests.conftest import wait_for
 from tests.support import DaemonProcess, Gunicorn, Target

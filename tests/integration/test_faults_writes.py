@@ -31,7 +31,8 @@ import psycopg
 import pytest
 
 from healthd.core.debounce import Event, Observation, State
-from healthd.store import ResultRow, Store
+from healthd.store.codec import ResultRow
+from healthd.store.facade import Store
 from tests.fix_db import status, transitions
 from tests.fix_procs import DaemonProcess, Gunicorn, wait_for
 from tests.fix_servers import Target, hanging_listener

@@ -12,7 +12,8 @@ from psycopg.types.json import Jsonb
 
 from healthd.core import rollups
 from healthd.core.debounce import Observation, State
-from healthd.store import ResultRow, Store
+from healthd.store.codec import ResultRow
+from healthd.store.facade import Store
 from tests.conftest import wait_for
 from tests.support import DaemonProcess, Target
 

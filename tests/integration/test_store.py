@@ -9,7 +9,8 @@ from typing import Any
 import psycopg
 
 from healthd.core.debounce import Event, Observation, State
-from healthd.store import ResultRow, Store, state_from_row
+from healthd.store.codec import ResultRow, state_from_row
+from healthd.store.facade import Store
 
 
 def _insert(db: psycopg.Connection[Any], *ids: str) -> None:

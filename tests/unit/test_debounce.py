@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from healthd.core.debounce import Observation, State, Thresholds, percent_state_change, step
-from healthd.store import obs_json, state_from_row
+from healthd.store.codec import obs_json, state_from_row
 
 TH = Thresholds(rise=3, fall=3, interval=30, retry_interval=10)
 C, D, E = "connected", "disconnected", "error"

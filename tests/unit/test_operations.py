@@ -9,7 +9,9 @@ import pytest
 
 from healthd.core import dependencies, maintenance
 from healthd.core.errors import ConfigError
-from healthd.notify.sender import origin, request_for, slack_text, without_path
+from healthd.notify.formats import slack_text
+from healthd.notify.sender import request_for
+from healthd.notify.urls import origin, without_path
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # a Wednesday
 

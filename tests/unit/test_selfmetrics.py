@@ -6,7 +6,8 @@ import json
 import subprocess
 
 from healthd.core.selfmetrics import LAG_BUCKETS, SelfMetrics
-from healthd.daemon.supervisor import Report, Worker, aggregate
+from healthd.daemon.supervised import Report
+from healthd.daemon.supervisor import Worker, aggregate
 
 
 def test_snapshot_is_json_and_counts_by_plugin_and_result() -> None:
@@ -56,9 +57,9 @@ def test_healthy_and_unknown_counts_follow_every_change() -> None:
     from healthd.core.debounce import State
     from healthd.daemon.dispatch import Runtime, build_source
     from healthd.plugins import ProbeResult
-    from tests.fix_db import source_row
+    from tests.fix_db import DiscardSink, source_row
 
-    rt = Runtime(settings.load({}), lambda row: None, lambda sid, ev: None)
+    rt = Runtime(settings.load({}), DiscardSink())
 
     async def scenario() -> None:
         a = build_source(source_row("a", "connected"), rt.settings)

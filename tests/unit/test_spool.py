@@ -6,7 +6,7 @@ from pathlib import Path
 
 from healthd.core.debounce import Event, Observation, State
 from healthd.daemon import spool
-from healthd.store import Pending, ResultRow
+from healthd.store.codec import Pending, ResultRow
 
 DB = {"system": "7712238701662620749", "database": "healthd"}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from healthd.daemon.loop import start_line
+from healthd.daemon.lines import start_line
 
 ORIGINAL = (
     "Health check service started (30s interval, silent mode, DB sync enabled, debounce active)"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from healthd.core.debounce import Event, Observation, State
-from healthd.store import Buffers, Pending, ResultRow, carry
+from healthd.store.buffers import Buffers, carry
+from healthd.store.codec import Pending, ResultRow
 
 
 def row(sid: str, at: float, reconnected: bool = False) -> ResultRow:

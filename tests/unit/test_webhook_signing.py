@@ -6,7 +6,8 @@ import hashlib
 import hmac
 import random
 
-from healthd.notify.sender import MAX_DELAY, backoff, body_of, signature
+from healthd.notify.formats import body_of, signature
+from healthd.notify.sender import MAX_DELAY, backoff
 
 
 def test_backoff_grows_is_capped_and_jittered() -> None:

@@ -12,10 +12,10 @@ import psycopg
 from healthd.config.settings import Settings
 from healthd.core.debounce import Event, Observation, State
 from healthd.daemon.dispatch import Runtime, build_source
-from healthd.store import Pending, ResultRow
+from healthd.store.codec import Pending, ResultRow
 from healthd.store.refusals import _replaced_event, _replaced_result, refused_for_content
 from healthd.store.status import Outcome
-from tests.fix_db import source_row
+from tests.fix_db import DiscardSink, source_row
 
 
 def test_content_refusals_versus_session_refusals() -> None:
@@ -52,7 +52,7 @@ def test_what_did_not_land_is_read_back() -> None:
 
 def test_most_overdue_is_the_first_live_entry_and_the_heap_stays_ordered() -> None:
     async def go() -> None:
-        rt = Runtime(Settings(), lambda r: None, lambda s, e: None)
+        rt = Runtime(Settings(), DiscardSink())
         row = source_row("x")
         rt.add(build_source(row, Settings()), 100.0)
         rt.add(build_source({**row, "id": "y"}, Settings()), 50.0)
