@@ -23,11 +23,12 @@ from prometheus_client.core import (
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from healthd.core.words import PROBE_STATUSES
 from statusapi.data import queries
 from statusapi.web import multiproc
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-RESULTS = frozenset({"connected", "disconnected", "error"})
+RESULTS = frozenset(PROBE_STATUSES)
 DELIVERY_OUTCOMES = ("delivered", "failed", "given_up")
 _PLUGIN_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
 

@@ -2,9 +2,10 @@
 
 Every column list the code uses is derived from ``FIELDS``: what the CLI writes and shows
 (healthd/store/catalog.py), what the daemon loads (healthd/store), what the API selects and shows
-(statusapi/data/queries.py, statusapi/data/shapes.py) and the OpenAPI ``Source`` schema
-(statusapi/openapi/parts.py). Adding a column the API shows is its migration plus one
-``Column(...)`` line here.
+(statusapi/data/queries.py, statusapi/data/shapes.py), the OpenAPI ``Source`` schema
+(statusapi/openapi/parts.py) and what the status page selects and shows
+(statusapi/data/queries.py PAGE_SOURCE_SELECT, statusapi/page/views.py). Adding a column the
+API and the page show is its migration plus one ``Column(...)`` line here (with ``label``).
 
 The declaration order is the order the CLI shows a source in (operator block first).
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from healthd.core.words import STATUSES
+from healthd.core.words import FAILED, STATUSES, SUCCESS
 
 Writer = Literal["operator", "daemon", "database"]
 
@@ -39,14 +40,22 @@ class Column:
     daemon: bool = False  # loaded by the daemon to probe and debounce the source
     # not a column: the API's query computes it (statusapi/data/queries.py, COMPUTED)
     computed: bool = False
+    # selected by the status page's query (its rows and the detail page use it)
+    page: bool = False
+    # shown as it is on the detail page's "Details", under this label (implies page)
+    label: str | None = None
+
+    @property
+    def on_page(self) -> bool:
+        return self.page or self.label is not None
 
 
 FIELDS: tuple[Column, ...] = (
     # -- written by operators (the CLI, an import, plain SQL) -----------------------------
-    Column("id", "varchar(50)", "operator", {"type": "string"}, daemon=True),
-    Column("name", "varchar(100)", "operator", {"type": "string"}, daemon=True),
-    Column("type", "varchar(50)", "operator", {"type": "string"}),
-    Column("plugin", "varchar(100)", "operator", {"type": "string"}, daemon=True),
+    Column("id", "varchar(50)", "operator", {"type": "string"}, daemon=True, page=True),
+    Column("name", "varchar(100)", "operator", {"type": "string"}, daemon=True, page=True),
+    Column("type", "varchar(50)", "operator", {"type": "string"}, page=True),
+    Column("plugin", "varchar(100)", "operator", {"type": "string"}, daemon=True, page=True),
     Column(
         "config",
         "jsonb",
@@ -57,34 +66,42 @@ FIELDS: tuple[Column, ...] = (
         },
         secret=True,
         daemon=True,
+        page=True,
     ),
-    Column("enabled", "boolean", "operator", {"type": "boolean"}, daemon=True),
+    Column("enabled", "boolean", "operator", {"type": "boolean"}, daemon=True, page=True),
     Column("interval_s", "real", "operator", NNUM, False, setting=True, daemon=True),
     Column("timeout_s", "real", "operator", NNUM, False, setting=True, daemon=True),
     Column("rise", "integer", "operator", setting=True, daemon=True),
     Column("fall", "integer", "operator", setting=True, daemon=True),
     Column("retry_interval_s", "real", "operator", setting=True, daemon=True),
     # parents: a failure while one is not connected is recorded but pages nobody (§11)
-    Column("depends_on", "varchar(50)[]", "operator", {"type": "array", "items": STR}),
+    Column(
+        "depends_on",
+        "varchar(50)[]",
+        "operator",
+        {"type": "array", "items": STR},
+        label="Depends on",
+    ),
     # -- written by the daemon -------------------------------------------------------------
-    Column("connection_status", "varchar(20)", "daemon", STATUS_SCHEMA, daemon=True),
+    Column("connection_status", "varchar(20)", "daemon", STATUS_SCHEMA, daemon=True, page=True),
     Column(
         "test_status",
         "varchar(20)",
         "daemon",
-        {"type": ["string", "null"], "enum": ["success", "failed", None]},
+        {"type": ["string", "null"], "enum": [SUCCESS, FAILED, None]},
+        page=True,
     ),
     # loaded by the daemon too: a source taken on is next due at its last probe + interval
-    Column("last_tested_at", "timestamptz", "daemon", TS, daemon=True),
-    Column("test_error_message", "text", "daemon", NSTR),
-    Column("status_changed_at", "timestamptz", "daemon", TS),
-    Column("latency_ms", "real", "daemon", NNUM),
-    Column("flapping", "boolean", "daemon", {"type": "boolean"}, daemon=True),
+    Column("last_tested_at", "timestamptz", "daemon", TS, daemon=True, page=True),
+    Column("test_error_message", "text", "daemon", NSTR, page=True),
+    Column("status_changed_at", "timestamptz", "daemon", TS, page=True),
+    Column("latency_ms", "real", "daemon", NNUM, page=True),
+    Column("flapping", "boolean", "daemon", {"type": "boolean"}, daemon=True, page=True),
     # shown by the API folded into its computed "pending" object (statusapi/data/shapes.py)
-    Column("pending_status", "varchar(20)", "daemon", daemon=True),
-    Column("pending_count", "integer", "daemon", daemon=True),
-    Column("reconnect_count", "bigint", "daemon"),
-    Column("created_at", "timestamptz", "database"),
+    Column("pending_status", "varchar(20)", "daemon", daemon=True, page=True),
+    Column("pending_count", "integer", "daemon", daemon=True, page=True),
+    Column("reconnect_count", "bigint", "daemon", label="Reconnections"),
+    Column("created_at", "timestamptz", "database", label="Created"),
     # as in the original: moved by every write of the row (the daemon's status writes too)
     Column("updated_at", "timestamptz", "database", TS, False),
     # moved only when what is probed changes (a row trigger); the daemon's resync compares it
@@ -101,6 +118,7 @@ FIELDS: tuple[Column, ...] = (
         },
         cli=False,
         computed=True,
+        page=True,
     ),
     Column(
         "in_maintenance",
@@ -109,6 +127,7 @@ FIELDS: tuple[Column, ...] = (
         {"type": "boolean", "description": "inside a maintenance window now"},
         cli=False,
         computed=True,
+        page=True,
     ),
     # -- the daemon's own debounce state, shown nowhere --------------------------------
     Column("pending_results", "jsonb", "daemon", cli=False, daemon=True),
@@ -129,6 +148,9 @@ DAEMON: tuple[str, ...] = tuple(f.name for f in FIELDS if f.daemon)
 API: tuple[str, ...] = tuple(f.name for f in FIELDS if f.api is not None)
 API_PLAIN: tuple[str, ...] = tuple(n for n in API if not BY_NAME[n].secret)
 API_SECRET: tuple[str, ...] = tuple(n for n in API if BY_NAME[n].secret)
+# what the status page selects, and what its detail page lists under "Details"
+PAGE: tuple[str, ...] = tuple(f.name for f in FIELDS if f.on_page)
+PAGE_LABELS: tuple[tuple[str, str], ...] = tuple((f.name, f.label) for f in FIELDS if f.label)
 
 
 def api_properties() -> dict[str, Any]:

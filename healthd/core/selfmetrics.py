@@ -16,11 +16,13 @@ from __future__ import annotations
 from bisect import bisect_left
 from typing import Any
 
+from healthd.core.words import PROBE_STATUSES
+
 VERSION = 1
 PROBE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 WRITE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-RESULTS = ("connected", "disconnected", "error")
+RESULTS = PROBE_STATUSES
 
 
 class Histogram:

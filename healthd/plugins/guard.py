@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from healthd.core.secrets import SecretError, scrub
+from healthd.core.words import ERROR
 from healthd.plugins.base import STATUSES, Plugin, ProbeResult
 
 log = logging.getLogger("healthd.plugins.base")
@@ -64,7 +65,7 @@ def sanitised(
         message = "" if message is None else repr(message)
     if status not in STATUSES:
         message = f"plugin {plugin_name} returned an unknown status {str(status)[:40]!r}"
-        status = "error"
+        status = ERROR
     latency = result.latency_ms
     if not isinstance(latency, int | float) or not math.isfinite(latency) or latency < 0:
         latency = None

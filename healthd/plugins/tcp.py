@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 
+from healthd.core.words import CONNECTED
 from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
 
 
@@ -58,7 +59,7 @@ class TcpPlugin(Plugin):
             await writer.drain()
         expect = cfg.get("expect")
         if not expect:
-            return ProbeResult.connected("connected", elapsed_ms(started))
+            return ProbeResult.connected(CONNECTED, elapsed_ms(started))
         data = b""
         left = timeout - (time.perf_counter() - started)
         try:

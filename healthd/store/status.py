@@ -30,7 +30,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from healthd.core import rollups
-from healthd.core.words import CONNECTED, FAILED, SUCCESS, TRANSITION
+from healthd.core.words import CONNECTED, DOWN, FAILED, SUCCESS, TRANSITION, sql_list
 from healthd.store import rollbuf
 from healthd.store.codec import Pending, ResultRow, obs_json, ts
 from healthd.store.leases import shard_of
@@ -119,6 +119,9 @@ SELECT x.id FROM healthd_results x WHERE NOT {_HELD}
 # every transition as a compare-and-swap (WHERE connection_status = from), writes a history
 # row for each one that won and for each flapping event, and the webhook outbox rows for
 # those. A source appears at most once per kind in one pass (see waves).
+DOWN_SQL = sql_list(DOWN)
+CONNECTED_SQL = sql_list((CONNECTED,))
+
 EVENTS_TEMP = """
 CREATE TEMP TABLE IF NOT EXISTS healthd_events (
     seq int, id text, event text, from_status text, to_status text, at timestamptz, msg text,
@@ -161,7 +164,7 @@ WITH fence AS ({_LEASES}), ev AS (
     WHERE healthd_window_occurrence(w, won.at) @> won.at
 ), pairs AS MATERIALIZED (
     SELECT c.id, unnest(c.parents) AS pid FROM won c
-    WHERE c.event = %(transition)s AND c.to_status IN ('disconnected', 'error')
+    WHERE c.event = %(transition)s AND c.to_status IN ({DOWN_SQL})
       AND cardinality(c.parents) > 0
 ), down AS (
     -- a failing child's parents that are not connected: the status this wave gives a
@@ -169,7 +172,7 @@ WITH fence AS ({_LEASES}), ev AS (
     SELECT pr.id, array_agg(pr.pid ORDER BY pr.pid) AS parents
     FROM pairs pr JOIN data_sources p ON p.id = pr.pid
     LEFT JOIN ev pe ON pe.held AND pe.event = %(transition)s AND pe.id = pr.pid
-    WHERE coalesce(pe.to_status, p.connection_status) <> 'connected'
+    WHERE coalesce(pe.to_status, p.connection_status) <> {CONNECTED_SQL}
     GROUP BY pr.id
 ), marked AS (
     -- recorded either way; marked so that no webhook goes out (README: Maintenance windows)

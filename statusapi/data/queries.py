@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from healthd.core import fields
-from healthd.core.words import CONNECTED
+from healthd.core.words import CONNECTED, STATUSES, sql_list
 from healthd.store import deliverylog
 from statusapi.data.db import fetch_all, fetch_one, fetch_one_binary
 
@@ -26,12 +26,30 @@ EVENT_COLUMNS = (
 COMPUTED: dict[str, str] = {
     "unreachable_via": "CASE WHEN cardinality(depends_on) = 0 THEN '{}'::varchar[] ELSE ARRAY("
     " SELECT p.id FROM data_sources p WHERE p.id = ANY (data_sources.depends_on)"
-    " AND p.connection_status <> 'connected' ORDER BY p.id) END",
+    f" AND p.connection_status <> {sql_list((CONNECTED,))} ORDER BY p.id) END",
     "in_maintenance": "(SELECT coalesce(bool_or(w.source_ids IS NULL), false)"
     " FROM maintenance_windows w WHERE healthd_window_occurrence(w, now()) @> now())"
     " OR id = ANY (ARRAY(SELECT s FROM maintenance_windows w, unnest(w.source_ids) AS s"
     " WHERE healthd_window_occurrence(w, now()) @> now()))",
 }
+
+# how many agreeing results the pending change needs: the source's own rise or fall, else the
+# daemon's default (HEALTHD_RISE / HEALTHD_FALL, passed as parameters)
+NEEDED = (
+    "CASE WHEN pending_status = %(connected)s"
+    " THEN coalesce(rise, %(rise)s) ELSE coalesce(fall, %(fall)s) END"
+)
+
+
+def _expr(name: str, secret_as: str) -> str:
+    """A field's SELECT expression: computed ones are the query's, secret-bearing ones are
+    read as text (their redaction is cached per distinct text, statusapi/data/shapes.py)."""
+    if fields.BY_NAME[name].computed:
+        return f"{COMPUTED[name]} AS {name}"
+    if fields.BY_NAME[name].secret:
+        return f"{name}::text AS {secret_as.format(name)}"
+    return name
+
 
 # The Source shape's columns (healthd/core/fields.py) and what its computed "pending" object
 # is made of. Rows come back as tuples and are rendered in Python: PostgreSQL's
@@ -39,13 +57,11 @@ COMPUTED: dict[str, str] = {
 # plain columns (P6 in tests/bench/README.md). shapes.source reads them by name through
 # SOURCE_INDEX.
 _SOURCE_EXPRS: dict[str, str] = {
-    **{n: COMPUTED[n] if fields.BY_NAME[n].computed else n for n in fields.API_PLAIN},
-    # secret-bearing columns as text: shapes caches their redaction per distinct text
-    **{n: f"{n}::text" for n in fields.API_SECRET},
+    **{n: _expr(n, "{}") for n in fields.API_PLAIN},
+    **{n: _expr(n, "{}") for n in fields.API_SECRET},
     "pending_status": "pending_status",
     "pending_count": "pending_count",
-    "pending_needed": "CASE WHEN pending_status = %(connected)s"
-    " THEN coalesce(rise, %(rise)s) ELSE coalesce(fall, %(fall)s) END",
+    "pending_needed": NEEDED,
 }
 SOURCE_INDEX: dict[str, int] = {n: i for i, n in enumerate(_SOURCE_EXPRS)}
 SOURCE_SELECT = f"SELECT {', '.join(_SOURCE_EXPRS.values())} FROM data_sources"
@@ -125,17 +141,17 @@ def last_event_id() -> int:
     return int(row["id"]) if row else 0
 
 
-def summary() -> dict[str, Any]:
-    row = fetch_one(
-        "SELECT count(*) AS total,"
-        " count(*) FILTER (WHERE enabled) AS enabled,"
-        " count(*) FILTER (WHERE connection_status = 'connected') AS connected,"
-        " count(*) FILTER (WHERE connection_status = 'disconnected') AS disconnected,"
-        " count(*) FILTER (WHERE connection_status = 'error') AS error,"
-        " count(*) FILTER (WHERE connection_status = 'unknown') AS unknown,"
-        " count(*) FILTER (WHERE flapping) AS flapping,"
-        " now() AS generated_at FROM data_sources"
+_SUMMARY = (
+    "SELECT count(*) AS total, count(*) FILTER (WHERE enabled) AS enabled,"
+    + "".join(
+        f" count(*) FILTER (WHERE connection_status = {sql_list((w,))}) AS {w}," for w in STATUSES
     )
+    + " count(*) FILTER (WHERE flapping) AS flapping, now() AS generated_at FROM data_sources"
+)
+
+
+def summary() -> dict[str, Any]:
+    row = fetch_one(_SUMMARY)
     assert row is not None
     return row
 
@@ -181,14 +197,8 @@ def ping() -> None:
 # What a row of the status page shows, with the creation time as epoch seconds for the
 # uptime timeline. Ordered as the page groups them.
 PAGE_SOURCE_SELECT = (
-    "SELECT id, name, type, plugin, enabled, connection_status, test_status, last_tested_at,"
-    " test_error_message, status_changed_at, latency_ms, flapping, pending_status,"
-    " pending_count,"
-    " CASE WHEN pending_status = 'connected' THEN coalesce(rise, %(rise)s)"
-    " ELSE coalesce(fall, %(fall)s) END AS needed,"
-    " extract(epoch FROM created_at)::float8 AS created_s, config::text AS config_text,"
-    f" {COMPUTED['in_maintenance']} AS in_maintenance,"
-    f" {COMPUTED['unreachable_via']} AS unreachable_via"
+    f"SELECT {', '.join(_expr(n, '{}_text') for n in fields.PAGE)},"
+    f" {NEEDED} AS needed, extract(epoch FROM created_at)::float8 AS created_s"
     " FROM data_sources"
 )
 
@@ -211,12 +221,16 @@ def all_maintenance_spans(since: float, until: float) -> dict[str, list[tuple[fl
 
 
 def page_sources(rise: int, fall: int) -> list[dict[str, Any]]:
-    return fetch_all(f"{PAGE_SOURCE_SELECT} ORDER BY type, name, id", {"rise": rise, "fall": fall})
+    return fetch_all(
+        f"{PAGE_SOURCE_SELECT} ORDER BY type, name, id",
+        {"rise": rise, "fall": fall, "connected": CONNECTED},
+    )
 
 
 def page_source(source_id: str, rise: int, fall: int) -> dict[str, Any] | None:
     row: dict[str, Any] | None = fetch_one(
-        f"{PAGE_SOURCE_SELECT} WHERE id = %(id)s", {"id": source_id, "rise": rise, "fall": fall}
+        f"{PAGE_SOURCE_SELECT} WHERE id = %(id)s",
+        {"id": source_id, "rise": rise, "fall": fall, "connected": CONNECTED},
     )
     return row
 

@@ -18,21 +18,16 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
+from healthd.core.words import CONNECTED, DOWN, STATUSES, UNKNOWN
+
 DAY = 86400.0
 WINDOWS: dict[str, float] = {"24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY, "90d": 90 * DAY}
 DAYS = 90
 KINDS = ("up", "down", "unknown", "maintenance")
 # statuses by name or by first letter (as the uptime query sends them)
-_KIND = {
-    "connected": 0,
-    "disconnected": 1,
-    "error": 1,
-    "unknown": 2,
-    "c": 0,
-    "d": 1,
-    "e": 1,
-    "u": 2,
-}
+_BY_WORD = {CONNECTED: 0, **dict.fromkeys(DOWN, 1), UNKNOWN: 2}
+_KIND = {**_BY_WORD, **{w[0]: k for w, k in _BY_WORD.items()}}
+assert len({w[0] for w in STATUSES}) == len(STATUSES)  # the first letters tell them apart
 Figures = dict[str, float | None]
 
 

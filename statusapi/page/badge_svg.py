@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from html import escape
 
+from healthd.core.words import CONNECTED, DISCONNECTED, ERROR, UNKNOWN
+from statusapi.page.pageview import band
+
 # Verdana 11 px advance widths, coarsely: narrow, wide, everything else
 _NARROW = set("fijlrtI!|.,:;' ()[]1")
 _WIDE = set("mwMWGOQDHNU%@")
 
 STATUS_COLOURS = {
-    "connected": "#2e7d32",
-    "disconnected": "#c62828",
-    "error": "#b3261e",
-    "unknown": "#5f6368",
+    CONNECTED: "#2e7d32",
+    DISCONNECTED: "#c62828",
+    ERROR: "#b3261e",
+    UNKNOWN: "#5f6368",
 }
 
 
@@ -21,15 +24,8 @@ def text_width(s: str) -> float:
 
 
 def uptime_colour(pct: float | None) -> str:
-    if pct is None:
-        return STATUS_COLOURS["unknown"]
-    if pct >= 99.9:
-        return "#2e7d32"
-    if pct >= 99.0:
-        return "#4f7a0a"
-    if pct >= 95.0:
-        return "#a04d00"
-    return "#c62828"
+    """The colour of the uptime's band: the same bands as the status page's day bar."""
+    return STATUS_COLOURS[UNKNOWN] if pct is None else band(pct).badge
 
 
 def uptime_text(pct: float | None) -> str:

@@ -3,14 +3,19 @@ words, the banner, the 90-day bar, the latency chart. Pure (no I/O, no clock).""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
 from markupsafe import Markup
 
-WORDS = ("connected", "disconnected", "error", "unknown")
+from healthd.core.words import CONNECTED, DOWN, SHOWN_ORDER, UNKNOWN
+
+# the order the page shows them in: connected first, unknown last (status.js reads it so)
+WORDS = SHOWN_ORDER
 
 
 def duration(seconds: float) -> str:
@@ -28,6 +33,19 @@ def duration(seconds: float) -> str:
     return f"{d} d {h} h" if h else f"{d} d"
 
 
+def fact(value: Any) -> str:
+    """A column's value as the detail page's "Details" list shows it, whatever its type."""
+    if value is None or value == []:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
 def percent(pct: float | None) -> str:
     if pct is None:
         return "–"
@@ -41,7 +59,7 @@ def overall(counts: Mapping[str, int], down_in_maintenance: int = 0) -> tuple[st
     (plus "maintenance": how many are inside a maintenance window). A source down inside
     its maintenance window is not an outage. The page's script applies the same rule
     (overall() in status.js)."""
-    down = counts.get("disconnected", 0) + counts.get("error", 0) - down_in_maintenance
+    down = sum(counts.get(w, 0) for w in DOWN) - down_in_maintenance
     total = sum(counts.get(w, 0) for w in WORDS)
     noun = "source" if total == 1 else "sources"
     if down == 0:
@@ -49,22 +67,40 @@ def overall(counts: Mapping[str, int], down_in_maintenance: int = 0) -> tuple[st
         if n:
             return "maintenance", f"Maintenance in progress: {n} of {total} {noun}"
         return "operational", "All systems operational"
-    known = total - counts.get("unknown", 0) - down_in_maintenance
+    known = total - counts.get(UNKNOWN, 0) - down_in_maintenance
     if down * 2 > known:
-        return "outage", f"Major outage: {down} of {total} {noun} not connected"
-    return "degraded", f"Partial outage: {down} of {total} {noun} not connected"
+        return "outage", f"Major outage: {down} of {total} {noun} not {CONNECTED}"
+    return "degraded", f"Partial outage: {down} of {total} {noun} not {CONNECTED}"
+
+
+@dataclass(frozen=True)
+class Band:
+    """One colour band of uptime: at least ``floor`` percent."""
+
+    floor: float
+    css: str  # the day cell's class (status.css colours it for light and dark)
+    badge: str  # the uptime badge's colour (statusapi/page/badge_svg.py)
+    legend: str  # how the detail page's legend names it
+
+
+# highest first; the day bar, its legend and the uptime badge all read these
+BANDS = (
+    Band(100.0, "d4", "#2e7d32", "100 %"),
+    Band(99.0, "d3", "#4f7a0a", "≥ 99 %"),
+    Band(95.0, "d2", "#a04d00", "≥ 95 %"),
+    Band(0.0, "d1", "#c62828", "below"),
+)
+NO_DATA = Band(math.nan, "d0", "#5f6368", "no data")
+
+
+def band(pct: float | None) -> Band:
+    if pct is None:
+        return NO_DATA
+    return next((b for b in BANDS if pct >= b.floor), BANDS[-1])
 
 
 def day_class(pct: float | None) -> str:
-    if pct is None:
-        return "d0"
-    if pct >= 100.0:
-        return "d4"
-    if pct >= 99.0:
-        return "d3"
-    if pct >= 95.0:
-        return "d2"
-    return "d1"
+    return band(pct).css
 
 
 def day_label(day: Mapping[str, Any]) -> str:

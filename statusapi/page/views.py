@@ -23,6 +23,8 @@ from flask import (
 from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 
+from healthd.core import fields
+from healthd.core.words import CONNECTED, DOWN, ERROR, SUCCESS
 from statusapi.data import figures, queries, shapes
 from statusapi.page import pageview, timelines
 from statusapi.web import params
@@ -67,7 +69,19 @@ def init_app(app: Flask) -> None:
         def asset(name: str) -> str:
             return url_for("static", filename=name, v=versions.get(name, "0"))
 
-        return {"asset": asset}
+        # the templates and the script spell no status word of their own
+        return {
+            "asset": asset,
+            "words": pageview.WORDS,
+            "down_words": DOWN,
+            "result_word": _result_word,
+            "bands": (*pageview.BANDS, pageview.NO_DATA),
+        }
+
+
+def _result_word(test_status: str | None) -> str:
+    """The status word whose colour a raw result is shown in."""
+    return CONNECTED if test_status == SUCCESS else ERROR
 
 
 def _html(body: str) -> Response:
@@ -141,7 +155,7 @@ def _counts(sources: list[dict[str, Any]]) -> tuple[dict[str, int], int]:
             counts[s["connection_status"]] += 1
             if s["in_maintenance"]:
                 counts["maintenance"] += 1
-                down_in_maintenance += s["connection_status"] in ("disconnected", "error")
+                down_in_maintenance += s["connection_status"] in DOWN
     return counts, down_in_maintenance
 
 
@@ -159,7 +173,7 @@ def status() -> Response:
     # its rows are the short kind (no day bar): the page stays readable, and light
     collapsed: dict[str, bool] = {}
     for s in sources:
-        up = s["connection_status"] == "connected"
+        up = s["connection_status"] == CONNECTED
         collapsed[s["type"]] = long_page and collapsed.get(s["type"], True) and up
     groups: dict[str, list[Markup]] = {}
     rendered = _rendered_rows(current_app)
@@ -245,6 +259,7 @@ def detail(source_id: str) -> Response:
         windows_latency=list(figures.LATENCY_WINDOWS),
         transitions=queries.recent_transitions(source_id, 50),
         config=shapes.redacted_config(src["plugin"], src["config_text"]),
+        facts=[(label, pageview.fact(src[name])) for name, label in fields.PAGE_LABELS],
         fresh=_freshness(now),
     )
     return _html(body)

@@ -7,7 +7,10 @@
   "use strict";
   var body = document.body;
   var after = Number(body.getAttribute("data-after")) || 0;
-  var WORDS = ["connected", "disconnected", "error", "unknown"];
+  /* the status words come from the server (healthd/core/words.py), as does which count as down */
+  var WORDS = (body.getAttribute("data-words") || "").split(" ");
+  var DOWN = (body.getAttribute("data-down") || "").split(" ");
+  var CONNECTED = WORDS[0], UNKNOWN = WORDS[WORDS.length - 1];
   var live = document.getElementById("live");
   var mode = document.querySelector("[data-mode]");
   var heartbeat = Number(body.getAttribute("data-heartbeat")) || null;
@@ -28,22 +31,24 @@
   function setMode(text) { if (mode) mode.textContent = text; }
 
   function overall(counts, downInMaintenance) {  /* the server's rule: pageview.overall */
-    var down = counts.disconnected + counts.error - downInMaintenance;
-    var total = counts.connected + counts.disconnected + counts.error + counts.unknown;
+    var down = -downInMaintenance, total = 0;
+    DOWN.forEach(function (w) { down += counts[w]; });
+    WORDS.forEach(function (w) { total += counts[w]; });
     var noun = total === 1 ? "source" : "sources";
     if (down === 0) {
       if (counts.maintenance) return ["maintenance", "Maintenance in progress: " + counts.maintenance + " of " + total + " " + noun];
       return ["operational", "All systems operational"];
     }
-    var what = down + " of " + total + " " + noun + " not connected";
-    if (down * 2 > total - counts.unknown - downInMaintenance) return ["outage", "Major outage: " + what];
+    var what = down + " of " + total + " " + noun + " not " + CONNECTED;
+    if (down * 2 > total - counts[UNKNOWN] - downInMaintenance) return ["outage", "Major outage: " + what];
     return ["degraded", "Partial outage: " + what];
   }
 
   function recount() {
     var banner = document.getElementById("banner");
     if (!banner) return;
-    var counts = {connected: 0, disconnected: 0, error: 0, unknown: 0, maintenance: 0};
+    var counts = {maintenance: 0};
+    WORDS.forEach(function (w) { counts[w] = 0; });
     var downInMaintenance = 0;
     var rows = document.querySelectorAll(".rows [data-source-id]");
     for (var i = 0; i < rows.length; i++) {
@@ -52,7 +57,7 @@
       if (st in counts) counts[st] += 1;
       if (rows[i].getAttribute("data-maintenance") === "true") {
         counts.maintenance += 1;
-        if (st === "disconnected" || st === "error") downInMaintenance += 1;
+        if (DOWN.indexOf(st) >= 0) downInMaintenance += 1;
       }
     }
     WORDS.forEach(function (w) {
