@@ -12,21 +12,16 @@ from healthd.config import settings as _readers
 from healthd.core.errors import ConfigError as _ConfigError
 from statusapi.web import config as _api_config
 
-_SERVER_ENV = {
-    # env var -> (name here, reader); one line per variable
-    "STATUSAPI_WORKERS": ("workers", _readers.number(int, 1)),
-    "STATUSAPI_THREADS": ("threads", _readers.number(int, 1)),
-}
 try:
     # Checked here, in the master, before any worker forks: a bad value stops gunicorn
     # with its one line. (Left to the workers, each prints the line, and several failing
     # at once can make gunicorn's master print a traceback as it halts.)
     _api_config.load()
-    _server = _readers.read(_SERVER_ENV, os.environ)
+    _server = _readers.read(_api_config.SERVER, os.environ)
 except _ConfigError as _exc:
     sys.exit(str(_exc))
 
-bind = os.environ.get("STATUSAPI_BIND", "127.0.0.1:8080")
+bind = _server.get("bind") or "127.0.0.1:8080"
 
 # Worker class: gthread. Every Server-Sent Events subscriber holds one thread for as long
 # as it listens, while ordinary requests keep flowing on the others, and psycopg's

@@ -1,4 +1,4 @@
--- Operations (interface.md §11): maintenance windows, dependencies between sources,
+-- Operations (docs/operations.md): maintenance windows, dependencies between sources,
 -- webhook routing and formats, a delivery log, retention.
 
 -- Maintenance windows. A one-off window is [starts_at, ends_at). A recurring one repeats

@@ -3,8 +3,6 @@ way); each test module takes what it needs from them and imports no other test m
 
 from __future__ import annotations
 
-from typing import Any
-
 pytest_plugins = [
     "tests.fix_db",  # pg_cluster, private_cluster, db_url, db
     "tests.fix_servers",  # target (and the server classes)
@@ -12,14 +10,3 @@ pytest_plugins = [
     "tests.fix_api",  # app, client
     "tests.fix_ops",  # the operations tests' sources, receivers and API client
 ]
-
-
-def __getattr__(name: str) -> Any:
-    # `from tests.conftest import wait_for` keeps working for code written before the
-    # move; imported lazily, because importing a plugin module before pytest registers it
-    # would keep its asserts from being rewritten
-    if name == "wait_for":
-        from tests.fix_procs import wait_for
-
-        return wait_for
-    raise AttributeError(name)

@@ -4,6 +4,7 @@ tests that run the API under gunicorn."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -100,15 +101,24 @@ def seed(db: psycopg.Connection[Any]) -> None:
         )
 
 
+@contextlib.contextmanager
+def readonly_app(db_url: str, **config: Any) -> Iterator[Flask]:
+    """The API as the read-only role sees the test database; its pool is closed after."""
+    ro = db_url.replace("postgres@", "healthd_readonly@")
+    app = create_app({"DATABASE_URL": ro, "TESTING": True, **config})
+    try:
+        yield app
+    finally:
+        pool = app.extensions.get("healthd_pool")
+        if pool is not None:
+            pool.close()
+
+
 @pytest.fixture
 def app(db_url: str, db: psycopg.Connection[Any]) -> Iterator[Flask]:
     seed(db)
-    ro = db_url.replace("postgres@", "healthd_readonly@")
-    app = create_app({"DATABASE_URL": ro, "TESTING": True})
-    yield app
-    pool = app.extensions.get("healthd_pool")
-    if pool is not None:
-        pool.close()
+    with readonly_app(db_url) as app:
+        yield app
 
 
 @pytest.fixture

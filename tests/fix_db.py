@@ -5,6 +5,7 @@ cluster of a test's own for tests that stop PostgreSQL."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -50,6 +51,26 @@ def db_url(pg_cluster: embedded.Cluster) -> str:
 def db(db_url: str) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(db_url, autocommit=True) as conn:
         yield conn
+
+
+def add_source(
+    db: psycopg.Connection[Any], sid: str, plugin: str = "http", config: Any = None, **cols: Any
+) -> None:
+    """A row in data_sources as plain SQL writes it (the name is the id unless given); any
+    other column by keyword (a dict or list config is stored as JSON)."""
+    cols = {"name": sid, **cols}
+    if config is not None:
+        cols["config"] = config if isinstance(config, str) else json.dumps(config)
+    names = ["id", "plugin", *cols]
+    db.execute(
+        f"INSERT INTO data_sources ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))})",
+        [sid, plugin, *cols.values()],
+    )
+
+
+def add_http(db: psycopg.Connection[Any], sid: str, url: str, **cols: Any) -> None:
+    """An http source probing ``url``."""
+    add_source(db, sid, "http", {"url": url}, **cols)
 
 
 class DiscardSink:

@@ -1,15 +1,18 @@
-"""Real servers on 127.0.0.1 for the tests: a switchable HTTP target, a hanging TCP
-listener, a DNS server, an OpenAI-compatible endpoint, a self-signed certificate; and the
+"""Real servers on 127.0.0.1 for the tests: a switchable HTTP target, the one scripted
+HTTP server (any answer a test needs: JSON APIs, webhook receivers, an OpenAI-compatible
+endpoint), a hanging TCP listener, a DNS server, a self-signed certificate; and the
 ``target`` fixture."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -153,56 +156,93 @@ class DnsServer:
         self.sock.close()
 
 
-class FakeOpenAI:
-    """An OpenAI-compatible /v1/models that checks the bearer key."""
+Answer = tuple[int, dict[str, str], bytes]
 
-    def __init__(self, key: str, models: tuple[str, ...] = ("gpt-test", "embed-test")) -> None:
-        self.key = key
-        self.rate_limited = False
-        fake = self
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]  # names lowercased
+    body: bytes
+
+
+class Scripted:
+    """The one scripted HTTP server of the tests: on ``host``, each request is answered by
+    ``answer(request) -> (status, headers, body)``, and every request is recorded."""
+
+    def __init__(self, answer: Callable[[Request], Answer], host: str = "127.0.0.1") -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
-                if self.path != "/v1/models":
-                    return self._send(404, {"error": {"message": "not found"}})
-                if self.headers.get("Authorization") != f"Bearer {fake.key}":
-                    return self._send(
-                        401,
-                        {
-                            "error": {
-                                "message": f"Incorrect API key provided: {self.headers.get('Authorization', '')[7:]}"
-                            }
-                        },
-                    )
-                if fake.rate_limited:
-                    return self._send(
-                        429, {"error": {"message": "Rate limit reached for requests"}}
-                    )
-                self._send(
-                    200, {"object": "list", "data": [{"id": m, "object": "model"} for m in models]}
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                req = Request(
+                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
                 )
-
-            def _send(self, code: int, body: Any) -> None:
-                import json
-
-                raw = json.dumps(body).encode()
+                with outer.lock:
+                    outer.requests.append(
+                        {
+                            "method": req.method,
+                            "path": req.path,
+                            "headers": req.headers,
+                            "body": body,
+                        }
+                    )
+                code, headers, payload = answer(req)
                 self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(raw)
+                self.wfile.write(payload)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+            do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = _any  # noqa: N815
+
+        self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.port = self.server.server_address[1]
+        self.base = f"http://{host}:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def json_answer(code: int, body: Any) -> Answer:
+    return code, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+class FakeOpenAI(Scripted):
+    """An OpenAI-compatible /v1/models that checks the bearer key."""
+
+    def __init__(self, key: str, models: tuple[str, ...] = ("gpt-test", "embed-test")) -> None:
+        self.key = key
+        self.rate_limited = False
+        self.models = models
+        super().__init__(self._answer)
+        self.endpoint = f"{self.base}/v1"
+
+    def _answer(self, req: Request) -> Answer:
+        if req.path != "/v1/models":
+            return json_answer(404, {"error": {"message": "not found"}})
+        given = req.headers.get("authorization", "")
+        if given != f"Bearer {self.key}":
+            return json_answer(
+                401, {"error": {"message": f"Incorrect API key provided: {given[7:]}"}}
+            )
+        if self.rate_limited:
+            return json_answer(429, {"error": {"message": "Rate limit reached for requests"}})
+        return json_answer(
+            200, {"object": "list", "data": [{"id": m, "object": "model"} for m in self.models]}
+        )
 
 
 def make_cert(directory: Path, days: int) -> tuple[Path, Path]:

@@ -35,7 +35,7 @@ def cli_entry() -> None:
         fail("interrupted", 130)
     except SystemExit:
         raise
-    except Exception as exc:  # last resort: one line, never a traceback
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, never a traceback
         from healthd.core.secrets import strip_url_credentials
 
         fail(f"internal error: {type(exc).__name__}: {strip_url_credentials(str(exc))}")

@@ -80,10 +80,9 @@ def webhooks_add(
         raise ConfigError(
             "--format", f"unknown format {fmt!r} (known: {', '.join(formats.FORMATS)})"
         )
-    if formats.FORMATS[fmt].needs_secret and not (secret_env or secret_file):
-        raise ConfigError(
-            "--format", f"{fmt} needs a secret to sign with (--secret-env or --secret-file)"
-        )
+    needs = formats.FORMATS[fmt].needs_secret
+    if needs and not (secret_env or secret_file):
+        raise ConfigError("--format", f"{fmt} needs {needs} (--secret-env or --secret-file)")
     ids = dependencies.parse_ids(source_ids) if source_ids is not None else None
     if ids is not None and not ids:
         raise ConfigError("--sources", "names no source id")

@@ -10,7 +10,7 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from healthd.core.errors import ConfigError
 
@@ -120,10 +120,20 @@ def choice(options: tuple[str, ...]) -> Reader:
     return read
 
 
-def read(table: Mapping[str, tuple[str, Reader]], environ: Mapping[str, str]) -> dict[str, Any]:
+class Var(NamedTuple):
+    """One environment variable: the settings field it sets, its reader, and what it means
+    (docs/configuration.md's table is generated from these, by docs/generate.py)."""
+
+    attr: str
+    reader: Reader
+    help: str = ""
+
+
+def read(table: Mapping[str, tuple[Any, ...]], environ: Mapping[str, str]) -> dict[str, Any]:
     """{field: value} for every variable of ``table`` that is set and not blank."""
     values: dict[str, Any] = {}
-    for name, (attr, reader) in table.items():
+    for name, entry in table.items():
+        attr, reader = entry[0], entry[1]
         raw = environ.get(name)
         if raw is not None and raw.strip() != "":
             values[attr] = reader(name, raw)
@@ -146,29 +156,55 @@ def workers(name: str, raw: str) -> int:
     return value
 
 
-_ENV: dict[str, tuple[str, Reader]] = {
-    # env var -> (settings field, reader); one line per variable
-    "HEALTHD_DATABASE_URL": ("database_url", text),
-    "HEALTHD_INTERVAL": ("interval", bounded("interval")),
-    "HEALTHD_RISE": ("rise", bounded("rise")),
-    "HEALTHD_FALL": ("fall", bounded("fall")),
-    "HEALTHD_RETRY_INTERVAL": ("retry_interval", bounded("retry_interval")),
-    "HEALTHD_TIMEOUT": ("timeout", bounded("timeout")),
-    "HEALTHD_CONCURRENCY": ("concurrency", bounded("concurrency")),
-    "HEALTHD_WORKERS": ("workers", workers),
-    "HEALTHD_LOG_FORMAT": ("log_format", choice(LOG_FORMATS)),
-    "HEALTHD_HISTORY_DAYS": ("history_days", bounded("history_days")),
-    "HEALTHD_DB_TIMEOUT": ("db_timeout", bounded("db_timeout")),
-    "HEALTHD_SPOOL_DIR": ("spool_dir", text),
+_ENV: dict[str, Var] = {
+    # env var -> (settings field, reader, meaning); one line per variable
+    "HEALTHD_DATABASE_URL": Var(
+        "database_url", text, "libpq URL or conninfo for the daemon and the CLI (required)"
+    ),
+    "HEALTHD_INTERVAL": Var("interval", bounded("interval"), "seconds between probes of a source"),
+    "HEALTHD_RISE": Var("rise", bounded("rise"), "consecutive successes to become connected"),
+    "HEALTHD_FALL": Var("fall", bounded("fall"), "consecutive failures to become not connected"),
+    "HEALTHD_RETRY_INTERVAL": Var(
+        "retry_interval",
+        bounded("retry_interval"),
+        "seconds between probes while a change is pending (default: interval / 3, at least 1 s)",
+    ),
+    "HEALTHD_TIMEOUT": Var("timeout", bounded("timeout"), "per-probe timeout, seconds"),
+    "HEALTHD_CONCURRENCY": Var(
+        "concurrency", bounded("concurrency"), "probes in flight at once, per daemon"
+    ),
+    "HEALTHD_WORKERS": Var(
+        "workers", workers, "probe processes of `healthd run` (`auto`: one per core)"
+    ),
+    "HEALTHD_LOG_FORMAT": Var(
+        "log_format", choice(LOG_FORMATS), "`text` or `json` (one object per line)"
+    ),
+    "HEALTHD_HISTORY_DAYS": Var(
+        "history_days",
+        bounded("history_days"),
+        "days of history, latency rollups and finished deliveries kept",
+    ),
+    "HEALTHD_DB_TIMEOUT": Var(
+        "db_timeout",
+        bounded("db_timeout"),
+        "the daemon's bound on one database statement and on a silent connection, seconds",
+    ),
+    "HEALTHD_SPOOL_DIR": Var(
+        "spool_dir",
+        text,
+        "where results not written at stop are kept for the next start"
+        " (default: $STATE_DIRECTORY, else ~/.local/state/healthd)",
+    ),
 }
+VARIABLES = _ENV  # the documented table (docs/generate.py)
 
 
 def to_environ(settings: Settings) -> dict[str, str]:
     """The daemon's settings as the HEALTHD_* variables that reproduce them (for the
     supervisor's workers, which must see the flags given to the supervisor)."""
     out: dict[str, str] = {}
-    for name, (attr, _) in _ENV.items():
-        value = getattr(settings, attr)
+    for name, var in _ENV.items():
+        value = getattr(settings, var.attr)
         if name.startswith("HEALTHD_") and value is not None:
             out[name] = repr(value) if isinstance(value, float) else str(value)
     return out

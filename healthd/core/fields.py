@@ -74,7 +74,8 @@ FIELDS: tuple[Column, ...] = (
     Column("rise", "integer", "operator", setting=True, daemon=True),
     Column("fall", "integer", "operator", setting=True, daemon=True),
     Column("retry_interval_s", "real", "operator", setting=True, daemon=True),
-    # parents: a failure while one is not connected is recorded but pages nobody (§11)
+    # parents: a failure while one is not connected is recorded but pages nobody
+    # (healthd/store/status.py marks it suppressed)
     Column(
         "depends_on",
         "varchar(50)[]",
@@ -106,7 +107,7 @@ FIELDS: tuple[Column, ...] = (
     Column("updated_at", "timestamptz", "database", TS, False),
     # moved only when what is probed changes (a row trigger); the daemon's resync compares it
     Column("config_changed_at", "timestamptz", "database", daemon=True),
-    # -- computed by the API's query (§11) ---------------------------------------------------
+    # -- computed by the API's query (statusapi/data/queries.py COMPUTED) ------------------
     Column(
         "unreachable_via",
         "varchar(50)[]",

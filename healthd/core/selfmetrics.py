@@ -1,7 +1,7 @@
 """The daemon's own counters, published with its heartbeat (daemon_nodes.metrics, jsonb).
 
 The daemon has no listener of its own: every heartbeat writes a snapshot, and the API's
-`/metrics` renders the snapshots of the live daemons labelled by node (interface.md §12).
+`/metrics` renders the snapshots of the live daemons labelled by node (statusapi/metrics.py).
 Counting costs a dict increment and a bisect per probe; nothing here takes a lock (the
 event loop's thread owns it; the writer thread only reports durations through
 ``observe_write``, a single list-element increment under the GIL).

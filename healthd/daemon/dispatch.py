@@ -100,7 +100,7 @@ def build_source(row: dict[str, Any], s: Settings, state: State | None = None) -
         src.plugin = plugins.create(src.plugin_name, src.config)
     except HealthdError as exc:
         src.broken = f"invalid source: {exc}"
-    except Exception as exc:  # a third-party plugin's constructor
+    except Exception as exc:  # noqa: BLE001 - a third-party plugin's constructor
         src.broken = (
             f"invalid source: plugin {src.plugin_name} failed to start: {type(exc).__name__}"
         )

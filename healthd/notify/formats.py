@@ -38,7 +38,8 @@ class Format:
     summary: ClassVar[str]  # a few words for `--format`'s help
     # the URL's path carries the credential (Slack, Discord): shown as its origin only
     path_is_secret: ClassVar[bool] = False
-    needs_secret: ClassVar[bool] = False  # `webhooks add` refuses it without one
+    # what it must be signed with, when `webhooks add` refuses it without a secret
+    needs_secret: ClassVar[str | None] = None
 
     def check_secret(self, secret: str) -> None:
         """Raise ValueError when ``secret`` cannot sign this format's deliveries."""
@@ -113,7 +114,7 @@ def standard_signature(key: bytes, msg_id: str, timestamp: int, body: bytes) -> 
 class StandardFormat(Format):
     name = "standard"
     summary = "Standard Webhooks (webhook-id, -timestamp, -signature; a whsec_ secret)"
-    needs_secret = True
+    needs_secret = "a whsec_ secret"
 
     def check_secret(self, secret: str) -> None:
         standard_secret(secret)

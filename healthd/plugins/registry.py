@@ -51,7 +51,7 @@ def get(name: str) -> type[Plugin]:
             raise NotFound(f"unknown plugin {name!r} (known: {', '.join(names())})")
         try:
             cls = ep.load()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a third-party entry point may raise anything
             raise NotFound(f"plugin {name!r} failed to load: {exc}") from None
         if not (isinstance(cls, type) and issubclass(cls, Plugin)):
             raise NotFound(f"plugin {name!r} is not a healthd Plugin subclass")

@@ -229,7 +229,7 @@ class Store:
                 return refusals.write_one_by_one(conn, results, events, rolls)
         except Unavailable:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - whatever refused the rows, the batch waits
             self.writer.refused(exc)
             raise Unavailable() from None
 

@@ -56,7 +56,7 @@ def write_one_by_one(
             try:
                 with conn.transaction():
                     write_results(conn, [], rolls)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - re-raised unless refused for content
                 if not refused_for_content(exc):
                     raise
                 log.error("latency rollups refused by the database (%s)", first_line(exc))
@@ -91,7 +91,7 @@ def _one(
         with conn.transaction():
             out.add(write(conn, replaced(item, reason)))
         out.replaced.append(sid)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - re-raised unless refused for content
         if not refused_for_content(exc):
             raise
         out.dropped.append(sid)

@@ -35,7 +35,7 @@ DELETE FROM status_history WHERE id IN (
           WHERE o.history_id = h.id AND o.delivered_at IS NULL AND o.gave_up_at IS NULL)
     ORDER BY h.id LIMIT %(batch)s)
 """
-# issue 11's table; a database migrated before it has none
+# migrations/0008_latency_rollups.sql's table; a database migrated before it has none
 _ROLLUPS = """
 DELETE FROM latency_rollups WHERE ctid = ANY (ARRAY(
     SELECT ctid FROM latency_rollups WHERE bucket < %(cut)s LIMIT %(batch)s))

@@ -1,5 +1,5 @@
 """The two routes of the original design, key for key and value for value, for the clients
-written against it (interface.md §7).
+written against it (docs/api.md).
 
 ``status`` is what the original wrote: the same value as ``endpoint`` ("configured" when
 the AI source exists with an endpoint, else "not_configured"); the debounced health is

@@ -19,7 +19,7 @@ EVENT_COLUMNS = (
 )
 
 
-# What the API computes for the Source fields healthd/core/fields.py marks computed (§11):
+# What the API computes for the Source fields healthd/core/fields.py marks computed:
 # the parents not connected now (skipped for the many sources without parents), and
 # whether a maintenance window is open, read once per query (uncorrelated subqueries are
 # InitPlans; per row it doubled the cost of a 100-source page).
@@ -248,7 +248,7 @@ def uptime_rows(
     row: tuple[Any, ...] | None = fetch_one_binary(
         "SELECT date_part('epoch', s.created_at), date_part('epoch', now()),"
         " coalesce(t.times, '{}'), coalesce(t.kinds, ''),"
-        # the source's maintenance windows over the range (issue 12), as flat epoch pairs
+        # the source's maintenance windows over the range, as flat epoch pairs
         " coalesce((SELECT array_agg(v ORDER BY lower(r), k) FROM maintenance_windows w,"
         "  healthd_window_spans(w, now() - make_interval(days => %(days)s), now()) AS r,"
         "  LATERAL (VALUES (1, date_part('epoch', lower(r))), (2, date_part('epoch', upper(r))))"
@@ -343,7 +343,7 @@ def page_head() -> tuple[int, float]:
     return int(row[0]), float(row[1])
 
 
-# -- operations (§11) ------------------------------------------------------------------
+# -- operations: maintenance windows, the delivery log ----------------------------------
 
 
 def maintenance_windows() -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from typing import Any
 from gunicorn.errors import AppImportError
 
 from healthd.config import settings
-from healthd.config.settings import Reader, number, text, words
+from healthd.config.settings import Var, number, text, words
 from healthd.core.errors import ConfigError
 
 
@@ -38,18 +38,53 @@ class ApiSettings:
     default_fall: int = 3
 
 
-_ENV: dict[str, tuple[str, Reader]] = {
-    # env var -> (ApiSettings field, reader); one line per variable
-    "STATUSAPI_DATABASE_URL": ("database_url", text),
-    "STATUSAPI_TOKENS": ("tokens", words),
-    "STATUSAPI_AI_SOURCE_ID": ("ai_source_id", text),
-    "STATUSAPI_CORS_ORIGINS": ("cors_origins", words),
-    "STATUSAPI_HEARTBEAT_MAX_AGE": ("heartbeat_max_age", number(float, 0.1)),
-    "STATUSAPI_POOL_MAX": ("pool_max", number(int, 1)),
-    "STATUSAPI_STREAM_POLL": ("stream_poll", number(float, 0.01)),
-    "STATUSAPI_STREAM_KEEPALIVE": ("stream_keepalive", number(float, 0.1)),
-    "STATUSAPI_STREAM_MAX": ("stream_max", number(int, 0, 100_000)),
-    "STATUSAPI_THREADS": ("threads", number(int, 1, 100_000)),
+_ENV: dict[str, Var] = {
+    # env var -> (ApiSettings field, reader, meaning); one line per variable
+    "STATUSAPI_DATABASE_URL": Var(
+        "database_url",
+        text,
+        "the API's connection (default: HEALTHD_DATABASE_URL); the read-only role or a standby",
+    ),
+    "STATUSAPI_TOKENS": Var(
+        "tokens",
+        words,
+        "comma-separated bearer tokens; when set, every route but /healthz needs one",
+    ),
+    "STATUSAPI_AI_SOURCE_ID": Var("ai_source_id", text, "the source behind the /api/ai/* routes"),
+    "STATUSAPI_CORS_ORIGINS": Var(
+        "cors_origins", words, "comma-separated origins (or `*`) allowed to read the API"
+    ),
+    "STATUSAPI_HEARTBEAT_MAX_AGE": Var(
+        "heartbeat_max_age",
+        number(float, 0.1),
+        "/readyz answers 503 when the freshest daemon heartbeat is older, seconds",
+    ),
+    "STATUSAPI_POOL_MAX": Var("pool_max", number(int, 1), "database connections per API worker"),
+    "STATUSAPI_STREAM_POLL": Var(
+        "stream_poll", number(float, 0.01), "how often the stream tails the history, seconds"
+    ),
+    "STATUSAPI_STREAM_KEEPALIVE": Var(
+        "stream_keepalive", number(float, 0.1), "seconds between the stream's keep-alive comments"
+    ),
+    "STATUSAPI_STREAM_MAX": Var(
+        "stream_max",
+        number(int, 0, 100_000),
+        "stream subscribers per worker; past it the stream answers 503"
+        " (default: threads - max(2, threads / 8))",
+    ),
+    "STATUSAPI_THREADS": Var(
+        "threads", number(int, 1, 100_000), "threads per gunicorn worker (each stream holds one)"
+    ),
+}
+VARIABLES = _ENV  # the documented table (docs/generate.py)
+
+# read by deploy/gunicorn.conf.py, in gunicorn's master, before the app exists
+SERVER: dict[str, Var] = {
+    "STATUSAPI_BIND": Var("bind", text, "address gunicorn listens on (default 127.0.0.1:8080)"),
+    "STATUSAPI_WORKERS": Var(
+        "workers", number(int, 1), "gunicorn workers (default: 2 x CPUs, at most 8)"
+    ),
+    "STATUSAPI_THREADS": Var("threads", number(int, 1), "threads per worker (default 512)"),
 }
 
 

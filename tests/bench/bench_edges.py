@@ -28,7 +28,7 @@ from healthd.local import embedded  # noqa: E402
 from healthd.plugins import httpclient  # noqa: E402
 from healthd.store import migrate  # noqa: E402
 from statusapi import create_app  # noqa: E402
-from tests.support import Gunicorn  # noqa: E402
+from tests.fix_procs import Gunicorn  # noqa: E402
 
 
 def sse_backlog_peak(url: str) -> float:

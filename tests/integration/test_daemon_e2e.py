@@ -13,20 +13,11 @@ import psycopg
 import pytest
 
 from healthd.local import embedded
-from tests.fix_db import status, transitions
+from tests.fix_db import add_http, status, transitions
 from tests.fix_procs import DaemonProcess, wait_for
 from tests.fix_servers import Target, hanging_listener
 
 pytestmark = pytest.mark.slow
-
-
-def add_http(db: psycopg.Connection[Any], sid: str, url: str, **cols: Any) -> None:
-    names = ["id", "name", "plugin", "config", *cols]
-    values = [sid, sid, "http", json.dumps({"url": url}), *cols.values()]
-    db.execute(
-        f"INSERT INTO data_sources ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))})",
-        values,
-    )
 
 
 def test_debounced_transitions_count_probes(

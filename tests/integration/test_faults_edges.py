@@ -11,7 +11,6 @@ import subprocess
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,56 +27,11 @@ from healthd.plugins import httpclient as _http
 from healthd.plugins.base import ProbeResult
 from healthd.store.facade import Store
 from statusapi import create_app
-from tests.conftest import wait_for
-from tests.support import DaemonProcess, Gunicorn, Target
+from tests.fix_procs import DaemonProcess, Gunicorn, wait_for
+from tests.fix_servers import Scripted, Target
 
 pytestmark = pytest.mark.slow
 NAGIOS = Path("/usr/lib/nagios/plugins")
-Answer = tuple[int, dict[str, str], bytes]
-
-
-class Scripted:
-    """An HTTP server on ``host`` whose answer per request is decided by a function of
-    (method, path); every request's method, path and headers are recorded."""
-
-    def __init__(self, answer: Callable[[str, str], Answer], host: str = "127.0.0.1") -> None:
-        self.requests: list[dict[str, Any]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _any(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                outer.requests.append(
-                    {
-                        "method": self.command,
-                        "path": self.path,
-                        "headers": {k.lower(): v for k, v in self.headers.items()},
-                        "body": body,
-                    }
-                )
-                code, headers, payload = answer(self.command, self.path)
-                self.send_response(code)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_HEAD = _any  # noqa: N815
-
-        self.server = ThreadingHTTPServer((host, 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.base = f"http://{host}:{self.port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 async def _probe(name: str, config: dict[str, Any], timeout: float = 3.0) -> ProbeResult:
@@ -321,7 +275,7 @@ def test_webhook_redirect_is_a_failed_attempt(
     db: psycopg.Connection[Any], db_url: str, code: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     srv = Scripted(
-        lambda m, p: (code, {"Location": "/elsewhere"}, b"") if p == "/hook" else (200, {}, b"ok")
+        lambda r: (code, {"Location": "/elsewhere"}, b"") if r.path == "/hook" else (200, {}, b"ok")
     )
     try:
         _outbox_row(db, srv.base + "/hook")
@@ -389,13 +343,13 @@ def test_http_strips_declared_headers_on_a_cross_host_redirect(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("EDGE_API_KEY", "key-4242-edge")
-    other = Scripted(lambda m, p: (200, {}, b"landed"), host="127.0.0.2")
+    other = Scripted(lambda r: (200, {}, b"landed"), host="127.0.0.2")
     home = Scripted(
-        lambda m, p: (
+        lambda r: (
             (302, {"Location": other.base + "/x"}, b"")
-            if p == "/away"
+            if r.path == "/away"
             else (302, {"Location": "/final"}, b"")
-            if p == "/near"
+            if r.path == "/near"
             else (200, {}, b"home")
         )
     )

@@ -1,7 +1,7 @@
 """The daemon's write path under faults, with real PostgreSQL, real `healthd run`
 processes and a TCP proxy that can cut or stall the database connection (tests/proxy.py).
 
-Each test reproduces a way the table could be made to lie (issue 10) and checks it no
+Each test reproduces a way the table could be made to lie and checks it no
 longer does: a message the database refuses, a writer connection left in an aborted
 transaction, a daemon that lost its lease still writing, the history feed read out of
 commit order, a watchdog fed while sources starve, a database that stops answering.
@@ -23,7 +23,6 @@ import urllib.parse
 import urllib.request
 import zlib
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +32,9 @@ import pytest
 from healthd.core.debounce import Event, Observation, State
 from healthd.store.codec import ResultRow
 from healthd.store.facade import Store
-from tests.fix_db import status, transitions
+from tests.fix_db import add_http, add_source, status, transitions
 from tests.fix_procs import DaemonProcess, Gunicorn, wait_for
-from tests.fix_servers import Target, hanging_listener
+from tests.fix_servers import Scripted, Target, hanging_listener
 from tests.proxy import Proxy
 
 pytestmark = pytest.mark.slow
@@ -91,21 +90,6 @@ def proxy(pg_cluster: Any) -> Iterator[Proxy]:
     p.close()
 
 
-def add_source(
-    db: psycopg.Connection[Any], sid: str, plugin: str, config: Any, **cols: Any
-) -> None:
-    names = ["id", "name", "plugin", "config", *cols]
-    values = [sid, sid, plugin, json.dumps(config), *cols.values()]
-    db.execute(
-        f"INSERT INTO data_sources ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))})",
-        values,
-    )
-
-
-def add_http(db: psycopg.Connection[Any], sid: str, url: str, **cols: Any) -> None:
-    add_source(db, sid, "http", {"url": url}, **cols)
-
-
 def holder(db: psycopg.Connection[Any], sid: str) -> str:
     row = db.execute(
         "SELECT coalesce(node_id, '') FROM shard_leases WHERE shard = %s AND expires_at > now()",
@@ -132,39 +116,19 @@ def not_internal(log: str) -> None:
 # -- item 1: one bad message must not stop the writes ------------------------------------
 
 
-class JsonErrorServer:
+def json_error_server() -> Scripted:
     """An OpenAI-style endpoint whose JSON error message holds a lone surrogate."""
-
-    def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802
-                raw = b'{"error": {"message": "quota \\ud800 exceeded"}}'
-                self.send_response(500)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    raw = b'{"error": {"message": "quota \\ud800 exceeded"}}'
+    return Scripted(lambda r: (500, {"Content-Type": "application/json"}, raw))
 
 
 def test_nul_and_lone_surrogate_messages_are_written_sanitised(
     db: psycopg.Connection[Any], target: Target, daemons: Any
 ) -> None:
-    ai = JsonErrorServer()
+    ai = json_error_server()
     try:
         add_source(db, "nul", "command", {"argv": ["sh", "-c", "printf 'bad\\000byte'; exit 2"]})
-        add_source(db, "ai", "ai-service", {"endpoint": ai.endpoint, "api_key": "k-123456"})
+        add_source(db, "ai", "ai-service", {"endpoint": ai.base + "/v1", "api_key": "k-123456"})
         add_http(db, "web", target.url)
         d = daemons()
         wait_for(

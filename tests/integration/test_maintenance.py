@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from healthd.core import maintenance
+from tests.fix_api import readonly_app
 from tests.fix_ops import (
     FAST,
     add_source,
@@ -22,8 +23,8 @@ from tests.fix_ops import (
     status_of,
     transitions,
 )
-from tests.fix_procs import wait_for
-from tests.support import DaemonProcess, Target
+from tests.fix_procs import DaemonProcess, wait_for
+from tests.fix_servers import Target
 
 
 @pytest.mark.slow
@@ -147,7 +148,6 @@ def test_bad_windows_are_one_line_and_change_nothing(db: psycopg.Connection[Any]
 
 def test_spans_for_uptime(db: psycopg.Connection[Any], db_url: str, healthd_cli: Any) -> None:
     """What uptime counts apart: every occurrence overlapping a range, clipped to it."""
-    from statusapi import create_app
     from statusapi.data import queries
 
     add_source(db, "web", "http://127.0.0.1:9/")
@@ -158,15 +158,11 @@ def test_spans_for_uptime(db: psycopg.Connection[Any], db_url: str, healthd_cli:
         "daily 03:00", "--for", "1h",
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
-    app = create_app({"DATABASE_URL": db_url.replace("postgres@", "healthd_readonly@")})
     lo = start.timestamp()
     hi = lo + 10 * 86400 + 1800
-    with app.app_context():
+    with readonly_app(db_url) as app, app.app_context():
         spans = queries.maintenance_spans("web", lo, hi)
         assert queries.maintenance_spans("api", lo, hi) == []
-    pool = app.extensions.get("healthd_pool")
-    if pool is not None:
-        pool.close()
     window = catalog_window(db_url)
     expected = [
         (max(s.timestamp(), lo), min(e.timestamp(), hi))

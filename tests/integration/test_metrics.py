@@ -17,9 +17,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from healthd.core.selfmetrics import SelfMetrics
-from statusapi import create_app
-from tests.conftest import wait_for
-from tests.support import DaemonProcess, Gunicorn, Target
+from tests.fix_api import readonly_app
+from tests.fix_procs import DaemonProcess, Gunicorn, wait_for
+from tests.fix_servers import Target
 
 
 def promtool(text: bytes) -> None:
@@ -45,9 +45,8 @@ def sample(text: str, name: str, **labels: str) -> float | None:
 
 @pytest.fixture
 def client(db_url: str) -> Iterator[FlaskClient]:
-    app = create_app({"DATABASE_URL": db_url})
-    yield app.test_client()
-    app.extensions["healthd_pool"].close()
+    with readonly_app(db_url) as app:
+        yield app.test_client()
 
 
 def put_node(db: psycopg.Connection[Any], node: str, metrics: dict[str, Any], age_s: float) -> None:

@@ -14,8 +14,7 @@ import pytest
 from healthd.store import retention
 from statusapi import create_app
 from tests.fix_ops import add_source, one_line_error
-from tests.fix_procs import wait_for
-from tests.support import DaemonProcess
+from tests.fix_procs import DaemonProcess, wait_for
 
 NOW = datetime.now(UTC)
 
@@ -133,7 +132,7 @@ def test_finished_deliveries_go_pending_ones_stay_with_their_history(
             (hid, old, old if delivered else None),
         )
     rollups = db.execute("SELECT to_regclass('latency_rollups') IS NOT NULL").fetchone()
-    if rollups == (False,):  # issue 11's table, as a database migrated with it has it
+    if rollups == (False,):  # the rollups table, as a database migrated with it has it
         db.execute(
             "CREATE TABLE latency_rollups (source_id varchar(50), bucket timestamptz,"
             " count integer NOT NULL DEFAULT 0, failures integer NOT NULL DEFAULT 0,"

@@ -14,8 +14,8 @@ from healthd.core import rollups
 from healthd.core.debounce import Observation, State
 from healthd.store.codec import ResultRow
 from healthd.store.facade import Store
-from tests.conftest import wait_for
-from tests.support import DaemonProcess, Target
+from tests.fix_procs import DaemonProcess, wait_for
+from tests.fix_servers import Target
 
 T0 = 1_764_000_000.0 - 1_764_000_000.0 % 60 + 5  # 5 s into a minute
 

@@ -18,8 +18,9 @@ import psycopg
 import pytest
 
 from healthd.core import rollups
-from tests.conftest import wait_for
-from tests.support import DaemonProcess, Gunicorn, Target
+from tests.fix_db import add_http
+from tests.fix_procs import DaemonProcess, Gunicorn, wait_for
+from tests.fix_servers import Target
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -90,13 +91,6 @@ def screenshot(driver: Any, name: str) -> None:
         },
     )
     (Path(folder) / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
-
-
-def add_source(db: psycopg.Connection[Any], sid: str, name: str, typ: str, url: str) -> None:
-    db.execute(
-        "INSERT INTO data_sources (id, name, type, plugin, config) VALUES (%s,%s,%s,'http',%s)",
-        (sid, name, typ, psycopg.types.json.Jsonb({"url": url})),
-    )
 
 
 def history(db: psycopg.Connection[Any]) -> None:
@@ -190,9 +184,9 @@ def test_a_real_transition_reaches_the_open_page(
     db_url: str, db: psycopg.Connection[Any], tmp_path: Path, browser: Browser
 ) -> None:
     web, steady = Target(), Target()
-    add_source(db, "web", "Web shop", "service", web.url)
-    add_source(db, "api", "Public API", "service", steady.url)
-    add_source(db, "pg", "Orders database", "database", steady.url)
+    add_http(db, "web", web.url, name="Web shop", type="service")
+    add_http(db, "api", steady.url, name="Public API", type="service")
+    add_http(db, "pg", steady.url, name="Orders database", type="database")
     history(db)
     latency_history(db, "web")
     daemon = DaemonProcess(

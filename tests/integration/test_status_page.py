@@ -4,7 +4,6 @@ real PostgreSQL (the browser tests are in test_status_browser.py)."""
 from __future__ import annotations
 
 import gzip
-import json
 import re
 import sys
 from collections.abc import Iterator
@@ -13,21 +12,19 @@ from typing import Any
 
 import psycopg
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
 from healthd.core import rollups
-from statusapi import create_app
+from tests import fix_db
+from tests.fix_api import readonly_app
 
 DAY = 86400
 
 
 def add_source(db: psycopg.Connection[Any], sid: str, typ: str = "service", **cols: Any) -> None:
-    cols = {"name": sid.title(), "type": typ, "plugin": "http", **cols}
-    cols.setdefault("config", json.dumps({"url": "http://127.0.0.1:9/", "password": "hunter2"}))
-    names = ", ".join(["id", *cols])
-    marks = ", ".join(["%s"] * (len(cols) + 1))
-    db.execute(f"INSERT INTO data_sources ({names}) VALUES ({marks})", (sid, *cols.values()))
+    """A source of the page's tests: titled, typed, with a secret in its config."""
+    config = cols.pop("config", {"url": "http://127.0.0.1:9/", "password": "hunter2"})
+    fix_db.add_source(db, sid, "http", config, **{"name": sid.title(), "type": typ, **cols})
 
 
 def transition(db: psycopg.Connection[Any], sid: str, frm: str, to: str, at: datetime) -> None:
@@ -38,18 +35,10 @@ def transition(db: psycopg.Connection[Any], sid: str, frm: str, to: str, at: dat
 
 
 @pytest.fixture
-def app(db_url: str) -> Iterator[Flask]:
-    ro = db_url.replace("postgres@", "healthd_readonly@")
-    app = create_app({"DATABASE_URL": ro, "TESTING": True})
-    yield app
-    pool = app.extensions.get("healthd_pool")
-    if pool is not None:
-        pool.close()
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def client(db_url: str) -> Iterator[FlaskClient]:
+    """The page's tests seed their own sources: the API on an empty database."""
+    with readonly_app(db_url) as app:
+        yield app.test_client()
 
 
 def db_now(db: psycopg.Connection[Any]) -> datetime:

@@ -10,9 +10,9 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from statusapi import create_app
-from tests.conftest import wait_for
-from tests.support import DaemonProcess, Target
+from tests.fix_api import readonly_app
+from tests.fix_procs import DaemonProcess, wait_for
+from tests.fix_servers import Target
 
 pytestmark = pytest.mark.slow
 
@@ -57,12 +57,9 @@ def test_down_time_is_the_time_between_the_transitions(
     finally:
         daemon.stop()
         target.close()
-    app = create_app({"DATABASE_URL": db_url, "TESTING": True})
-    body = app.test_client().get("/api/v1/sources/web/uptime").get_json()
+    with readonly_app(db_url) as app:
+        body = app.test_client().get("/api/v1/sources/web/uptime").get_json()
     day = body["windows"]["24h"]
     assert day["down_s"] == pytest.approx(up2[0] - down[0], abs=0.1)
     assert day["unknown_s"] == pytest.approx(up1[0] - created, abs=0.1)
     assert day["maintenance_s"] == 0
-    pool = app.extensions.get("healthd_pool")
-    if pool is not None:
-        pool.close()

@@ -19,8 +19,8 @@ from tests.fix_ops import (
     receiver,
     status_of,
 )
-from tests.fix_procs import wait_for
-from tests.support import DaemonProcess, Target
+from tests.fix_procs import DaemonProcess, wait_for
+from tests.fix_servers import Target
 
 pytestmark = pytest.mark.slow
 

@@ -22,8 +22,8 @@ import pytest
 from healthd.config import settings
 from healthd.daemon import supervisor
 from healthd.daemon.loop import LEASE_TTL
-from tests.conftest import wait_for
-from tests.support import DaemonProcess, Target
+from tests.fix_procs import DaemonProcess, wait_for
+from tests.fix_servers import Target
 
 pytestmark = pytest.mark.slow
 N = 40

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from simple_websocket import Client  # type: ignore[import-untyped]
 
-from tests.support import Gunicorn
+from tests.fix_procs import Gunicorn
 
 
 def add_event(db: psycopg.Connection[Any], sid: str, frm: str, to: str) -> int:
