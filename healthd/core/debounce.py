@@ -1,7 +1,7 @@
 """The status state machine. Pure: no I/O and no clock reads (time comes in with each
 result), so every rule below is unit- and property-tested.
 
-Rules (the README's "How the status is decided"):
+Rules (docs/architecture.md, "How the status is decided"):
 - ``connection_status`` changes only after ``fall`` consecutive failed results (or
   ``rise`` consecutive successes) that disagree with it. A failed streak may mix
   ``disconnected`` and ``error``; the newest wins.

@@ -175,7 +175,8 @@ WITH fence AS ({_LEASES}), ev AS (
     WHERE coalesce(pe.to_status, p.connection_status) <> {CONNECTED_SQL}
     GROUP BY pr.id
 ), marked AS (
-    -- recorded either way; marked so that no webhook goes out (README: Maintenance windows)
+    -- recorded either way; marked so that no webhook goes out
+    -- (docs/operations.md, Maintenance windows)
     SELECT won.*, mt.id IS NOT NULL AS maintenance, d.parents AS suppressed_by
     FROM won
     LEFT JOIN maint mt ON mt.id = won.id AND mt.event = won.event

@@ -1,4 +1,4 @@
-"""Operations, read-only (README: Maintenance windows, Webhooks): maintenance windows and
+"""Operations, read-only (docs/operations.md, docs/notifications.md): maintenance windows and
 the webhook delivery log."""
 
 from __future__ import annotations

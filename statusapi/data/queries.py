@@ -192,7 +192,7 @@ def ping() -> None:
     fetch_one("SELECT 1 AS one")
 
 
-# -- the status page, uptime, latency (README: Status page) ----------------------------
+# -- the status page, uptime, latency (docs/status-page.md) ----------------------------
 
 # What a row of the status page shows, with the creation time as epoch seconds for the
 # uptime timeline. Ordered as the page groups them.
@@ -366,7 +366,8 @@ def deliveries(
 
 def maintenance_spans(source_id: str, since: float, until: float) -> list[tuple[float, float]]:
     """The source's maintenance windows overlapping [since, until) (epochs), clipped to it,
-    as epoch pairs in order: the time uptime counts apart (README: Maintenance windows)."""
+    as epoch pairs in order: the time uptime counts apart (docs/operations.md,
+    Maintenance windows)."""
     rows = fetch_all(
         "SELECT extract(epoch FROM greatest(lower(r), lo))::float8 AS s,"
         " extract(epoch FROM least(upper(r), hi))::float8 AS e"

@@ -1,4 +1,4 @@
-"""Exact uptime from a source's transitions (the README, "Status page"). Pure: no I/O, no clock.
+"""Exact uptime from a source's transitions (docs/status-page.md). Pure: no I/O, no clock.
 
 A source's time is split by what it was in: ``up`` (connected), ``down`` (disconnected or
 error), ``unknown`` (created but not yet confirmed either way), and ``maintenance`` (inside

@@ -1,5 +1,5 @@
 """The OpenAPI paths of the status page, uptime, latency, badges and the WebSocket
-(README: Status page)."""
+(docs/status-page.md)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from statusapi.openapi.parts import (
     query,
 )
 
-# -- the status page, uptime, latency, badges, WebSocket (README: Status page) ---------
+# -- the status page, uptime, latency, badges, WebSocket (docs/status-page.md) ---------
 
 _FIGS = {
     "type": "object",

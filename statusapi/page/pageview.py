@@ -256,7 +256,8 @@ def state_html(s: Mapping[str, Any]) -> str:
     if s.get("in_maintenance"):
         out.append(' <span class="maint">maintenance</span>')
     if s.get("unreachable_via"):
-        # the parents that are down now: this source's failure is theirs (README: Dependencies)
+        # the parents that are down now: this source's failure is theirs
+        # (docs/operations.md, Dependencies)
         via = escape(", ".join(s["unreachable_via"]))
         out.append(f' <span class="via" data-unreachable-via>unreachable via {via}</span>')
     return "".join(out)

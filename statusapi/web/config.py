@@ -84,7 +84,11 @@ SERVER: dict[str, Var] = {
     "STATUSAPI_WORKERS": Var(
         "workers", number(int, 1), "gunicorn workers (default: 2 x CPUs, at most 8)"
     ),
-    "STATUSAPI_THREADS": Var("threads", number(int, 1), "threads per worker (default 512)"),
+    "STATUSAPI_THREADS": Var(
+        "threads",
+        number(int, 1),
+        "threads per gunicorn worker, each stream holds one (default 512)",
+    ),
 }
 
 

@@ -233,8 +233,8 @@ def test_stream_cap_keeps_threads_for_others_and_gone_clients_are_noticed(
         for s in streams:
             s.close()
         g.stop()
-    readme = Path(__file__).resolve().parents[2].joinpath("README.md").read_text()
-    assert "STATUSAPI_STREAM_MAX" in readme
+    doc = Path(__file__).resolve().parents[2].joinpath("docs", "configuration.md").read_text()
+    assert "STATUSAPI_STREAM_MAX" in doc
 
 
 def _retry_stream(port: int) -> bool:

@@ -52,7 +52,7 @@ def _seed(db: psycopg.Connection[Any]) -> None:
 
 
 def uptime(db: psycopg.Connection[Any], sid: str, start: datetime, end: datetime) -> float:
-    """up / (up + down) over [start, end), from the transitions (README: Maintenance windows)."""
+    """up / (up + down) over [start, end), from the transitions (docs/operations.md, Maintenance windows)."""
     rows = db.execute(
         "SELECT at, to_status FROM status_history WHERE source_id = %s AND event = 'transition'"
         " ORDER BY at",

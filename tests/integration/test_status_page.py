@@ -146,7 +146,7 @@ def test_page_is_gzipped_for_browsers_and_static_is_cached(
             static_bytes += len(resp.get_data())
         with client.get(url, headers={"If-None-Match": etag}) as again:
             assert again.status_code == 304
-    # the page's own bytes as a browser fetches them, for 100 sources (README: < 100 KB)
+    # the page's own bytes as a browser fetches them, for 100 sources (docs/status-page.md: < 100 KB)
     total = len(zipped.get_data()) + static_bytes
     sys.stderr.write(
         f"\n100 sources: HTML {len(plain.get_data())} B raw, {len(zipped.get_data())} B gzip;"

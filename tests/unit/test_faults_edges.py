@@ -202,7 +202,7 @@ def test_auth_failure_is_named() -> None:
     assert not dburl.is_auth_failure(Exception("connection refused"))
 
 
-# -- 14: the README's backoff total is the code's --------------------------------------
+# -- 14: the documented backoff total is the code's -------------------------------------
 
 
 def test_readme_backoff_total_is_computed_from_the_code() -> None:
@@ -212,9 +212,9 @@ def test_readme_backoff_total_is_computed_from_the_code() -> None:
     def hm(s: float) -> str:
         return f"{int(s // 3600)} h {int(s % 3600 // 60)} min"
 
-    readme = " ".join((ROOT / "README.md").read_text().split())
-    assert f"{hm(low)} to {hm(high)} of waiting" in readme
-    assert "about 5 hours" not in readme
+    doc = " ".join((ROOT / "docs" / "notifications.md").read_text().split())
+    assert f"{hm(low)} to {hm(high)} of waiting" in doc
+    assert "about 5 hours" not in doc
 
 
 # -- 17: gunicorn's own errors are JSON ------------------------------------------------

@@ -1,4 +1,4 @@
-"""The uptime rule (README, "Status page") on hand-made timelines (no database)."""
+"""The uptime rule (docs/status-page.md) on hand-made timelines (no database)."""
 
 from __future__ import annotations
 
