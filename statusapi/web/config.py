@@ -33,6 +33,8 @@ class ApiSettings:
     # SSE subscribers per worker (None: derived from the worker's threads, below them)
     stream_max: int | None = None
     threads: int = 256  # the worker's threads; gunicorn.conf.py's post_fork exports them
+    # sources with series of their own on /metrics (the first ones by id; 0: none)
+    metrics_max_sources: int = 10_000
     # the daemon's defaults, for a source's "pending.needed" (HEALTHD_RISE / HEALTHD_FALL)
     default_rise: int = 3
     default_fall: int = 3
@@ -50,6 +52,7 @@ _ENV: dict[str, tuple[str, Reader]] = {
     "STATUSAPI_STREAM_KEEPALIVE": ("stream_keepalive", number(float, 0.1)),
     "STATUSAPI_STREAM_MAX": ("stream_max", number(int, 0, 100_000)),
     "STATUSAPI_THREADS": ("threads", number(int, 1, 100_000)),
+    "STATUSAPI_METRICS_MAX_SOURCES": ("metrics_max_sources", number(int, 0, 10_000_000)),
 }
 
 
@@ -88,6 +91,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "STREAM_POLL": s.stream_poll,
         "STREAM_KEEPALIVE": s.stream_keepalive,
         "STREAM_MAX": s.stream_max if s.stream_max is not None else stream_cap(s.threads),
+        "METRICS_MAX_SOURCES": s.metrics_max_sources,
     }
 
 
