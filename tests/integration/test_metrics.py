@@ -269,3 +269,18 @@ def test_the_cap_bounds_per_source_series_and_says_so(
     # the per-plugin counts still count every source
     text = raw.decode()
     assert sample(text, "healthd_sources", status="connected", plugin="http", enabled="true") == 3
+
+
+def test_every_series_the_shipped_alert_rules_read_is_on_the_page(
+    db: psycopg.Connection[Any], client: FlaskClient
+) -> None:
+    m = SelfMetrics()
+    m.lag.observe(0.2)
+    m.delivery("given_up")
+    put_node(db, "host-a:10:aaaaaa", m.snapshot(in_flight=0, sources=1), 1)
+    add_source(db, "web", connection_status="error")
+    text = client.get("/metrics").get_data(as_text=True)
+    on_page = set(re.findall(r"^([a-zA-Z_:][\w:]*)[{ ]", text, re.M))
+    rules = (Path(__file__).resolve().parents[2] / "deploy/prometheus/alerts.yml").read_text()
+    read = set(re.findall(r"\b(healthd_[a-z_]+)", rules))
+    assert read and read <= on_page, read - on_page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -36,3 +37,34 @@ def test_example_sources_are_valid() -> None:
     assert {s.plugin for s in specs} == {"ai-service", "http", "postgres", "command"}
     # the AI source is checked every 30 s, as the original checked it
     assert [s.interval_s for s in specs if s.id == "ai-connection"] == [30]
+
+
+def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    if shutil.which("promtool") is None:
+        pytest.skip("promtool (Debian package prometheus; .ci/run installs it) is missing")
+    return subprocess.run(
+        ["promtool", *args], capture_output=True, text=True, timeout=60, cwd=DEPLOY / "prometheus"
+    )
+
+
+def test_alert_rules_check_and_pass_their_unit_test() -> None:
+    check = _promtool("check", "rules", "alerts.yml")
+    assert check.returncode == 0 and "SUCCESS: 5 rules found" in check.stdout, check
+    # alerts_test.yml: each alert fires when it should, not before, with its annotations
+    unit = _promtool("test", "rules", "alerts_test.yml")
+    assert unit.returncode == 0 and "SUCCESS" in unit.stdout, unit.stdout + unit.stderr
+    tested = set(
+        re.findall(r"alertname: (\w+)", (DEPLOY / "prometheus/alerts_test.yml").read_text())
+    )
+    rules = set(re.findall(r"- alert: (\w+)", (DEPLOY / "prometheus/alerts.yml").read_text()))
+    assert (
+        rules
+        == tested
+        == {
+            "HealthdSourceDown",
+            "HealthdDaemonHeartbeatStale",
+            "HealthdWebhookDeliveriesGivenUp",
+            "HealthdScheduleLag",
+            "HealthdSourceSeriesTruncated",
+        }
+    )
