@@ -68,3 +68,51 @@ def test_alert_rules_check_and_pass_their_unit_test() -> None:
             "HealthdSourceSeriesTruncated",
         }
     )
+
+
+def _unit(name: str) -> dict[str, list[str]]:
+    """A unit file's [Service] settings, each name with every value it is given."""
+    settings: dict[str, list[str]] = {}
+    section = ""
+    for line in (DEPLOY / name).read_text().splitlines():
+        if line.startswith("["):
+            section = line.strip("[]")
+        elif section == "Service" and "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            settings.setdefault(key, []).append(value)
+    return settings
+
+
+@pytest.mark.parametrize("name", ["healthd.service", "statusapi.service"])
+def test_units_keep_the_exposure_items_checked_against_what_they_run(name: str) -> None:
+    unit = _unit(name)
+    assert unit["Type"] == ["notify"] and unit["NotifyAccess"] == ["main"]
+    assert unit["WatchdogSec"] == ["30s"]  # statusapi: the master's loop pings it
+    assert unit["SystemCallFilter"] == ["@system-service", "~@privileged @resources"]
+    assert unit["SystemCallErrorNumber"] == ["EPERM"]  # a refused call fails, not kills
+    assert unit["PrivateUsers"] == ["yes"] and unit["ProcSubset"] == ["pid"]
+    # the password by credential: commented, as the file is the operator's to make
+    text = (DEPLOY / name).read_text()
+    assert "#LoadCredential=pgpass:" in text and "#Environment=PGPASSFILE=%d/pgpass" in text
+
+
+def _exposure(name: str) -> float:
+    proc = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", str(DEPLOY / name)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    found = re.search(r"Overall exposure level for \S+: ([\d.]+)", proc.stdout + proc.stderr)
+    if found is None:
+        pytest.skip(f"this systemd-analyze has no offline security check: {proc.stderr[:200]}")
+    return float(found.group(1))
+
+
+@pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
+)
+@pytest.mark.parametrize("name", ["healthd.service", "statusapi.service"])
+def test_exposure_stays_low(name: str) -> None:
+    # 1.7 and 1.6 before PrivateUsers, ProcSubset, the narrower syscall filter (systemd 252)
+    assert _exposure(name) <= 1.1
