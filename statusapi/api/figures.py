@@ -26,9 +26,7 @@ def uptime(source_id: str) -> Response:
 
 @bp.get("/api/v1/sources/<source_id>/latency")
 def latency(source_id: str) -> Response:
-    window = params.text("window") or "1h"
-    if window not in figures.LATENCY_WINDOWS:
-        raise params.bad("window", f"must be one of {', '.join(figures.LATENCY_WINDOWS)}")
+    window = params.choice("window", figures.LATENCY_WINDOWS, "1h")
     buckets = figures.latency(source_id, window)
     if not buckets and not queries.source_exists(source_id):
         raise _not_found(source_id)

@@ -41,7 +41,11 @@ def readyz() -> Response:
 def prometheus() -> Response:
     return Response(
         # a daemon whose heartbeat is older than a few missed beats is gone: its series go
-        metrics.render(max(60.0, current_app.config["HEARTBEAT_MAX_AGE"])),
+        metrics.render(
+            max(60.0, current_app.config["HEARTBEAT_MAX_AGE"]),
+            current_app.config["METRICS_MAX_SOURCES"],
+            (current_app.config["DEFAULT_RISE"], current_app.config["DEFAULT_FALL"]),
+        ),
         mimetype="text/plain",
         content_type="text/plain; version=0.0.4; charset=utf-8",
     )

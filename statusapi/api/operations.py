@@ -45,7 +45,7 @@ def deliveries() -> Response:
     limit = params.integer("limit", 100, 1, 1000)
     assert limit is not None
     rows = queries.deliveries(
-        params.integer("webhook", None, 1, 2**31 - 1),
+        params.integer("webhook", None, 1, params.INT_MAX),
         bool(params.boolean("failed")),
         params.integer("before", None, 1),
         limit,

@@ -188,6 +188,21 @@ def status_by_plugin() -> list[dict[str, Any]]:
     )
 
 
+def source_gauges(limit: int, rise: int, fall: int) -> list[tuple[Any, ...]]:
+    """What /metrics shows of each enabled source, the first ``limit`` by id: (id, plugin,
+    type, connection_status, flapping, pending_count, pending_needed, seconds since the
+    last probe or None, latency_ms or None)."""
+    return fetch_all(
+        "SELECT id, plugin, type, connection_status, flapping, pending_count,"
+        " CASE WHEN pending_status = %(connected)s THEN coalesce(rise, %(rise)s)"
+        " ELSE coalesce(fall, %(fall)s) END,"
+        " extract(epoch FROM now() - last_tested_at)::float8, latency_ms"
+        " FROM data_sources WHERE enabled ORDER BY id LIMIT %(limit)s",
+        {"limit": limit, "rise": rise, "fall": fall, "connected": CONNECTED},
+        tuples=True,
+    )
+
+
 def ping() -> None:
     fetch_one("SELECT 1 AS one")
 

@@ -9,6 +9,7 @@ from statusapi.openapi.pages import page_paths
 from statusapi.openapi.parts import (
     AFTER,
     BIGINT_MAX,
+    INT_MAX,
     LIMIT,
     NO_NUL,
     NOT_FOUND,
@@ -218,7 +219,11 @@ def document() -> dict[str, Any]:
                 }
             ),
             [
-                query("webhook", {"type": "integer", "minimum": 1}, "only this webhook's"),
+                query(
+                    "webhook",
+                    {"type": "integer", "minimum": 1, "maximum": INT_MAX},
+                    "only this webhook's (ids are 32-bit)",
+                ),
                 query("failed", {"type": "string", "enum": ["true", "false"]}, "only failed ones"),
                 LIMIT,
                 query(

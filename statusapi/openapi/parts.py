@@ -12,6 +12,7 @@ from healthd.core.words import EVENT_KINDS, STATUSES
 from healthd.notify.formats import FORMATS
 
 BIGINT_MAX = 2**63 - 1
+INT_MAX = 2**31 - 1  # webhook ids are serial (integer)
 _ONE = f"({'|'.join(STATUSES)})"
 STATUS_LIST = f"^{_ONE}(,{_ONE})*$"
 STATUS = STATUS_SCHEMA

@@ -220,9 +220,7 @@ def status() -> Response:
 @bp.get("/status/<source_id>")
 def detail(source_id: str) -> Response:
     cfg = current_app.config
-    window = params.text("window") or "1h"
-    if window not in figures.LATENCY_WINDOWS:
-        raise params.bad("window", f"must be one of {', '.join(figures.LATENCY_WINDOWS)}")
+    window = params.choice("window", figures.LATENCY_WINDOWS, "1h")
     head, now = queries.page_head()
     src = queries.page_source(source_id, cfg["DEFAULT_RISE"], cfg["DEFAULT_FALL"])
     found = figures.timeline(source_id)

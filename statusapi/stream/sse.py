@@ -23,6 +23,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 
 from healthd.core.words import TRANSITION
 from statusapi.data import queries, shapes
+from statusapi.web import params
 from statusapi.web.errors import ApiError
 from statusapi.web.render import dumps
 
@@ -150,13 +151,18 @@ def subscribe(app: Flask) -> Broadcaster:
 
 def _resume_id() -> int | None:
     # ?after= too: a browser's EventSource cannot send Last-Event-ID on its first connect;
-    # the header still wins, as the browser sends it on reconnecting to the same URL
-    raw = (
-        request.headers.get("Last-Event-ID")
-        or request.args.get("last_event_id")
-        or request.args.get("after")
-    )
-    if raw is None or raw == "":
+    # the header still wins, as the browser sends it on reconnecting to the same URL. Each
+    # one given is checked, the unused ones too: a bad ?after= is a 400 with or without
+    # the header, as the OpenAPI document says.
+    after = params.integer("after", None, 0)
+    legacy = params.integer("last_event_id", None, 0)
+    header = _header_id()
+    return next((v for v in (header, legacy, after) if v is not None), None)
+
+
+def _header_id() -> int | None:
+    raw = request.headers.get("Last-Event-ID")
+    if not raw:  # EventSource sends none until it has seen an id
         return None
     try:
         value = int(raw)
@@ -164,7 +170,7 @@ def _resume_id() -> int | None:
         raise ApiError(
             400, "bad_parameter", "Last-Event-ID: must be an event id (an integer)"
         ) from None
-    if not 0 <= value < 2**63:
+    if not 0 <= value <= params.BIGINT_MAX:
         raise ApiError(400, "bad_parameter", "Last-Event-ID: must be between 0 and 2^63-1")
     return value
 

@@ -33,6 +33,8 @@ class ApiSettings:
     # SSE subscribers per worker (None: derived from the worker's threads, below them)
     stream_max: int | None = None
     threads: int = 256  # the worker's threads; gunicorn.conf.py's post_fork exports them
+    # sources with series of their own on /metrics (the first ones by id; 0: none)
+    metrics_max_sources: int = 10_000
     # the daemon's defaults, for a source's "pending.needed" (HEALTHD_RISE / HEALTHD_FALL)
     default_rise: int = 3
     default_fall: int = 3
@@ -74,6 +76,11 @@ _ENV: dict[str, Var] = {
     ),
     "STATUSAPI_THREADS": Var(
         "threads", number(int, 1, 100_000), "threads per gunicorn worker (each stream holds one)"
+    ),
+    "STATUSAPI_METRICS_MAX_SOURCES": Var(
+        "metrics_max_sources",
+        number(int, 0, 10_000_000),
+        "sources with per-source series on /metrics (0: none); past it one gauge says so",
     ),
 }
 VARIABLES = _ENV  # the documented table (docs/generate.py)
@@ -127,6 +134,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "STREAM_POLL": s.stream_poll,
         "STREAM_KEEPALIVE": s.stream_keepalive,
         "STREAM_MAX": s.stream_max if s.stream_max is not None else stream_cap(s.threads),
+        "METRICS_MAX_SOURCES": s.metrics_max_sources,
     }
 
 

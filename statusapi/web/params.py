@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from flask import request
 
 from healthd.core.words import STATUSES as STATUSES
@@ -13,6 +15,7 @@ def bad(name: str, problem: str) -> ApiError:
 
 
 BIGINT_MAX = 2**63 - 1  # history ids are bigint
+INT_MAX = 2**31 - 1  # webhook ids are serial (integer)
 
 
 def _single(name: str) -> str | None:
@@ -68,4 +71,16 @@ def cursor(name: str = "cursor") -> str | None:
         return None
     if not 0 < len(raw) <= 50:
         raise bad(name, "must be 1 to 50 characters (the last id of the previous page)")
+    return raw
+
+
+def choice(name: str, choices: Iterable[str], default: str) -> str:
+    """One of ``choices``, ``default`` when the parameter is absent. Present but empty is
+    a 400 like any other value not in the list (an empty ``window=`` is not "1h")."""
+    raw = _single(name)
+    if raw is None:
+        return default
+    allowed = list(choices)
+    if raw not in allowed:
+        raise bad(name, f"must be one of {', '.join(allowed)}")
     return raw

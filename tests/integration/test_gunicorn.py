@@ -5,9 +5,12 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
+import struct
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +21,7 @@ import pytest
 
 from healthd.local.embedded import free_port
 from tests.fix_api import SECRET, seed
-from tests.fix_procs import Gunicorn
+from tests.fix_procs import Gunicorn, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -158,3 +161,71 @@ def test_bad_setting_stops_gunicorn_with_one_line(name: str, raw: str) -> None:
     lines = out.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"{name}: ") and repr(raw) in lines[0], out
     assert "Traceback" not in out
+
+
+def test_the_master_pings_systemds_watchdog_while_its_loop_turns(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Type=notify with WatchdogSec=: READY=1, then WATCHDOG=1 at half the period, sent by
+    the master itself (NotifyAccess=main in deploy/statusapi.service ignores the others)."""
+    path = str(tmp_path / "notify")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(path)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    listener.settimeout(0.2)
+    got: list[tuple[int, bytes]] = []
+
+    def messages() -> list[tuple[int, bytes]]:
+        try:
+            data, anc, _, _ = listener.recvmsg(256, socket.CMSG_SPACE(12))
+        except TimeoutError:
+            return got
+        pid = next(
+            struct.unpack("3i", d)[0] for lvl, kind, d in anc if kind == socket.SCM_CREDENTIALS
+        )
+        got.append((pid, data))
+        return got
+
+    g = Gunicorn(db_url, tmp_path / "gunicorn.log", NOTIFY_SOCKET=path, WATCHDOG_USEC="600000")
+    try:
+        wait_for(
+            lambda: sum(m == b"WATCHDOG=1" for _, m in messages()) >= 3,
+            timeout=20,
+            what="three watchdog pings",
+        )
+        assert got[0][1].startswith(b"READY=1")
+        assert {pid for pid, _ in got} == {g.proc.pid}  # the master, no worker
+    finally:
+        assert g.stop() == 0
+        listener.close()
+    assert "systemd watchdog: the master pings every 0.3 s" in g.log_path.read_text()
+
+
+def test_the_read_only_password_can_come_from_a_credential_passfile(
+    db_url: str, db: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    """The recipe in deploy/statusapi.service: LoadCredential= puts a pgpass file in
+    $CREDENTIALS_DIRECTORY (mode 0400, the service's user), Environment=PGPASSFILE=%d/...
+    points libpq at it; the URL names the role and no password."""
+    seed(db)
+    url = db_url.replace("postgres@", "healthd_readonly@").split("?")[0]
+    source = next(p for p in db_url.split("?")[1].split("&") if p.startswith("passfile="))
+    password_line = Path(urllib.parse.unquote(source.split("=", 1)[1])).read_text()
+    creds = tmp_path / "credentials"
+    creds.mkdir(mode=0o700)
+    (creds / "pgpass").write_text(password_line)
+    os.chmod(creds / "pgpass", 0o400)
+    without = Gunicorn(url, tmp_path / "without.log", PGPASSFILE=str(tmp_path / "none"))
+    try:
+        assert get(without.base + "/api/v1/sources")[0] == 503  # no password, no connection
+    finally:
+        without.stop()
+    g = Gunicorn(url, tmp_path / "gunicorn.log", PGPASSFILE=str(creds / "pgpass"))
+    try:
+        status, _, body = get(g.base + "/api/v1/sources")
+        assert status == 200 and json.loads(body)["count"] > 0
+    finally:
+        assert g.stop() == 0
+    password = password_line.strip().rsplit(":", 1)[1]
+    for log in ("without.log", "gunicorn.log"):
+        assert password not in (tmp_path / log).read_text()

@@ -16,8 +16,10 @@ import psycopg
 import pytest
 from flask.testing import FlaskClient
 
+import healthd
 from healthd.core.selfmetrics import SelfMetrics
 from tests.fix_api import readonly_app
+from tests.fix_db import add_source
 from tests.fix_procs import DaemonProcess, Gunicorn, wait_for
 from tests.fix_servers import Target
 
@@ -159,3 +161,114 @@ def test_running_daemon_publishes_its_metrics(
             assert d.stop() == 0
     finally:
         target.close()
+
+
+def families(raw: bytes) -> dict[str, Any]:
+    """The page parsed by prometheus_client's own parser (label values unescaped)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {f.name: f for f in text_string_to_metric_families(raw.decode())}
+
+
+def samples(fams: dict[str, Any], name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    fam = fams.get(name)
+    return {tuple(sorted(s.labels.items())): s.value for s in fam.samples} if fam else {}
+
+
+ODD_ID = 'we"ird\\id\nx'  # a quote, a backslash and a newline: escaped on the page
+
+
+def test_per_source_series_name_what_is_down_and_promtool_is_clean(
+    db: psycopg.Connection[Any], client: FlaskClient
+) -> None:
+    add_source(db, "web", type="service", connection_status="connected", latency_ms=12.5)
+    db.execute("UPDATE data_sources SET last_tested_at = now() - interval '5 s' WHERE id = 'web'")
+    add_source(
+        db,
+        "db",
+        "postgres",
+        type="database",
+        connection_status="connected",
+        pending_status="disconnected",
+        pending_count=2,
+        fall=4,
+        flapping=True,
+    )
+    add_source(db, ODD_ID, "tcp", type='a "type"', connection_status="error")
+    add_source(db, "off", "tcp", enabled=False, connection_status="disconnected")
+    raw = client.get("/metrics").get_data()
+    promtool(raw)
+    fams = families(raw)
+    assert samples(fams, "healthd_source_up") == {
+        (("plugin", "http"), ("source_id", "web"), ("type", "service")): 1.0,
+        (("plugin", "postgres"), ("source_id", "db"), ("type", "database")): 1.0,
+        (("plugin", "tcp"), ("source_id", ODD_ID), ("type", 'a "type"')): 0.0,
+    }  # a disabled source is not probed: no series of its own
+    status = samples(fams, "healthd_source_status")
+    assert status[(("source_id", ODD_ID), ("status", "error"))] == 1
+    assert [status[(("source_id", ODD_ID), ("status", w))] for w in ("connected", "unknown")] == [
+        0,
+        0,
+    ]
+    assert len(status) == 3 * 4  # every status word for each source: none vanishes on a change
+    age = samples(fams, "healthd_source_last_probe_age_seconds")
+    assert 5 <= age[(("source_id", "web"),)] < 60 and (("source_id", "db"),) not in age
+    assert samples(fams, "healthd_source_latency_seconds") == {(("source_id", "web"),): 0.0125}
+    assert samples(fams, "healthd_source_flapping")[(("source_id", "db"),)] == 1
+    assert samples(fams, "healthd_source_pending_results")[(("source_id", "db"),)] == 2
+    assert samples(fams, "healthd_source_pending_needed_results")[(("source_id", "db"),)] == 4
+    assert samples(fams, "healthd_source_series_truncated") == {(): 0.0}
+    assert samples(fams, "healthd_build_info") == {(("version", healthd.__version__),): 1.0}
+    # the escaping itself, as the text format spells it
+    assert 'source_id="we\\"ird\\\\id\\nx"' in raw.decode()
+
+
+def test_counts_read_zero_instead_of_vanishing(
+    db: psycopg.Connection[Any], client: FlaskClient
+) -> None:
+    add_source(db, "web", connection_status="error", flapping=True)
+    text = client.get("/metrics").get_data(as_text=True)
+    assert sample(text, "healthd_sources", status="error", plugin="http", enabled="true") == 1
+    assert sample(text, "healthd_sources_flapping", plugin="http") == 1
+    db.execute("UPDATE data_sources SET connection_status = 'connected', flapping = false")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert sample(text, "healthd_sources", status="error", plugin="http", enabled="true") == 0
+    assert sample(text, "healthd_sources", status="connected", plugin="http", enabled="true") == 1
+    assert sample(text, "healthd_sources_flapping", plugin="http") == 0
+    # and with no source at all, every registered plugin still has its zero
+    db.execute("DELETE FROM data_sources")
+    text = client.get("/metrics").get_data(as_text=True)
+    for plugin in ("http", "tcp", "postgres", "other"):
+        assert sample(text, "healthd_sources", status="unknown", plugin=plugin) == 0
+
+
+def test_the_cap_bounds_per_source_series_and_says_so(
+    db: psycopg.Connection[Any], db_url: str
+) -> None:
+    for sid in ("a", "b", "c"):
+        add_source(db, sid, connection_status="connected")
+    with readonly_app(db_url, METRICS_MAX_SOURCES=2) as app:
+        raw = app.test_client().get("/metrics").get_data()
+    promtool(raw)
+    fams = families(raw)
+    assert {dict(k)["source_id"] for k in samples(fams, "healthd_source_up")} == {"a", "b"}
+    assert samples(fams, "healthd_source_series_truncated") == {(): 1.0}
+    assert samples(fams, "healthd_source_series_max_sources") == {(): 2.0}
+    # the per-plugin counts still count every source
+    text = raw.decode()
+    assert sample(text, "healthd_sources", status="connected", plugin="http", enabled="true") == 3
+
+
+def test_every_series_the_shipped_alert_rules_read_is_on_the_page(
+    db: psycopg.Connection[Any], client: FlaskClient
+) -> None:
+    m = SelfMetrics()
+    m.lag.observe(0.2)
+    m.delivery("given_up")
+    put_node(db, "host-a:10:aaaaaa", m.snapshot(in_flight=0, sources=1), 1)
+    add_source(db, "web", connection_status="error")
+    text = client.get("/metrics").get_data(as_text=True)
+    on_page = set(re.findall(r"^([a-zA-Z_:][\w:]*)[{ ]", text, re.M))
+    rules = (Path(__file__).resolve().parents[2] / "deploy/prometheus/alerts.yml").read_text()
+    read = set(re.findall(r"\b(healthd_[a-z_]+)", rules))
+    assert read and read <= on_page, read - on_page

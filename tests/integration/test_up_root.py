@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.fix_procs import listening, procs_mentioning, wait_for
+from tests.fix_procs import default_port_taken, listening, procs_mentioning, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = "http://127.0.0.1:8080"
@@ -82,11 +82,17 @@ class Up:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # may first wait for the other test that needs port 8080
 @pytest.mark.skipif(os.geteuid() != 0, reason="runs `healthd up` as root (CI runs as root)")
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git to clone the repository")
 def test_up_as_root_from_a_private_clone_with_no_flags() -> None:
     if not (REPO / ".git").exists():
         pytest.skip("the tests do not run from a git checkout")
+    with default_port_taken():
+        _up_as_root_from_a_private_clone()
+
+
+def _up_as_root_from_a_private_clone() -> None:
     if listening(8080):
         pytest.skip("127.0.0.1:8080 is taken; `healthd up` with no flags needs it")
     private = Path(tempfile.mkdtemp(prefix="healthd-root-home-"))  # mode 0700, like /root

@@ -29,6 +29,8 @@ def test_defaults_and_values() -> None:
     assert api.database_url == "postgresql:///ro" and api.pool_max == 3
     assert api.cors_origins == ("https://a.example", "*") and api.heartbeat_max_age == 2.5
     assert "tokens" not in repr(config.load({"STATUSAPI_TOKENS": "s3cr3t"}))
+    assert api.metrics_max_sources == 10_000
+    assert config.load({"STATUSAPI_METRICS_MAX_SOURCES": "0"}).metrics_max_sources == 0
 
 
 @pytest.mark.parametrize(
@@ -39,6 +41,8 @@ def test_defaults_and_values() -> None:
         ("STATUSAPI_HEARTBEAT_MAX_AGE", "-1"),
         ("STATUSAPI_STREAM_POLL", "fast"),
         ("STATUSAPI_STREAM_KEEPALIVE", "0"),
+        ("STATUSAPI_METRICS_MAX_SOURCES", "-1"),
+        ("STATUSAPI_METRICS_MAX_SOURCES", "lots"),
         ("HEALTHD_RISE", "0"),  # the API reads the daemon's defaults too
     ],
 )
