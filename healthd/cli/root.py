@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from healthd.cli.common import (
 )
 from healthd.config import settings
 from healthd.core.errors import ConfigError, HealthdError, NotFound
+from healthd.core.schema import Adopted, SchemaState
 from healthd.core.words import (
     CONNECTED,
 )
@@ -87,15 +88,83 @@ def main(ctx: click.Context, /, default_timeout: float | None, **flags: Any) -> 
 
 
 @main.command()
+@click.option(
+    "--status",
+    "show_status",
+    is_flag=True,
+    help="show what is applied and pending, and whether the table was adopted; change nothing"
+    " (exit 1 when something is pending)",
+)
 @pass_ctx
-def migrate(ctx: Ctx) -> None:
-    """Apply pending database migrations."""
+def migrate(ctx: Ctx, show_status: bool) -> None:
+    """Apply pending database migrations (adopting the original data_sources table first,
+    when the database holds one)."""
     from healthd.store import migrate as migrations
 
-    applied = migrations.apply(ctx.url)
+    if show_status:
+        state = migrations.state(ctx.url)
+        for line in _migration_lines(state, migrations.known()):
+            click.echo(line)
+        sys.exit(0 if state.ok else 1)
+    report = migrations.apply_report(ctx.url)
+    if report.adopted is not None:
+        click.echo("adopted the original data_sources table: " + _adoption_line(report.adopted))
+    applied = report.applied
     click.echo(
         f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else "")
     )
+
+
+MAPPED_SHOWN = 20  # `migrate --status` lists this many mapped values; the table has them all
+
+
+def _adoption_line(a: Adopted) -> str:
+    counts: dict[str, int] = {}
+    for m in a.mapped:
+        counts[m.column] = counts.get(m.column, 0) + 1
+    mapped = ", ".join(f"{col} {n}" for col, n in sorted(counts.items())) or "none"
+    return (
+        f"{a.rows} row(s) and every original column kept; TIMESTAMP values read in time zone"
+        f" {a.time_zone}; values mapped: {mapped}"
+    )
+
+
+def _utc(at: datetime) -> str:
+    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _migration_lines(state: SchemaState, known: dict[int, str]) -> list[str]:
+    lines = [
+        f"applied  {a.name}" + (f"  {_utc(a.applied_at)}" if a.applied_at else "")
+        for a in state.applied
+        if a.version in known
+    ]
+    lines += [f"unknown  {a.name} (applied by a newer healthd)" for a in state.unknown]
+    lines += [f"pending  {name}" for name in state.pending]
+    a = state.adopted
+    if a is not None:
+        lines.append(
+            f"data_sources: adopted from the original table {_utc(a.at)}: {_adoption_line(a)}"
+        )
+        lines += [
+            f"  row {m.source_id!r} {m.column}: {_word(m.original)} -> {_word(m.adopted)}"
+            for m in a.mapped[:MAPPED_SHOWN]
+        ]
+        if len(a.mapped) > MAPPED_SHOWN:
+            lines.append(f"  ... {len(a.mapped) - MAPPED_SHOWN} more in table healthd_adoption")
+    elif state.original_table:
+        lines.append(
+            "data_sources: the original table, not adopted yet (`healthd migrate` adopts it)"
+        )
+    else:
+        lines.append("data_sources: " + ("created by healthd" if state.applied else "none yet"))
+    if state.problem:
+        lines.append(state.problem)
+    return lines
+
+
+def _word(value: str | None) -> str:
+    return "NULL" if value is None else repr(value)
 
 
 @main.command()
