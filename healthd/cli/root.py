@@ -387,6 +387,7 @@ def plugins_cmd(as_json: bool) -> None:
                         "required": f.required,
                         "default": f.default,
                         "secret": f.secret,
+                        "aliases": list(f.aliases),
                         "help": f.help,
                     }
                     for k, f in cls.fields.items()
@@ -402,6 +403,8 @@ def plugins_cmd(as_json: bool) -> None:
             flags = ["required" if f["required"] else f"default {json.dumps(f['default'])}"]
             if f["secret"]:
                 flags.append("secret")
+            if f["aliases"]:
+                flags.append("also " + ", ".join(f["aliases"]))
             click.echo(f"    {k} ({f['type']}; {', '.join(flags)}) {f['help']}")
 
 
