@@ -30,6 +30,7 @@ from healthd.core.errors import HealthdError
 from healthd.core.words import CONNECTED, TRANSITION
 from healthd.daemon import logs, spool, supervisor
 from healthd.daemon.dispatch import Runtime, Summary
+from healthd.daemon.schemagate import SchemaGate
 from healthd.daemon.sdnotify import Notifier
 from healthd.daemon.sourcesync import LEASE_TTL, SourceSync, quiet_job
 from healthd.notify.sender import Sender
@@ -383,6 +384,11 @@ class Daemon(SourceSync):
             # before any lease is taken: a worker that dies at its first round has its
             # shards handed back by the supervisor at once, not after they expire
             self.notifier.send(f"HEALTHD_NODE={self.node_id}")
+        # never against a schema this healthd does not know (one line, then it waits)
+        gate = SchemaGate(self.store.url, self.notifier, self.settings.db_timeout)
+        gate.ready = not self.supervised
+        if not await gate.wait(self.stopping):
+            return 0
         self.beat()
         # the first lease round may load 100,000 sources: its leases are renewed meanwhile
         self.keeper.start()

@@ -175,6 +175,22 @@ def ping() -> None:
     fetch_one("SELECT 1 AS one")
 
 
+def schema_migrations() -> list[dict[str, Any]] | None:
+    """The rows of healthd's ``schema_migrations``; None when there is no such table, and
+    an empty list when the table of that name is another tool's (its columns are not
+    healthd's: healthd/store/migrate.py)."""
+    row = fetch_one(
+        "SELECT to_regclass('schema_migrations') IS NOT NULL AS present,"
+        " (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('schema_migrations')"
+        " AND attname IN ('version', 'name', 'applied_at') AND NOT attisdropped) AS ours"
+    )
+    if not row or not row["present"]:
+        return None
+    if row["ours"] < 3:
+        return []
+    return fetch_all("SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
+
+
 # -- the status page, uptime, latency (README: Status page) ----------------------------
 
 # What a row of the status page shows, with the creation time as epoch seconds for the
