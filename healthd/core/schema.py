@@ -74,7 +74,8 @@ def judge(
     not adopted yet.
     """
     if foreign:
-        return SchemaState((), (), (), f"{foreign}: {MIGRATE} cannot use this database")
+        problem = f"{foreign}: {MIGRATE} cannot use this database"
+        return SchemaState((), (), (), problem, adopted, original_table)
     rows = tuple(sorted(applied or (), key=lambda a: a.version))
     done = {a.version for a in rows}
     pending = tuple(name for v, name in sorted(known.items()) if v not in done)

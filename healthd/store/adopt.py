@@ -148,13 +148,13 @@ def _check_configs(conn: psycopg.Connection[Any]) -> None:
         with conn.transaction():
             conn.execute("SELECT count(config::jsonb) FROM data_sources")
         return
-    except psycopg.errors.DataException:
+    except psycopg.DataError:
         pass
     for (sid,) in conn.execute("SELECT id FROM data_sources ORDER BY id").fetchall():
         try:
             with conn.transaction():
                 conn.execute("SELECT config::jsonb FROM data_sources WHERE id = %s", (sid,))
-        except psycopg.errors.DataException as exc:
+        except psycopg.DataError as exc:
             raise AdoptionRefused(
                 f"row {_shown(sid)}: column config is JSON that jsonb refuses ({first_line(exc)})"
             ) from None

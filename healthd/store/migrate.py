@@ -95,16 +95,16 @@ def schema_state(conn: psycopg.Connection[Any]) -> SchemaState:
     """Whether this database's schema is the one this healthd knows: applied, pending and
     unknown (newer) migrations, the adoption record, and the one-line problem if any."""
     foreign = _foreign(conn)
-    if foreign:
-        return judge(None, known(), foreign=foreign)
     applied: list[Applied] | None = None
-    if _exists(conn, "schema_migrations"):
+    if _exists(conn, "schema_migrations") and not foreign:
         rows = conn.execute(
             "SELECT version, name, applied_at FROM schema_migrations ORDER BY version"
         ).fetchall()
         applied = [Applied(v, n, at) for v, n, at in rows]
     original = not applied and adopt.shape(conn) == "original"
-    return judge(applied, known(), original_table=original, adopted=adopt.record(conn))
+    return judge(
+        applied, known(), foreign=foreign, original_table=original, adopted=adopt.record(conn)
+    )
 
 
 def _connect(database_url: str, timeout: float = 10) -> psycopg.Connection[Any]:
