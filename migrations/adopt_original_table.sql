@@ -20,23 +20,28 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- What was there before, for `healthd migrate --status` and for going back
--- (docs/adopting.md): the zone the TIMESTAMP values were read in, each column's type, and
--- every value that was changed (never a config: a NULL config is the only one replaced).
+-- (docs/adopting.md): the zone the TIMESTAMP values were read in, each column as it was
+-- (type, NOT NULL, default), and every value that was changed (never a config: a NULL
+-- config is the only one replaced).
 CREATE TABLE healthd_adoption (
-    adopted_at     timestamptz NOT NULL DEFAULT now(),
-    time_zone      text NOT NULL,
-    source_rows    integer NOT NULL,
-    original_types jsonb NOT NULL,
-    mapped         jsonb NOT NULL
+    adopted_at       timestamptz NOT NULL DEFAULT now(),
+    time_zone        text NOT NULL,
+    source_rows      integer NOT NULL,
+    original_columns jsonb NOT NULL,  -- {"config": {"type": "json", "not_null": false, "default": null}, ...}
+    mapped           jsonb NOT NULL   -- [{"id", "column", "from", "to"}, ...]
 );
 
-INSERT INTO healthd_adoption (time_zone, source_rows, original_types, mapped)
+INSERT INTO healthd_adoption (time_zone, source_rows, original_columns, mapped)
 SELECT
     current_setting('TimeZone'),
     (SELECT count(*) FROM data_sources),
-    (SELECT jsonb_object_agg(attname, format_type(atttypid, atttypmod) ORDER BY attnum)
-       FROM pg_attribute
-      WHERE attrelid = 'data_sources'::regclass AND attnum > 0 AND NOT attisdropped),
+    (SELECT jsonb_object_agg(a.attname, jsonb_build_object(
+                'type', format_type(a.atttypid, a.atttypmod),
+                'not_null', a.attnotnull,
+                'default', pg_get_expr(d.adbin, d.adrelid)) ORDER BY a.attnum)
+       FROM pg_attribute a
+       LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+      WHERE a.attrelid = 'data_sources'::regclass AND a.attnum > 0 AND NOT a.attisdropped),
     (SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'column', col, 'from', old,
                                                   'to', new) ORDER BY id, col), '[]'::jsonb)
        FROM (

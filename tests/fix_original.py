@@ -106,6 +106,9 @@ CATALOG = {
     "indexes": "SELECT indexdef FROM pg_indexes WHERE tablename = 'data_sources' ORDER BY 1",
     "options": "SELECT reloptions FROM pg_class WHERE oid = 'data_sources'::regclass",
     "tables": "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+    "functions": "SELECT oid::regprocedure::text FROM pg_proc"
+    " WHERE pronamespace = 'public'::regnamespace ORDER BY 1",
+    "sequences": "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1",
     "migrations": "SELECT version, name FROM schema_migrations ORDER BY 1",
 }
 

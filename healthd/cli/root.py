@@ -113,6 +113,14 @@ def migrate(ctx: Ctx, show_status: bool) -> None:
     click.echo(
         f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else "")
     )
+    if report.newer:
+        # nothing failed (there is nothing to apply), but the daemon of this version will
+        # not run on this database (healthd/daemon/schemagate.py): say so, once
+        click.echo(
+            f"healthd: warning: {', '.join(report.newer)} applied by a newer healthd: this"
+            " healthd's daemon waits until it is upgraded",
+            err=True,
+        )
 
 
 MAPPED_SHOWN = 20  # `migrate --status` lists this many mapped values; the table has them all

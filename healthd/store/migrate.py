@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -60,6 +60,7 @@ class Report:
 
     applied: list[str]
     adopted: Adopted | None = None  # set when this run adopted an original table
+    newer: list[str] = field(default_factory=list)  # applied by a newer healthd: not ours
 
 
 def apply(database_url: str) -> list[str]:
@@ -151,7 +152,10 @@ def _apply(conn: psycopg.Connection[Any]) -> Report:
             " version integer PRIMARY KEY, name text NOT NULL,"
             " applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+        rows = conn.execute("SELECT version, name FROM schema_migrations ORDER BY 1").fetchall()
+        done = {v for v, _ in rows}
+        ours = known()
+        newer = [n for v, n in rows if v not in ours]
         if not done and adopt.shape(conn) == "original":
             adopted = adopt.adopt(conn)
             log.info("adopted the original data_sources table (%d rows)", adopted.rows)
@@ -165,4 +169,4 @@ def _apply(conn: psycopg.Connection[Any]) -> Report:
             )
             applied_now.append(mig.name)
             log.info("applied migration %s", mig.name)
-    return Report(applied_now, adopted)
+    return Report(applied_now, adopted, newer)

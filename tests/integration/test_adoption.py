@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -104,6 +105,11 @@ def test_adopted_in_place_to_0001s_shape_and_twice_is_a_noop(
     extra = {
         "triggers": [t for t in adopted["triggers"] if t[0] == "data_sources_adopted_fill"],
         "tables": [("healthd_adoption",)],
+        "functions": [
+            ("healthd_adopted_fill()",),
+            ("healthd_adopted_status(text)",),
+            ("healthd_adopted_test_status(text)",),
+        ],
     }
     for key in native:
         assert [x for x in adopted[key] if x not in extra.get(key, [])] == native[key], key
@@ -292,3 +298,40 @@ def test_another_tools_schema_migrations_is_refused(pg_cluster: embedded.Cluster
         out = proc.stdout + proc.stderr
         assert proc.returncode == 1 and "schema_migrations table is another tool's" in out, out
     assert catalog(url) == before
+
+
+def rollback_sql() -> str:
+    """The rollback script of docs/adopting.md, as an operator copies it from there."""
+    text = (Path(__file__).parents[2] / "docs" / "adopting.md").read_text()
+    section = text.split("## Rolling back", 1)[1]
+    return section.split("```sql\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_documented_rollback_gives_the_original_table_back(
+    pg_cluster: embedded.Cluster,
+) -> None:
+    url = original_database(pg_cluster, ROWS)
+    pristine = original_database(pg_cluster, ROWS)
+    want, rows = catalog(pristine), original_rows(pristine)
+    assert migrate_cli(url, env={"PGTZ": "America/New_York"}).returncode == 0
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE data_sources SET name = 'CRM' WHERE id = 'crm'")  # the backend's
+        conn.execute(rollback_sql())
+    assert catalog(url) == want
+    back = original_rows(url)
+    rows["crm"] = {**rows["crm"], "name": "CRM"}
+    # what the adoption mapped stays mapped; everything else is as it was, TIMESTAMPs too
+    for sid, row in rows.items():
+        for col, value in row.items():
+            mapped = (sid, col) in {
+                ("crm", "type"),
+                ("crm", "enabled"),
+                ("crm", "connection_status"),
+                ("crm", "updated_at"),
+                ("billing", "connection_status"),
+                ("billing", "test_status"),
+            }
+            assert mapped or back[sid][col] == value, (sid, col, back[sid][col], value)
+    assert back["ai-connection"]["last_tested_at"] == datetime.fromisoformat(TESTED)
+    # and it can be adopted again
+    assert migrate_cli(url).returncode == 0

@@ -133,6 +133,32 @@ def test_readyz_and_migrate_status_name_the_reason(
                 app.extensions["healthd_pool"].close()
         proc = migrate_cli(url, "--status")
         assert proc.returncode == 1 and words in proc.stdout, proc.stdout + proc.stderr
+    # `healthd migrate` of this version has nothing to apply there: no failure, a warning
+    proc = migrate_cli(pg_cluster.url(newer))
+    assert (proc.returncode, proc.stdout) == (0, "applied 0 migration(s)\n")
+    assert proc.stderr == (
+        f"healthd: warning: {FUTURE} applied by a newer healthd: this healthd's daemon waits"
+        " until it is upgraded\n"
+    )
     # nothing was created by looking
     with psycopg.connect(pg_cluster.url(bare)) as conn:
         assert conn.execute("SELECT to_regclass('schema_migrations')").fetchone() == (None,)
+
+
+def test_workers_wait_under_one_line(pg_cluster: embedded.Cluster, tmp_path: Path) -> None:
+    bare = "gate_workers_bare"
+    embedded.create_database(pg_cluster.url(), bare)
+    d = DaemonProcess(pg_cluster.url(bare), tmp_path / "workers.log", HEALTHD_WORKERS="2")
+    try:
+        wait_for(lambda: waiting_lines(d.log()), what="the supervisor's one line")
+        looked = sessions(pg_cluster, bare)
+        wait_for(
+            lambda: sessions(pg_cluster, bare) >= looked + 1,
+            timeout=30,
+            interval=0.5,
+            what="another look at the schema",
+        )
+        log = d.log()
+        assert len(waiting_lines(log)) == 1 and len(log.splitlines()) == 1, log
+    finally:
+        assert d.stop() == 0
