@@ -1,8 +1,8 @@
-"""A daemon never runs against a schema it does not know: on a database never migrated,
-or migrated by a newer healthd, `healthd run` says so in one line naming `healthd
-migrate`, keeps silent while it waits (no job runs, so nothing fails once a second), and
-starts by itself once the schema is known; /readyz answers 503 with the same reason, and
-`healthd migrate --status` exits 1."""
+"""A daemon never runs against a schema it does not know: on a database never migrated (the
+original backend's table not adopted yet, say) or migrated by a newer healthd, `healthd
+run` says so in one line naming `healthd migrate`, keeps silent while it waits (no job
+runs, so nothing fails once a second), and starts by itself once the schema is known;
+/readyz answers 503 with the same reason, and `healthd migrate --status` exits 1."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from healthd.local import embedded
 from healthd.store import migrate
 from statusapi import create_app
 from tests.fix_db import status
+from tests.fix_original import original_database
 from tests.fix_procs import DaemonProcess, wait_for
 from tests.fix_servers import Target
 
@@ -55,9 +56,9 @@ def waiting_lines(log: str) -> list[str]:
 def test_daemon_waits_quietly_on_unmigrated_and_newer_schemas(
     pg_cluster: embedded.Cluster, db_url: str, tmp_path: Path, target: Target
 ) -> None:
-    bare = "gate_bare"
-    embedded.create_database(pg_cluster.url(), bare)
-    bare_url = pg_cluster.url(bare)
+    # the original backend's own table, not adopted yet: the issue's `healthd run` there
+    bare_url = original_database(pg_cluster)
+    bare = bare_url.rsplit("/", 1)[1].split("?")[0]
     newer_db = db_url.rsplit("/", 1)[1].split("?")[0]
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("INSERT INTO schema_migrations (version, name) VALUES (9999, %s)", (FUTURE,))
@@ -75,7 +76,10 @@ def test_daemon_waits_quietly_on_unmigrated_and_newer_schemas(
             interval=0.5,
             what="two more looks at each schema",
         )
-        for d, words in ((d_bare, "never migrated"), (d_newer, FUTURE)):
+        for d, words in (
+            (d_bare, "original data_sources table, not adopted yet"),
+            (d_newer, FUTURE),
+        ):
             log = d.log()
             lines = waiting_lines(log)
             assert len(lines) == 1 and words in lines[0], log
@@ -85,7 +89,7 @@ def test_daemon_waits_quietly_on_unmigrated_and_newer_schemas(
         # the newer one stops cleanly while it waits
         assert d_newer.stop() == 0
 
-        # `healthd migrate` on the bare database: the waiting daemon starts by itself
+        # `healthd migrate` adopts the table: the waiting daemon starts by itself
         assert migrate_cli(bare_url).returncode == 0
         with psycopg.connect(bare_url, autocommit=True) as conn:
             conn.execute(
@@ -108,19 +112,23 @@ def test_readyz_and_migrate_status_name_the_reason(
 ) -> None:
     bare = "gate_ready_bare"
     embedded.create_database(pg_cluster.url(), bare)
-    cases = {pg_cluster.url(bare): "never migrated"}
+    cases = {pg_cluster.url(bare): ("never migrated", "never migrated")}
+    # /readyz does not tell an original table from none; --status does
+    cases[original_database(pg_cluster)] = ("never migrated", "original data_sources table")
     with psycopg.connect(db_url, autocommit=True) as conn:
         last = max(migrate.known())
         conn.execute("DELETE FROM schema_migrations WHERE version = %s", (last,))
-        cases[db_url] = f"1 migration(s) behind this healthd ({migrate.known()[last]} pending)"
+        behind = f"1 migration(s) behind this healthd ({migrate.known()[last]} pending)"
+        cases[db_url] = (behind, behind)
     newer = "gate_ready_newer"
     embedded.create_database(pg_cluster.url(), newer)
     migrate.apply(pg_cluster.url(newer))
     with psycopg.connect(pg_cluster.url(newer), autocommit=True) as conn:
         conn.execute("INSERT INTO schema_migrations (version, name) VALUES (9999, %s)", (FUTURE,))
         conn.execute("INSERT INTO daemon_nodes (node_id, hostname, pid) VALUES ('n', 'h', 1)")
-    cases[pg_cluster.url(newer)] = f"migrated by a newer healthd's {MIGRATE} ({FUTURE} applied"
-    for url, words in cases.items():
+    future = f"migrated by a newer healthd's {MIGRATE} ({FUTURE} applied"
+    cases[pg_cluster.url(newer)] = (future, future)
+    for url, (words, status_words) in cases.items():
         app = create_app({"DATABASE_URL": url})
         try:
             r = app.test_client().get("/readyz")
@@ -132,7 +140,7 @@ def test_readyz_and_migrate_status_name_the_reason(
             if app.extensions.get("healthd_pool"):
                 app.extensions["healthd_pool"].close()
         proc = migrate_cli(url, "--status")
-        assert proc.returncode == 1 and words in proc.stdout, proc.stdout + proc.stderr
+        assert proc.returncode == 1 and status_words in proc.stdout, proc.stdout + proc.stderr
     # `healthd migrate` of this version has nothing to apply there: no failure, a warning
     proc = migrate_cli(pg_cluster.url(newer))
     assert (proc.returncode, proc.stdout) == (0, "applied 0 migration(s)\n")
