@@ -123,14 +123,8 @@ def migrate(ctx: Ctx, show_status: bool) -> None:
         )
 
 
-MAPPED_SHOWN = 20  # `migrate --status` lists this many mapped values; the table has them all
-
-
 def _adoption_line(a: Adopted) -> str:
-    counts: dict[str, int] = {}
-    for m in a.mapped:
-        counts[m.column] = counts.get(m.column, 0) + 1
-    mapped = ", ".join(f"{col} {n}" for col, n in sorted(counts.items())) or "none"
+    mapped = ", ".join(f"{col} {n}" for col, n in a.counts) or "none"
     return (
         f"{a.rows} row(s) and every original column kept; TIMESTAMP values read in time zone"
         f" {a.time_zone}; values mapped: {mapped}"
@@ -156,10 +150,11 @@ def _migration_lines(state: SchemaState, known: dict[int, str]) -> list[str]:
         )
         lines += [
             f"  row {m.source_id!r} {m.column}: {_word(m.original)} -> {_word(m.adopted)}"
-            for m in a.mapped[:MAPPED_SHOWN]
+            for m in a.mapped
         ]
-        if len(a.mapped) > MAPPED_SHOWN:
-            lines.append(f"  ... {len(a.mapped) - MAPPED_SHOWN} more in table healthd_adoption")
+        if a.total_mapped > len(a.mapped):
+            more = a.total_mapped - len(a.mapped)
+            lines.append(f"  ... {more} more in table healthd_adoption")
     elif state.original_table:
         lines.append(
             "data_sources: the original table, not adopted yet (`healthd migrate` adopts it)"

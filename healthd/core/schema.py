@@ -41,7 +41,12 @@ class Adopted:
     at: datetime
     time_zone: str
     rows: int
-    mapped: tuple[Mapped, ...] = ()
+    counts: tuple[tuple[str, int], ...] = ()  # values mapped, per column, by column name
+    mapped: tuple[Mapped, ...] = ()  # the first of them (healthd_adoption has them all)
+
+    @property
+    def total_mapped(self) -> int:
+        return sum(n for _, n in self.counts)
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ class SchemaGate:
     def look(self) -> bool:
         """One look; True when the schema is known. A new reason to wait is logged once."""
         try:
-            problem = migrate.state(self.url, self.timeout).problem
+            problem = migrate.state(self.url, self.timeout, details=False).problem
         except DatabaseError as exc:
             problem = str(exc)
         if not problem:

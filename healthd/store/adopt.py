@@ -37,6 +37,7 @@ ORIGINAL: dict[str, tuple[str, ...]] = {
 HEALTHD_MARK = "pending_count"
 LIMITS = {"name": 100, "type": 50, "plugin": 100}  # varchar(n) in 0001_data_sources.sql
 SHOWN_ID = 60  # an id quoted in a message is cut to this many characters
+SHOWN_MAPPED = 20  # mapped values read back one by one (`healthd migrate --status` lists them)
 
 Shape = Literal["none", "healthd", "original"]
 
@@ -86,18 +87,27 @@ def adopt(conn: psycopg.Connection[Any]) -> Adopted:
     return found
 
 
-def record(conn: psycopg.Connection[Any]) -> Adopted | None:
-    """What the adoption kept of the original table, if this database holds one."""
+def record(conn: psycopg.Connection[Any], shown: int = SHOWN_MAPPED) -> Adopted | None:
+    """What the adoption kept of the original table, if this database holds one: the
+    mapped values counted per column, and the first ``shown`` of them (a table of
+    100,000 rows may have had as many NULLs filled)."""
     if conn.execute("SELECT to_regclass('healthd_adoption')").fetchone() == (None,):
         return None
     row = conn.execute(
-        "SELECT adopted_at, time_zone, source_rows, mapped FROM healthd_adoption"
-        " ORDER BY adopted_at LIMIT 1"
+        "SELECT adopted_at, time_zone, source_rows,"
+        " (SELECT coalesce(jsonb_agg(jsonb_build_array(c, n) ORDER BY c), '[]') FROM"
+        "   (SELECT m->>'column' AS c, count(*) AS n FROM jsonb_array_elements(mapped) AS m"
+        "     GROUP BY 1) AS per_column),"
+        " (SELECT coalesce(jsonb_agg(m ORDER BY i), '[]') FROM"
+        "   jsonb_array_elements(mapped) WITH ORDINALITY AS e(m, i) WHERE i <= %s)"
+        " FROM healthd_adoption ORDER BY adopted_at LIMIT 1",
+        (shown,),
     ).fetchone()
     if row is None:
         return None
-    mapped = tuple(Mapped(m["id"], m["column"], m["from"], m["to"]) for m in row[3])
-    return Adopted(row[0], row[1], row[2], mapped)
+    counts = tuple((c, int(n)) for c, n in row[3])
+    mapped = tuple(Mapped(m["id"], m["column"], m["from"], m["to"]) for m in row[4])
+    return Adopted(row[0], row[1], row[2], counts, mapped)
 
 
 def check(conn: psycopg.Connection[Any]) -> None:

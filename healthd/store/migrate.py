@@ -79,22 +79,23 @@ def apply_report(database_url: str) -> Report:
         raise DatabaseError(f"migration failed: {first_line(exc)}") from None
 
 
-def state(database_url: str, timeout: float = 10) -> SchemaState:
+def state(database_url: str, timeout: float = 10, details: bool = True) -> SchemaState:
     """`schema_state` of the database at ``database_url``, read on a connection of its own
     (read-only: nothing is created). DatabaseError when it cannot be read."""
     try:
         with _connect(database_url, timeout) as conn:
             conn.read_only = True
-            return schema_state(conn)
+            return schema_state(conn, details)
     except psycopg.OperationalError as exc:
         raise _unreachable(exc) from None
     except psycopg.Error as exc:
         raise DatabaseError(f"cannot read the schema's state: {first_line(exc)}") from None
 
 
-def schema_state(conn: psycopg.Connection[Any]) -> SchemaState:
+def schema_state(conn: psycopg.Connection[Any], details: bool = True) -> SchemaState:
     """Whether this database's schema is the one this healthd knows: applied, pending and
-    unknown (newer) migrations, the adoption record, and the one-line problem if any."""
+    unknown (newer) migrations, the one-line problem if any, and (with ``details``) the
+    adoption record and whether an original table waits to be adopted."""
     foreign = _foreign(conn)
     applied: list[Applied] | None = None
     if _exists(conn, "schema_migrations") and not foreign:
@@ -103,9 +104,8 @@ def schema_state(conn: psycopg.Connection[Any]) -> SchemaState:
         ).fetchall()
         applied = [Applied(v, n, at) for v, n, at in rows]
     original = not applied and adopt.shape(conn) == "original"
-    return judge(
-        applied, known(), foreign=foreign, original_table=original, adopted=adopt.record(conn)
-    )
+    adopted = adopt.record(conn) if details else None
+    return judge(applied, known(), foreign=foreign, original_table=original, adopted=adopted)
 
 
 def _connect(database_url: str, timeout: float = 10) -> psycopg.Connection[Any]:
