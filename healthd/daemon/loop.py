@@ -380,15 +380,15 @@ class Daemon(SourceSync):
         if not supervisor.die_with_supervisor():
             log.error("the supervisor is gone; not starting")
             return 1
+        # never against a schema this healthd does not know (one line, then it waits)
+        s = self.settings
+        gate = SchemaGate(self.store.url, self.notifier, s.db_timeout, ready=not self.supervised)
+        if not await gate.wait(self.stopping):
+            return 0
         if self.supervised:
             # before any lease is taken: a worker that dies at its first round has its
             # shards handed back by the supervisor at once, not after they expire
             self.notifier.send(f"HEALTHD_NODE={self.node_id}")
-        # never against a schema this healthd does not know (one line, then it waits)
-        gate = SchemaGate(self.store.url, self.notifier, self.settings.db_timeout)
-        gate.ready = not self.supervised
-        if not await gate.wait(self.stopping):
-            return 0
         self.beat()
         # the first lease round may load 100,000 sources: its leases are renewed meanwhile
         self.keeper.start()

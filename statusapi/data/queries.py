@@ -171,10 +171,6 @@ def status_by_plugin() -> list[dict[str, Any]]:
     )
 
 
-def ping() -> None:
-    fetch_one("SELECT 1 AS one")
-
-
 def schema_migrations() -> list[dict[str, Any]] | None:
     """The rows of healthd's ``schema_migrations``; None when there is no such table, and
     an empty list when the table of that name is another tool's (its columns are not
@@ -189,6 +185,10 @@ def schema_migrations() -> list[dict[str, Any]] | None:
     if row["ours"] < 3:
         return []
     return fetch_all("SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
+
+
+def ping() -> None:
+    fetch_one("SELECT 1 AS one")
 
 
 # -- the status page, uptime, latency (README: Status page) ----------------------------

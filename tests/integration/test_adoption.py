@@ -7,6 +7,8 @@ made. The backend's own statements keep working on the adopted table."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -335,3 +337,17 @@ def test_the_documented_rollback_gives_the_original_table_back(
     assert back["ai-connection"]["last_tested_at"] == datetime.fromisoformat(TESTED)
     # and it can be adopted again
     assert migrate_cli(url).returncode == 0
+
+
+def test_three_migrations_at_once_adopt_once(pg_cluster: embedded.Cluster) -> None:
+    url = original_database(pg_cluster, ROWS)
+    cmd = [sys.executable, "-m", "healthd", "--database-url", url, "migrate"]
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outs
+    # the advisory lock serialises them: one adopts and migrates, the others find it done
+    assert sorted(o.startswith("adopted the original") for o, _ in outs) == [False, False, True]
+    assert sum(o == "applied 0 migration(s)\n" for o, _ in outs) == 2
