@@ -119,7 +119,8 @@ def plugins() -> str:
                 "required" if f.required else ("" if f.default is None else f"`{f.default!r}`")
             )
             secret = "yes" if f.secret else ""
-            out.append(f"| `{field}` | {f.kind} | {default} | {secret} | {f.help or ''} |")
+            also = f" (also spelled {', '.join(f'`{x}`' for x in f.aliases)})" if f.aliases else ""
+            out.append(f"| `{field}` | {f.kind} | {default} | {secret} | {f.help or ''}{also} |")
         out.append("")
     return "\n".join(out).rstrip()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from healthd.cli.common import (
 )
 from healthd.config import settings
 from healthd.core.errors import ConfigError, HealthdError, NotFound
+from healthd.core.schema import Adopted, SchemaState
 from healthd.core.words import (
     CONNECTED,
 )
@@ -87,15 +88,86 @@ def main(ctx: click.Context, /, default_timeout: float | None, **flags: Any) -> 
 
 
 @main.command()
+@click.option(
+    "--status",
+    "show_status",
+    is_flag=True,
+    help="show what is applied and pending, and whether the table was adopted; change nothing"
+    " (exit 1 when something is pending)",
+)
 @pass_ctx
-def migrate(ctx: Ctx) -> None:
-    """Apply pending database migrations."""
+def migrate(ctx: Ctx, show_status: bool) -> None:
+    """Apply pending database migrations (adopting the original data_sources table first,
+    when the database holds one)."""
     from healthd.store import migrate as migrations
 
-    applied = migrations.apply(ctx.url)
+    if show_status:
+        state = migrations.state(ctx.url)
+        for line in _migration_lines(state, migrations.known()):
+            click.echo(line)
+        sys.exit(0 if state.ok else 1)
+    report = migrations.apply_report(ctx.url)
+    if report.adopted is not None:
+        click.echo("adopted the original data_sources table: " + _adoption_line(report.adopted))
+    applied = report.applied
     click.echo(
         f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else "")
     )
+    if report.newer:
+        # nothing failed (there is nothing to apply), but the daemon of this version will
+        # not run on this database (healthd/daemon/schemagate.py): say so, once
+        click.echo(
+            f"healthd: warning: {', '.join(report.newer)} applied by a newer healthd: this"
+            " healthd's daemon waits until it is upgraded",
+            err=True,
+        )
+
+
+def _adoption_line(a: Adopted) -> str:
+    mapped = ", ".join(f"{col} {n}" for col, n in a.counts) or "none"
+    return (
+        f"{a.rows} row(s) and every original column kept; TIMESTAMP values read in time zone"
+        f" {a.time_zone}; values mapped: {mapped}"
+    )
+
+
+def _utc(at: datetime) -> str:
+    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _migration_lines(state: SchemaState, known: dict[int, str]) -> list[str]:
+    lines = [
+        f"applied  {a.name}" + (f"  {_utc(a.applied_at)}" if a.applied_at else "")
+        for a in state.applied
+        if a.version in known
+    ]
+    lines += [f"unknown  {a.name} (applied by a newer healthd)" for a in state.unknown]
+    lines += [f"pending  {name}" for name in state.pending]
+    a = state.adopted
+    if a is not None:
+        lines.append(
+            f"data_sources: adopted from the original table {_utc(a.at)}: {_adoption_line(a)}"
+        )
+        lines += [
+            f"  row {m.source_id!r} {m.column}: {_word(m.original)} -> {_word(m.adopted)}"
+            for m in a.mapped
+        ]
+        if a.total_mapped > len(a.mapped):
+            more = a.total_mapped - len(a.mapped)
+            lines.append(f"  ... {more} more in table healthd_adoption")
+    elif state.original_table:
+        lines.append(
+            "data_sources: the original table, not adopted yet (`healthd migrate` adopts it)"
+        )
+    else:
+        lines.append("data_sources: " + ("created by healthd" if state.applied else "none yet"))
+    if state.problem:
+        lines.append(state.problem)
+    return lines
+
+
+def _word(value: str | None) -> str:
+    return "NULL" if value is None else repr(value)
 
 
 @main.command()
@@ -318,6 +390,7 @@ def plugins_cmd(as_json: bool) -> None:
                         "required": f.required,
                         "default": f.default,
                         "secret": f.secret,
+                        "aliases": list(f.aliases),
                         "help": f.help,
                     }
                     for k, f in cls.fields.items()
@@ -333,6 +406,8 @@ def plugins_cmd(as_json: bool) -> None:
             flags = ["required" if f["required"] else f"default {json.dumps(f['default'])}"]
             if f["secret"]:
                 flags.append("secret")
+            if f["aliases"]:
+                flags.append("also " + ", ".join(f["aliases"]))
             click.echo(f"    {k} ({f['type']}; {', '.join(flags)}) {f['help']}")
 
 

@@ -29,6 +29,7 @@ from healthd.daemon import logs, spool, supervised
 from healthd.daemon.dispatch import Runtime
 from healthd.daemon.jobs import quiet_job
 from healthd.daemon.lines import start_line, summary_line
+from healthd.daemon.schemagate import SchemaGate
 from healthd.daemon.sdnotify import Notifier
 from healthd.daemon.sourcesync import LEASE_TTL, LeaseBook, SourceSync
 from healthd.notify.sender import Sender
@@ -315,6 +316,11 @@ class Daemon:
         if not supervised.die_with_supervisor():
             log.error("the supervisor is gone; not starting")
             return 1
+        # never against a schema this healthd does not know (one line, then it waits)
+        s = self.settings
+        gate = SchemaGate(self.store.url, self.notifier, s.db_timeout, ready=not self.supervised)
+        if not await gate.wait(self.stopping):
+            return 0
         if self.supervised:
             # before any lease is taken: a worker that dies at its first round has its
             # shards handed back by the supervisor at once, not after they expire

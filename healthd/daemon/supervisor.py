@@ -42,6 +42,7 @@ from typing import Any
 from healthd.config.settings import Settings, to_environ
 from healthd.daemon import logs
 from healthd.daemon.lines import Summary, start_line, summary_line
+from healthd.daemon.schemagate import SchemaGate
 from healthd.daemon.sdnotify import Notifier
 from healthd.daemon.supervised import (
     NODE_KEY,
@@ -278,6 +279,11 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
         try:
+            # the workers start only on a schema this healthd knows: one line, not one each
+            s = self.settings
+            gate = SchemaGate(s.require_database_url(), self.notifier, s.db_timeout)
+            if not gate.wait_sync(lambda: self.stopping):
+                return 0
             for w in self.workers:
                 self.spawn(w)
             while not self.stopping:

@@ -23,7 +23,7 @@ class AiServicePlugin(Plugin):
     )
     fields = {
         "endpoint": Field("str", required=True, help="base URL, e.g. https://api.example.com/v1"),
-        "api_key": Field("str", required=True, secret=True),
+        "api_key": Field("str", required=True, secret=True, aliases=("apiKey",)),
         "model": Field("str", help="this model must be listed"),
         "verify_tls": Field("bool", default=True),
         "ca_file": Field("str"),

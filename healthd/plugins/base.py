@@ -112,6 +112,11 @@ class Field:
     CLI, export), and its resolved value is scrubbed from every message. Keys whose name
     looks secret (``token``, ``password``, ... in redaction.py) are treated the same way
     when shown or scrubbed, declared secret or not.
+
+    ``aliases`` are other keys accepted for this field, as another system spells it (the
+    original backend wrote ``apiKey`` for ``api_key``): the validated config holds the
+    field's own name, the stored config keeps the key as it was written, and an alias of a
+    secret field is as secret as the field. Giving both spellings is refused.
     """
 
     kind: str
@@ -123,6 +128,7 @@ class Field:
     # not secret as a whole, but may hold a reference (a str field) or references among
     # its items (a list field): argv ["mysql", "-p", {"env": "DB_PW"}], a tcp AUTH line
     refs: bool = False
+    aliases: tuple[str, ...] = ()
 
 
 _CHECKS: dict[str, Callable[[Any], bool]] = {
@@ -188,8 +194,8 @@ class Plugin:
 
     @property
     def secret_fields(self) -> frozenset[str]:
-        """The names of the fields declared ``secret``."""
-        return frozenset(k for k, f in self.fields.items() if f.secret)
+        """The names (and aliases) of the fields declared ``secret``."""
+        return secret_keys(self)
 
     async def check(self, timeout: float) -> ProbeResult:
         """Test the connection once.
@@ -262,35 +268,59 @@ def validate_config(plugin: type[Plugin] | Plugin, config: Any) -> dict[str, Any
     """
     if not isinstance(config, Mapping):
         raise ConfigError("config", "must be an object")
+    given, spelled = _by_field(plugin, config)
     out: dict[str, Any] = {}
-    for key in config:
-        if key not in plugin.fields:
-            known = ", ".join(plugin.fields) or "none"
-            raise ConfigError(
-                f"config.{key}", f"unknown field for plugin {plugin.name} (known: {known})"
-            )
     for key, spec in plugin.fields.items():
-        if key not in config or config[key] is None:
+        if key not in given or given[key] is None:
             if spec.required:
-                raise ConfigError(f"config.{key}", f"is required by plugin {plugin.name}")
+                also = f" (also accepted as {', '.join(spec.aliases)})" if spec.aliases else ""
+                raise ConfigError(f"config.{key}", f"is required by plugin {plugin.name}{also}")
             if spec.default is not None:
                 out[key] = spec.default
             continue
-        value = config[key]
+        value, path = given[key], f"config.{spelled[key]}"
         if (spec.secret or spec.refs) and is_reference(value):
             out[key] = dict(value)
             continue
         if spec.refs and spec.kind == "list" and isinstance(value, list):
             if not all(isinstance(x, str) or is_reference(x) for x in value):
-                raise ConfigError(f"config.{key}", "must be a list of strings or references")
+                raise ConfigError(path, "must be a list of strings or references")
             out[key] = [dict(x) if is_reference(x) else x for x in value]
             continue
         if not _CHECKS[spec.kind](value):
-            raise ConfigError(f"config.{key}", f"must be {_KIND_WORDS[spec.kind]}")
+            raise ConfigError(path, f"must be {_KIND_WORDS[spec.kind]}")
         if spec.choices and value not in spec.choices:
-            raise ConfigError(f"config.{key}", f"must be one of {', '.join(spec.choices)}")
+            raise ConfigError(path, f"must be one of {', '.join(spec.choices)}")
         out[key] = value
     return out
+
+
+def _by_field(
+    plugin: type[Plugin] | Plugin, config: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The config keyed by field name (aliases resolved), and each field's key as given."""
+    alias_of = {a: k for k, f in plugin.fields.items() for a in f.aliases}
+    given: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    for key, value in config.items():
+        name = key if key in plugin.fields else alias_of.get(key)
+        if name is None:
+            known = ", ".join(plugin.fields) or "none"
+            raise ConfigError(
+                f"config.{key}", f"unknown field for plugin {plugin.name} (known: {known})"
+            )
+        if name in given:
+            raise ConfigError(
+                f"config.{key}", f"is another name of config.{spelled[name]}: give one of them"
+            )
+        given[name], spelled[name] = value, key
+    return given, spelled
+
+
+def secret_keys(plugin: type[Plugin] | Plugin) -> frozenset[str]:
+    """The config keys of ``plugin`` that hold a secret: its ``secret`` fields' names and
+    their aliases."""
+    return frozenset(name for k, f in plugin.fields.items() if f.secret for name in (k, *f.aliases))
 
 
 def elapsed_ms(started: float) -> float:
@@ -305,5 +335,6 @@ __all__ = [
     "Plugin",
     "ProbeResult",
     "elapsed_ms",
+    "secret_keys",
     "validate_config",
 ]

@@ -9,7 +9,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from healthd.core.errors import NotFound
-from healthd.plugins.base import Plugin
+from healthd.plugins.base import Plugin, secret_keys
 from healthd.plugins.redaction import redact_config
 
 BUILTIN: dict[str, str] = {
@@ -65,11 +65,12 @@ def create(name: str, config: Mapping[str, Any]) -> Plugin:
 
 
 def secret_fields(name: str) -> frozenset[str]:
+    """The config keys of plugin ``name`` that hold a secret (aliases included)."""
     try:
         cls = get(name)
     except NotFound:
         return frozenset()
-    return frozenset(k for k, f in cls.fields.items() if f.secret)
+    return secret_keys(cls)
 
 
 def redact(plugin_name: str, config: Any) -> Any:

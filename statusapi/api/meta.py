@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+
 from flask import Blueprint, Response, current_app
 
+from healthd.core import schema
 from statusapi import metrics
 from statusapi.data import queries
 from statusapi.openapi.document import document
@@ -21,6 +24,9 @@ def healthz() -> Response:
 @bp.get("/readyz")
 def readyz() -> Response:
     queries.ping()  # an unreachable database raises a 503 with Retry-After
+    problem = schema_problem()
+    if problem:
+        return error_response(503, "schema_unknown", problem, {"Retry-After": "5"})
     fresh = queries.daemon_freshness()
     max_age = current_app.config["HEARTBEAT_MAX_AGE"]
     if fresh["age_s"] is None:
@@ -35,6 +41,21 @@ def readyz() -> Response:
             {"Retry-After": "5"},
         )
     return json_response({"status": "ready", "daemon_heartbeat_age_s": round(fresh["age_s"], 3)})
+
+
+def schema_problem() -> str:
+    """Why this database's schema is not the one this healthd knows, or "" (the same
+    verdict the daemon waits on: healthd/daemon/schemagate.py)."""
+    rows = queries.schema_migrations()
+    applied = None if rows is None else [schema.Applied(r["version"], r["name"]) for r in rows]
+    return schema.judge(applied, _known()).problem
+
+
+@functools.cache
+def _known() -> dict[int, str]:
+    from healthd.store.migrate import known  # the files shipped with this healthd
+
+    return known()
 
 
 @bp.get("/metrics")

@@ -194,13 +194,28 @@ def source_gauges(limit: int, rise: int, fall: int) -> list[tuple[Any, ...]]:
     last probe or None, latency_ms or None)."""
     return fetch_all(
         "SELECT id, plugin, type, connection_status, flapping, pending_count,"
-        " CASE WHEN pending_status = %(connected)s THEN coalesce(rise, %(rise)s)"
-        " ELSE coalesce(fall, %(fall)s) END,"
+        f" {NEEDED},"
         " extract(epoch FROM now() - last_tested_at)::float8, latency_ms"
         " FROM data_sources WHERE enabled ORDER BY id LIMIT %(limit)s",
         {"limit": limit, "rise": rise, "fall": fall, "connected": CONNECTED},
         tuples=True,
     )
+
+
+def schema_migrations() -> list[dict[str, Any]] | None:
+    """The rows of healthd's ``schema_migrations``; None when there is no such table, and
+    an empty list when the table of that name is another tool's (its columns are not
+    healthd's: healthd/store/migrate.py)."""
+    row = fetch_one(
+        "SELECT to_regclass('schema_migrations') IS NOT NULL AS present,"
+        " (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('schema_migrations')"
+        " AND attname IN ('version', 'name', 'applied_at') AND NOT attisdropped) AS ours"
+    )
+    if not row or not row["present"]:
+        return None
+    if row["ours"] < 3:
+        return []
+    return fetch_all("SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
 
 
 def ping() -> None:

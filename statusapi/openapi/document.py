@@ -241,7 +241,9 @@ def document() -> dict[str, Any]:
             }
         },
         "/readyz": get_op(
-            "Readiness: database answers and a daemon heartbeat is fresh",
+            "Readiness: the database answers, its schema is the one this healthd knows"
+            " (else 503 schema_unknown naming `healthd migrate`), and a daemon heartbeat"
+            " is fresh",
             ok_json({"type": "object"}),
         ),
         "/metrics": get_op(
