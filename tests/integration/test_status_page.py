@@ -219,25 +219,6 @@ def test_latency_from_rollups(client: FlaskClient, db: psycopg.Connection[Any]) 
     assert client.get("/api/v1/sources/nope/latency").status_code == 404
 
 
-def test_badges(client: FlaskClient, db: psycopg.Connection[Any]) -> None:
-    now = db_now(db)
-    add_source(db, "web", connection_status="error", created_at=now - timedelta(days=2))
-    transition(db, "web", "unknown", "error", now - timedelta(days=1))
-    resp = client.get("/badge/web.svg")
-    assert resp.status_code == 200 and resp.mimetype == "image/svg+xml"
-    assert ">error</text>" in resp.get_data(as_text=True)
-    assert "max-age=60" in resp.headers["Cache-Control"]
-    assert (
-        client.get("/badge/web.svg", headers={"If-None-Match": resp.headers["ETag"]}).status_code
-        == 304
-    )
-    up = client.get("/badge/web/uptime-24h.svg").get_data(as_text=True)
-    assert ">0%</text>" in up and "uptime 24h" in up
-    missing = client.get("/badge/nope.svg")
-    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "not_found"
-    assert client.get("/badge/web/uptime-1y.svg").status_code == 404
-
-
 def test_ws_route_without_upgrade_is_json_400(client: FlaskClient) -> None:
     resp = client.get("/api/v1/ws")
     assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "bad_request"

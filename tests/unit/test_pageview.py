@@ -57,6 +57,81 @@ def test_badges() -> None:
     assert badge.uptime_colour(100.0) != badge.uptime_colour(50.0)
 
 
+def test_labels_are_cut_at_a_word_with_an_ellipsis() -> None:
+    assert badge.shorten("Web shop") == "Web shop"
+    assert badge.shorten("a\nb\t c") == "a b c"
+    assert badge.shorten("alpha beta gamma delta", 12) == "alpha beta…"
+    assert badge.shorten("alpha beta, gamma", 13) == "alpha beta…"  # no comma before it
+    assert badge.shorten("alpha beta gamma", 11) == "alpha beta…"  # the cut falls on a space
+    assert badge.shorten("x" * 50, 10) == "x" * 9 + "…"  # one long word: cut inside it
+    assert len(badge.shorten("word " * 30)) <= badge.LABEL_MAX
+
+
+def _linear(c: int) -> float:
+    v = c / 255
+    return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+
+
+def _rgb(hex_colour: str) -> list[float]:
+    h = hex_colour.lstrip("#")
+    h = "".join(c * 2 for c in h) if len(h) == 3 else h
+    return [_linear(int(h[i : i + 2], 16)) for i in (0, 2, 4)]
+
+
+def _contrast_with_white(hex_colour: str) -> float:
+    r, g, b = _rgb(hex_colour)
+    return 1.05 / (0.2126 * r + 0.7152 * g + 0.0722 * b + 0.05)
+
+
+# Machado, Oliveira and Fernandes (2009), severity 1.0, on linear RGB
+_SIMULATED = {
+    "normal": ((1, 0, 0), (0, 1, 0), (0, 0, 1)),
+    "protanopia": (
+        (0.152286, 1.052583, -0.204868),
+        (0.114503, 0.786281, 0.099216),
+        (-0.003882, -0.048116, 1.051998),
+    ),
+    "deuteranopia": (
+        (0.367322, 0.860646, -0.227968),
+        (0.280085, 0.672501, 0.047413),
+        (-0.011820, 0.042940, 0.968881),
+    ),
+}
+
+
+def _lab(rgb: list[float]) -> tuple[float, float, float]:
+    r, g, b = rgb
+    x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047
+    y = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883
+
+    def f(t: float) -> float:
+        return t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116
+
+    return 116 * f(y) - 16, 500 * (f(x) - f(y)), 200 * (f(y) - f(z))
+
+
+def _distance(a: str, b: str, vision: str) -> float:
+    m = _SIMULATED[vision]
+
+    def seen(c: str) -> list[float]:
+        v = _rgb(c)
+        return [min(1.0, max(0.0, sum(m[i][j] * v[j] for j in range(3)))) for i in range(3)]
+
+    la, lb = _lab(seen(a)), _lab(seen(b))
+    return float(sum((p - q) ** 2 for p, q in zip(la, lb, strict=True)) ** 0.5)
+
+
+def test_badge_colours_keep_white_text_readable_and_failures_apart() -> None:
+    colours = [*badge.STATUS_COLOURS.values(), badge.LABEL_GREY]
+    colours += [b.badge for b in (*pageview.BANDS, pageview.NO_DATA)]
+    for colour in colours:  # 11 px text: WCAG AA asks 4.5:1
+        assert _contrast_with_white(colour) >= 4.5, colour
+    down, err = badge.STATUS_COLOURS["disconnected"], badge.STATUS_COLOURS["error"]
+    for vision in _SIMULATED:  # clearly apart (CIE76 > 20) for red-green blindness too
+        assert _distance(down, err, vision) > 20, vision
+
+
 def test_state_names_the_parents_that_are_down() -> None:
     row = {
         "connection_status": "error",
