@@ -4,9 +4,10 @@ complete without JavaScript; static/status.js makes it live from the SSE stream.
 from __future__ import annotations
 
 import gzip
-import hashlib
+import json
+import math
+from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -24,9 +25,9 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 
 from healthd.core import fields
-from healthd.core.words import CONNECTED, DOWN, ERROR, SUCCESS
+from healthd.core.words import CONNECTED, DOWN, ERROR, SUCCESS, UNKNOWN
 from statusapi.data import figures, queries, shapes
-from statusapi.page import pageview, timelines
+from statusapi.page import assets, pageview, timelines
 from statusapi.web import params
 from statusapi.web.errors import ApiError
 
@@ -52,30 +53,26 @@ COLLAPSE_OVER = 30  # on a page longer than this, an all-connected group starts 
 GZIP_OVER = 1400
 
 
+# A long page is bounded: each group shows at most its share of OVERVIEW_ROWS rows (never
+# fewer than GROUP_ROWS_MIN), the failing and pending first, and links to the whole group
+# (?group=<type>), which is paged PAGE_ROWS at a time. 5,000 sources were 43.6 MB of HTML.
+OVERVIEW_ROWS = 150
+GROUP_ROWS_MIN = 5
+PAGE_ROWS = 100
+
+
 def init_app(app: Flask) -> None:
-    # static files: ETag + a day's caching; the URL carries a hash of the content, so a
-    # new release is fetched at once
-    if app.config.get("SEND_FILE_MAX_AGE_DEFAULT") is None:
-        app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 86400
-    folder = Path(app.static_folder or "")
-    versions = {
-        p.name: hashlib.blake2b(p.read_bytes(), digest_size=6).hexdigest()
-        for p in folder.glob("*")
-        if p.is_file()
-    }
+    assets.init_app(app)
 
     @app.context_processor
-    def static_url() -> dict[str, Any]:
-        def asset(name: str) -> str:
-            return url_for("static", filename=name, v=versions.get(name, "0"))
-
+    def page_globals() -> dict[str, Any]:
         # the templates and the script spell no status word of their own
         return {
-            "asset": asset,
             "words": pageview.WORDS,
             "down_words": DOWN,
             "result_word": _result_word,
             "bands": (*pageview.BANDS, pageview.NO_DATA),
+            "type_label": pageview.type_label,
         }
 
 
@@ -159,47 +156,132 @@ def _counts(sources: list[dict[str, Any]]) -> tuple[dict[str, int], int]:
     return counts, down_in_maintenance
 
 
-@bp.get("/status")
-def status() -> Response:
-    cfg = current_app.config
-    head, now = queries.page_head()
-    sources = queries.page_sources(cfg["DEFAULT_RISE"], cfg["DEFAULT_FALL"])
+def attention(s: dict[str, Any]) -> int:
+    """How soon a reader wants to see a source: down first, then changing (pending or
+    flapping), then unknown, then the rest; disabled ones last."""
+    if not s["enabled"]:
+        return 4
+    if s["connection_status"] in DOWN and not s["in_maintenance"]:
+        return 0
+    if s["pending_status"] or s["flapping"]:
+        return 1
+    return 2 if s["connection_status"] == UNKNOWN else 3
+
+
+@dataclass
+class Group:
+    name: str  # the type
+    members: list[dict[str, Any]]  # every source of the type, in the query's order
+    shown: list[dict[str, Any]]  # the rows this page renders
+    collapsed: bool = False
+    href: str | None = None  # the whole group, when some of it is not shown
+
+    @property
+    def hidden(self) -> int:
+        return len(self.members) - len(self.shown)
+
+
+def _groups(sources: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for s in sources:
+        groups.setdefault(s["type"], []).append(s)
+    return groups
+
+
+def _overview(by_type: dict[str, list[dict[str, Any]]], total: int) -> list[Group]:
+    """/status: every row on a short page; on a long one (more than COLLAPSE_OVER) a group
+    whose sources are all connected starts collapsed with short rows, and each group shows
+    at most its share of OVERVIEW_ROWS, the failing and pending first."""
+    if total <= COLLAPSE_OVER:
+        return [Group(name, m, m) for name, m in by_type.items()]
+    share = max(GROUP_ROWS_MIN, OVERVIEW_ROWS // max(len(by_type), 1))
+    out = []
+    for name, members in by_type.items():
+        shown = sorted(members, key=attention)[:share]
+        g = Group(name, members, shown, all(s["connection_status"] == CONNECTED for s in members))
+        if g.hidden:
+            g.href = url_for("page.status", group=name)
+        out.append(g)
+    return out
+
+
+def _group_page(
+    by_type: dict[str, list[dict[str, Any]]], name: str, page: int
+) -> tuple[Group, dict[str, Any]]:
+    """?group=<type>&page=N: one group, the failing and pending first, PAGE_ROWS a page."""
+    members = by_type.get(name)
+    if not members:
+        raise ApiError(404, "not_found", f"no source of type {name!r}")
+    pages = math.ceil(len(members) / PAGE_ROWS)
+    if page > pages:
+        raise ApiError(404, "not_found", f"type {name!r} has {pages} page(s) of sources")
+    ordered = sorted(members, key=attention)
+    shown = ordered[(page - 1) * PAGE_ROWS : page * PAGE_ROWS]
+
+    def link(n: int) -> str | None:
+        if not 1 <= n <= pages:
+            return None
+        return url_for("page.status", group=name, page=n if n > 1 else None)
+
+    pager = {"page": page, "pages": pages, "prev": link(page - 1), "next": link(page + 1)}
+    pager["first"] = (page - 1) * PAGE_ROWS + 1
+    pager["last"] = (page - 1) * PAGE_ROWS + len(shown)
+    return Group(name, members, shown), pager
+
+
+def _render_rows(groups: list[Group], now: float) -> list[list[Markup]]:
+    """Each group's rows as HTML; a row is re-rendered only when something it shows has
+    changed (the per-worker cache), and only the rows shown cost a timeline."""
     tls = timelines.of(current_app)
     tls.refresh()
     budget = [timelines.REFRESH_PER_REQUEST]
     prefix = url_for("page.status") + "/"
-    long_page = len(sources) > COLLAPSE_OVER
-    # on a long page a group whose sources are all connected is collapsed to one line, and
-    # its rows are the short kind (no day bar): the page stays readable, and light
-    collapsed: dict[str, bool] = {}
-    for s in sources:
-        up = s["connection_status"] == CONNECTED
-        collapsed[s["type"]] = long_page and collapsed.get(s["type"], True) and up
-    groups: dict[str, list[Markup]] = {}
     rendered = _rendered_rows(current_app)
-    for s in sources:
-        fig = tls.figures(s["id"], s["created_s"], now, budget)
-        mini = collapsed[s["type"]]
-        # a row is re-rendered only when something it shows has changed
-        changed = s["status_changed_at"]
-        since = pageview.duration(now - changed.timestamp()) if changed else None
-        lat = s["latency_ms"]
-        key = (
-            *(s[k] for k in _SHOWN),
-            None if lat is None else round(lat),
-            since,
-            fig.serial,
-            mini,
-            prefix,
-        )
-        hit = rendered.get(s["id"])
-        if hit is None or hit[0] != key:
-            render = pageview.mini_row_html if mini else pageview.row_html
-            html = Markup(render(_row(s, fig, now), prefix + quote(s["id"], "")))
-            if len(rendered) >= ROWS_CACHED:
-                rendered.clear()
-            hit = rendered[s["id"]] = (key, html)
-        groups.setdefault(s["type"], []).append(hit[1])
+    out = []
+    for g in groups:
+        rows = []
+        for s in g.shown:
+            fig = tls.figures(s["id"], s["created_s"], now, budget)
+            changed = s["status_changed_at"]
+            since = pageview.duration(now - changed.timestamp()) if changed else None
+            lat = s["latency_ms"]
+            key = (
+                *(s[k] for k in _SHOWN),
+                None if lat is None else round(lat),
+                since,
+                fig.serial,
+                g.collapsed,
+                prefix,
+            )
+            hit = rendered.get(s["id"])
+            if hit is None or hit[0] != key:
+                render = pageview.mini_row_html if g.collapsed else pageview.row_html
+                html = Markup(render(_row(s, fig, now), prefix + quote(s["id"], "")))
+                if len(rendered) >= ROWS_CACHED:
+                    rendered.clear()
+                hit = rendered[s["id"]] = (key, html)
+            rows.append(hit[1])
+        out.append(rows)
+    return out
+
+
+@bp.get("/status")
+def status() -> Response:
+    cfg = current_app.config
+    group = params.text("group")
+    page = params.integer("page", 1, 1, 1_000_000)
+    if page is None or (page > 1 and group is None):
+        raise params.bad("page", "pages are per group: give group=<type> too")
+    head, now = queries.page_head()
+    sources = queries.page_sources(cfg["DEFAULT_RISE"], cfg["DEFAULT_FALL"])
+    by_type = _groups(sources)
+    pager = None
+    if group is None:
+        groups = _overview(by_type, len(sources))
+    else:
+        one, pager = _group_page(by_type, group, page)
+        groups = [one]
+    rows = _render_rows(groups, now)
     counts, down_in_maintenance = _counts(sources)
     overall, sentence = pageview.overall(counts, down_in_maintenance)
     body = render_template(
@@ -209,8 +291,13 @@ def status() -> Response:
         overall=overall,
         sentence=sentence,
         counts=counts,
+        down_in_maintenance=down_in_maintenance,
         fresh=_freshness(now),
-        groups=[(name, rows, len(rows), collapsed[name]) for name, rows in groups.items()],
+        groups=list(zip(groups, rows, strict=True)),
+        group=group,
+        pager=pager,
+        # the page's script counts from its rows only when every source has one
+        partial=sum(len(g.shown) for g in groups) < len(sources),
         recent=queries.recent_transitions(None, RECENT),
         total=len(sources),
     )
@@ -258,7 +345,10 @@ def detail(source_id: str) -> Response:
         window=window,
         windows_latency=list(figures.LATENCY_WINDOWS),
         transitions=queries.recent_transitions(source_id, 50),
-        config=shapes.redacted_config(src["plugin"], src["config_text"]),
+        # as text, so that autoescape shows & < > as they are (tojson writes \u0026)
+        config=json.dumps(
+            shapes.redacted_config(src["plugin"], src["config_text"]), indent=2, ensure_ascii=False
+        ),
         facts=[(label, pageview.fact(src[name])) for name, label in fields.PAGE_LABELS],
         fresh=_freshness(now),
     )

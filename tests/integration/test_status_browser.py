@@ -271,7 +271,7 @@ def test_a_real_transition_reaches_the_open_page(
         driver.refresh()
         chart = driver.find_element("css selector", 'svg[data-chart="latency"]')
         assert chart.find_elements("css selector", "polyline.p50")
-        assert len(driver.find_elements("css selector", "[data-day]")) == 90
+        assert len(driver.find_elements("css selector", ".bar rect")) == 90
         screenshot(driver, "detail")
 
         driver.set_window_size(360, 800)
@@ -281,8 +281,8 @@ def test_a_real_transition_reaches_the_open_page(
         )
         assert overflow <= 0, "the page scrolls sideways at 360 px"
         shown = driver.execute_script(
-            "return Array.from(document.querySelectorAll('[data-source-id=\"web\"] [data-day]'))"
-            ".filter(function (e) { return getComputedStyle(e).display !== 'none'; }).length"
+            "return Array.from(document.querySelectorAll('[data-source-id=\"web\"] .bar rect'))"
+            ".filter(function (e) { return e.getClientRects().length > 0; }).length"
         )
         assert shown == 30
         screenshot(driver, "status-360")

@@ -25,16 +25,48 @@ def test_banner_rule() -> None:
     assert pageview.overall({"error": 1})[1] == "Major outage: 1 of 1 source not connected"
 
 
-def test_day_bar() -> None:
-    days = [
-        {"date": f"2026-09-{d:02}", "uptime": u, "down_s": 60.0}
-        for d, u in ((1, None), (2, 100.0), (3, 99.5), (4, 96.0), (5, 50.0))
+def _days(*figures: tuple[float | None, float]) -> list[dict[str, object]]:
+    return [
+        {"date": f"2026-08-{i + 1:02}", "uptime": u, "down_s": down}
+        for i, (u, down) in enumerate(figures)
     ]
+
+
+def test_day_bar_is_one_stop_with_a_title_per_run() -> None:
+    days = _days(
+        (None, 0), (100.0, 0), (100.0, 0), (99.5, 60), (99.5, 60), (96.0, 60), (50.0, 43200)
+    )
     svg = str(pageview.bar(days))
-    assert svg.count("data-day=") == 5 and svg.count("tabindex=0") == 5
+    assert svg.count("<rect x=") == 7 and svg.count("tabindex") == 1  # the bar's own
+    assert "role=group tabindex=0 data-first=2026-08-01" in svg
+    # equal days share one <title>: 5 runs for 7 days
+    assert svg.count("<title>") == 5
+    assert "<title>2026-08-02 – 2026-08-03: 100%</title><rect x=5 /><rect x=10 />" in svg
+    assert "<title>2026-08-04 – 2026-08-05: 99.50%, down 1 min</title>" in svg
+    assert "<title>2026-08-07: 50.00%, down 12 h</title>" in svg
     for cls in ("d0", "d4", "d3", "d2", "d1"):
-        assert f"class={cls} " in svg
-    assert "<title>2026-09-05 50.00%, down 1 min</title>" in svg
+        assert f"<g class={cls}>" in svg
+    assert (
+        'aria-label="Uptime per day, last 7 days: 2 days 100 %, 2 days ≥ 99 %, 1 day ≥ 95 %,'
+        ' 1 day below 95 %, 1 day no data; lowest 2026-08-07, 50.00%, down 12 h"'
+    ) in svg
+
+
+def test_day_bar_runs_stop_where_a_narrow_screen_starts() -> None:
+    svg = str(pageview.bar(_days(*[(100.0, 0)] * 90)))
+    # the first 60 days carry "o" (status.css hides them below 600 px), the last 30 not
+    assert svg.count("<title>") == 2 and svg.count("<rect x=") == 90
+    assert '<g class="d4 o"><title>2026-08-01 – ' in svg and "<g class=d4><title>" in svg
+    assert "1 day" not in svg and "lowest" not in svg
+
+
+def test_type_labels() -> None:
+    assert pageview.type_label("ai") == "AI"
+    assert pageview.type_label("database") == "Database"
+    assert pageview.type_label("ai-gateway") == "AI gateway"
+    assert pageview.type_label("message_queue") == "Message queue"
+    assert pageview.type_label("zz-bench") == "Zz bench"
+    assert pageview.type_label("") == ""
 
 
 def test_latency_chart_breaks_lines_at_gaps() -> None:
