@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.fix_api",  # app, client
     "tests.fix_ops",  # the operations tests' sources, receivers and API client
     "tests.fix_npm",  # npm_modules: axe-core, badge-maker
+    "tests.fix_browser",  # browser: Debian's chromium through chromedriver
 ]

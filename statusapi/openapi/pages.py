@@ -143,7 +143,24 @@ def page_paths() -> dict[str, Any]:
                 "responses": {"302": {"description": "to the status page"}},
             }
         },
-        "/status": get_op("The status page (HTML; live with JavaScript)", _HTML),
+        "/status": get_op(
+            "The status page (HTML; live with JavaScript). A page of more than 30 sources"
+            " shows each group's failing and pending first and links to the whole group",
+            _HTML,
+            [
+                query(
+                    "group",
+                    {"type": "string", "minLength": 1, "maxLength": 50, "pattern": NO_NUL},
+                    "one type's sources only, the failing first, 100 a page",
+                ),
+                query(
+                    "page",
+                    {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1},
+                    "the page of the group (needs group)",
+                ),
+            ],
+            NOT_FOUND,
+        ),
         "/status/{source_id}": get_op(
             "One source's status page (HTML)",
             _HTML,

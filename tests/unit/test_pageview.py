@@ -3,6 +3,9 @@ latency chart, badges."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from statusapi.page import badge_svg as badge
 from statusapi.page import pageview
 
@@ -110,9 +113,18 @@ def _rgb(hex_colour: str) -> list[float]:
     return [_linear(int(h[i : i + 2], 16)) for i in (0, 2, 4)]
 
 
-def _contrast_with_white(hex_colour: str) -> float:
+def _luminance(hex_colour: str) -> float:
     r, g, b = _rgb(hex_colour)
-    return 1.05 / (0.2126 * r + 0.7152 * g + 0.0722 * b + 0.05)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _contrast(a: str, b: str) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def _contrast_with_white(hex_colour: str) -> float:
+    return _contrast(hex_colour, "#fff")
 
 
 # Machado, Oliveira and Fernandes (2009), severity 1.0, on linear RGB
@@ -175,3 +187,32 @@ def test_state_names_the_parents_that_are_down() -> None:
     html = pageview.state_html(row)
     assert "data-unreachable-via>unreachable via db&lt;1&gt;, dns</span>" in html
     assert "unreachable via" not in pageview.state_html({**row, "unreachable_via": []})
+
+
+CSS = (Path(pageview.__file__).parent / "static" / "status.css").read_text()
+
+
+def _palettes() -> dict[str, dict[str, str]]:
+    """The light and the dark scheme's custom properties, from the stylesheet."""
+    light = CSS[: CSS.index("@media (prefers-color-scheme: dark)")]
+    dark = CSS[CSS.index("@media (prefers-color-scheme: dark)") :].split("}", 1)[0]
+    return {
+        name: dict(re.findall(r"--([\w-]+):\s*(#[0-9a-fA-F]{3,6})", block))
+        for name, block in (("light", light), ("dark", dark))
+    }
+
+
+def test_the_page_palette_passes_aa_in_both_schemes() -> None:
+    """What axe-core leaves to a person (text in the SVG chart, arrows between status
+    words) is drawn in these colours: every text colour on both backgrounds, 4.5:1."""
+    for scheme, p in _palettes().items():
+        for text in ("fg", "muted", "ok", "down", "err", "unk", "maint"):
+            for ground in ("bg", "soft"):
+                ratio = _contrast(p[text], p[ground])
+                assert ratio >= 4.5, (scheme, text, ground, round(ratio, 2))
+    # the banner: white text (the 14 px sub-line too) on each of its colours
+    banners = re.findall(r"\.banner(?:\.b-\w+)? \{[^}]*background: (#[0-9a-f]{6})", CSS)
+    assert len(banners) == 4
+    for colour in banners:
+        assert _contrast_with_white(colour) >= 4.5, colour
+    assert "opacity" not in CSS[CSS.index(".banner .fresh") :].split("}", 1)[0]
