@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -25,7 +25,7 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 
 from healthd.core import fields
-from healthd.core.words import CONNECTED, DOWN, ERROR, SUCCESS, UNKNOWN
+from healthd.core.words import CONNECTED, DOWN, ERROR, SUCCESS
 from statusapi.data import figures, queries, shapes
 from statusapi.page import assets, pageview, timelines
 from statusapi.web import params
@@ -142,81 +142,90 @@ def _rendered_rows(app: Flask) -> dict[str, tuple[tuple[Any, ...], Markup]]:
     return cache
 
 
-def _counts(sources: list[dict[str, Any]]) -> tuple[dict[str, int], int]:
-    """Enabled sources per status (and how many are in maintenance), and how many of the
-    down ones are inside a maintenance window."""
-    counts = dict.fromkeys((*pageview.WORDS, "maintenance"), 0)
-    down_in_maintenance = 0
-    for s in sources:
-        if s["enabled"]:
-            counts[s["connection_status"]] += 1
-            if s["in_maintenance"]:
-                counts["maintenance"] += 1
-                down_in_maintenance += s["connection_status"] in DOWN
-    return counts, down_in_maintenance
+@dataclass
+class Tally:
+    """The page's figures of every source (queries.page_tally): enabled sources per
+    status (and "maintenance": how many are in a window), how many of the down ones are
+    inside one, and each type's size and whether all of it is connected."""
+
+    counts: dict[str, int]
+    down_in_maintenance: int = 0
+    sizes: dict[str, int] = field(default_factory=dict)
+    all_up: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.sizes.values())
 
 
-def attention(s: dict[str, Any]) -> int:
-    """How soon a reader wants to see a source: down first, then changing (pending or
-    flapping), then unknown, then the rest; disabled ones last."""
-    if not s["enabled"]:
-        return 4
-    if s["connection_status"] in DOWN and not s["in_maintenance"]:
-        return 0
-    if s["pending_status"] or s["flapping"]:
-        return 1
-    return 2 if s["connection_status"] == UNKNOWN else 3
+def _tally() -> Tally:
+    t = Tally(dict.fromkeys((*pageview.WORDS, "maintenance"), 0))
+    for r in queries.page_tally():
+        kind, word, n = r["type"], r["connection_status"], r["n"]
+        t.sizes[kind] = t.sizes.get(kind, 0) + n
+        t.all_up[kind] = t.all_up.get(kind, True) and word == CONNECTED
+        if r["enabled"]:
+            t.counts[word] += n
+            if r["in_maintenance"]:
+                t.counts["maintenance"] += n
+                t.down_in_maintenance += n if word in DOWN else 0
+    return t
 
 
 @dataclass
 class Group:
     name: str  # the type
-    members: list[dict[str, Any]]  # every source of the type, in the query's order
+    size: int  # how many sources it has
     shown: list[dict[str, Any]]  # the rows this page renders
     collapsed: bool = False
     href: str | None = None  # the whole group, when some of it is not shown
 
     @property
     def hidden(self) -> int:
-        return len(self.members) - len(self.shown)
+        return self.size - len(self.shown)
 
 
-def _groups(sources: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for s in sources:
-        groups.setdefault(s["type"], []).append(s)
-    return groups
+def _by_type(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for s in rows:
+        out.setdefault(s["type"], []).append(s)
+    return out
 
 
-def _overview(by_type: dict[str, list[dict[str, Any]]], total: int) -> list[Group]:
+def _overview(t: Tally) -> list[Group]:
     """/status: every row on a short page; on a long one (more than COLLAPSE_OVER) a group
     whose sources are all connected starts collapsed with short rows, and each group shows
-    at most its share of OVERVIEW_ROWS, the failing and pending first."""
-    if total <= COLLAPSE_OVER:
-        return [Group(name, m, m) for name, m in by_type.items()]
-    share = max(GROUP_ROWS_MIN, OVERVIEW_ROWS // max(len(by_type), 1))
+    at most its share of OVERVIEW_ROWS, the failing and pending first (queries.ATTENTION),
+    read from the database without the rest."""
+    cfg = current_app.config
+    rise, fall = cfg["DEFAULT_RISE"], cfg["DEFAULT_FALL"]
+    if t.total <= COLLAPSE_OVER:
+        rows = _by_type(queries.page_sources(rise, fall))
+        return [Group(name, len(m), m) for name, m in rows.items()]
+    share = max(GROUP_ROWS_MIN, OVERVIEW_ROWS // max(len(t.sizes), 1))
+    rows = _by_type(queries.page_ranked(rise, fall, 1, share))
     out = []
-    for name, members in by_type.items():
-        shown = sorted(members, key=attention)[:share]
-        g = Group(name, members, shown, all(s["connection_status"] == CONNECTED for s in members))
+    for name, size in t.sizes.items():
+        g = Group(name, size, rows.get(name, []), t.all_up[name])
         if g.hidden:
             g.href = url_for("page.status", group=name)
         out.append(g)
     return out
 
 
-def _group_page(
-    by_type: dict[str, list[dict[str, Any]]], name: str, page: int
-) -> tuple[Group, dict[str, Any]]:
+def _group_page(t: Tally, name: str, page: int) -> tuple[Group, dict[str, Any]]:
     """?group=<type>&page=N: one group, the failing and pending first, PAGE_ROWS a page."""
-    members = by_type.get(name)
-    if not members:
+    size = t.sizes.get(name)
+    if not size:
         raise ApiError(404, "not_found", f"no source of type {name!r}")
-    pages = math.ceil(len(members) / PAGE_ROWS)
+    pages = math.ceil(size / PAGE_ROWS)
     if page > pages:
         raise ApiError(404, "not_found", f"type {name!r} has {pages} page(s) of sources")
-    ordered = sorted(members, key=attention)
-    shown = ordered[(page - 1) * PAGE_ROWS : page * PAGE_ROWS]
+    cfg = current_app.config
+    first = (page - 1) * PAGE_ROWS + 1
+    shown = queries.page_ranked(
+        cfg["DEFAULT_RISE"], cfg["DEFAULT_FALL"], first, first + PAGE_ROWS - 1, name
+    )
 
     def link(n: int) -> str | None:
         if not 1 <= n <= pages:
@@ -224,9 +233,8 @@ def _group_page(
         return url_for("page.status", group=name, page=n if n > 1 else None)
 
     pager = {"page": page, "pages": pages, "prev": link(page - 1), "next": link(page + 1)}
-    pager["first"] = (page - 1) * PAGE_ROWS + 1
-    pager["last"] = (page - 1) * PAGE_ROWS + len(shown)
-    return Group(name, members, shown), pager
+    pager["first"], pager["last"] = first, first + len(shown) - 1
+    return Group(name, size, shown), pager
 
 
 def _render_rows(groups: list[Group], now: float) -> list[list[Markup]]:
@@ -267,39 +275,36 @@ def _render_rows(groups: list[Group], now: float) -> list[list[Markup]]:
 
 @bp.get("/status")
 def status() -> Response:
-    cfg = current_app.config
     group = params.text("group")
     page = params.integer("page", 1, 1, 1_000_000)
     if page is None or (page > 1 and group is None):
         raise params.bad("page", "pages are per group: give group=<type> too")
     head, now = queries.page_head()
-    sources = queries.page_sources(cfg["DEFAULT_RISE"], cfg["DEFAULT_FALL"])
-    by_type = _groups(sources)
+    tally = _tally()
     pager = None
     if group is None:
-        groups = _overview(by_type, len(sources))
+        groups = _overview(tally)
     else:
-        one, pager = _group_page(by_type, group, page)
+        one, pager = _group_page(tally, group, page)
         groups = [one]
     rows = _render_rows(groups, now)
-    counts, down_in_maintenance = _counts(sources)
-    overall, sentence = pageview.overall(counts, down_in_maintenance)
+    overall, sentence = pageview.overall(tally.counts, tally.down_in_maintenance)
     body = render_template(
         "status.html",
         head=head,
         now=now,
         overall=overall,
         sentence=sentence,
-        counts=counts,
-        down_in_maintenance=down_in_maintenance,
+        counts=tally.counts,
+        down_in_maintenance=tally.down_in_maintenance,
         fresh=_freshness(now),
         groups=list(zip(groups, rows, strict=True)),
         group=group,
         pager=pager,
         # the page's script counts from its rows only when every source has one
-        partial=sum(len(g.shown) for g in groups) < len(sources),
+        partial=sum(len(g.shown) for g in groups) < tally.total,
         recent=queries.recent_transitions(None, RECENT),
-        total=len(sources),
+        total=tally.total,
     )
     return _html(body)
 
