@@ -9,4 +9,6 @@ pytest_plugins = [
     "tests.fix_procs",  # daemons, healthd_cli (subprocess), cli (in process), wait_for
     "tests.fix_api",  # app, client
     "tests.fix_ops",  # the operations tests' sources, receivers and API client
+    "tests.fix_npm",  # npm_modules: axe-core, badge-maker
+    "tests.fix_browser",  # browser: Debian's chromium through chromedriver
 ]

@@ -112,3 +112,29 @@ def transitions(db: psycopg.Connection[Any], sid: str) -> list[tuple[str, str]]:
         " AND event = 'transition' ORDER BY id",
         (sid,),
     ).fetchall()
+
+
+def add_many(
+    db: psycopg.Connection[Any],
+    n: int,
+    kinds: tuple[str, ...] = ("service", "database", "ai", "queue", "storage"),
+    down_every: int = 50,
+) -> None:
+    """``n`` sources in one statement (ids s1..sN, named 'Source N', typed round-robin
+    over ``kinds``), connected for a day except every ``down_every``-th in error, each
+    with one transition so its day bar has days."""
+    db.execute(
+        "INSERT INTO data_sources (id, name, type, plugin, config, connection_status,"
+        " created_at, latency_ms, last_tested_at, status_changed_at, test_status)"
+        " SELECT 's' || g, 'Source ' || g, (%s::text[])[1 + g %% cardinality(%s::text[])],"
+        " 'http', jsonb_build_object('url', 'http://127.0.0.1:9/' || g),"
+        " CASE WHEN g %% %s = 0 THEN 'error' ELSE 'connected' END,"
+        " now() - interval '3 days', 12.5, now(), now() - interval '1 day', 'success'"
+        " FROM generate_series(1, %s) g",
+        (list(kinds), list(kinds), down_every, n),
+    )
+    db.execute(
+        "INSERT INTO status_history (source_id, from_status, to_status, at)"
+        " SELECT id, 'unknown', connection_status, now() - interval '1 day' FROM data_sources"
+        " WHERE id ~ '^s[0-9]+$'"
+    )

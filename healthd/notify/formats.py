@@ -69,8 +69,21 @@ class HealthdFormat(Format):
     summary = "healthd's event JSON, X-Healthd-Signature"
 
 
+def slack_escape(text: str) -> str:
+    """Slack's three control characters as its entities: in a message's text ``<`` opens
+    a mention (``<!channel>`` pings everyone) or a link whose shown text can differ from
+    its target (``<https://evil|bank>``), and ``&`` starts an entity. Nothing else is
+    escaped (Slack shows ``&quot;`` literally)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_text(payload: dict[str, Any]) -> str:
-    """One line a person reads in a chat channel."""
+    """One line a person reads in a chat channel. Every part of it (a source's name, a
+    target's error message) comes from outside, so the whole line is escaped."""
+    return slack_escape(_slack_line(payload))
+
+
+def _slack_line(payload: dict[str, Any]) -> str:
     who = payload.get("source_name") or payload.get("source_id")
     sid = payload.get("source_id")
     label = f"{who} ({sid})" if who != sid else str(sid)

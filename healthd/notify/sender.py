@@ -4,6 +4,9 @@ the wire is the subscriber's format's (healthd/notify/formats.py).
 A delivery is retried with exponential backoff and jitter until the receiver answers
 2xx, or MAX_ATTEMPTS have failed (2 h 4 min to 4 h 8 min of waiting between them, see
 total_backoff), after which it is marked given up (`healthd webhooks list` counts those).
+A permanent refusal (a 4xx other than 408, 425 and 429: the receiver read the request and
+will not take it, as Alertmanager's 400 for a body it cannot parse) is given up after
+PERMANENT_ATTEMPTS instead, with the receiver's answer in the delivery log.
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ from healthd.store.writer import Unavailable
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 15
+# a 4xx but these three is the same answer on every retry; a few attempts (2 s and 4 s
+# apart) ride out a receiver that refused for a moment while it was being redeployed
+PERMANENT_ATTEMPTS = 3
+TRANSIENT_4XX = frozenset({408, 425, 429})  # timeout, too early, slow down: try again
+ANSWER_CHARS = 200  # how much of a refusal's body the delivery log keeps
 BASE_DELAY = 2.0
 MAX_DELAY = 3600.0
 POST_TIMEOUT = 10.0
@@ -44,6 +52,24 @@ def total_backoff() -> tuple[float, float]:
     """(shortest, longest) total wait between the first attempt and giving up."""
     steps = [min(MAX_DELAY, BASE_DELAY * 2 ** max(a - 1, 0)) for a in range(1, MAX_ATTEMPTS)]
     return sum(steps) * 0.5, float(sum(steps))
+
+
+def permanent(status: int | None) -> bool:
+    """Whether an answer is a refusal that retrying will not change."""
+    return status is not None and 400 <= status < 500 and status not in TRANSIENT_4XX
+
+
+def gives_up(attempts: int, status: int | None) -> bool:
+    """After ``attempts`` failed, the last answered with ``status`` (None: no answer)."""
+    limit = PERMANENT_ATTEMPTS if permanent(status) else MAX_ATTEMPTS
+    return attempts >= limit
+
+
+def answer_text(body: bytes) -> str:
+    """The start of a receiver's answer as one line of printable text."""
+    text = body[: ANSWER_CHARS * 4].decode("utf-8", "replace")
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return text[:ANSWER_CHARS] + ("…" if len(text) > ANSWER_CHARS else "")
 
 
 def request_for(d: dict[str, Any], now: float | None = None) -> tuple[bytes, dict[str, str]]:
@@ -82,17 +108,18 @@ class Sender:
                 await self.store.delivery_done(d["id"], d.get("last_status"))
                 self._count("delivered")
                 return
-            give_up = d["attempts"] >= MAX_ATTEMPTS
+            give_up = gives_up(d["attempts"], d.get("last_status"))
             self._count("given_up" if give_up else "failed")
             retry = None if give_up else backoff(d["attempts"])
             await self.store.delivery_failed(d["id"], error, retry, d.get("last_status"))
             where = origin(d["url"])
             if give_up:
                 log.error(
-                    "webhook %s: gave up on delivery %s after %d attempts: %s",
+                    "webhook %s: gave up on delivery %s after %d attempts%s: %s",
                     where,
                     d["delivery_id"],
                     d["attempts"],
+                    " (a permanent refusal)" if permanent(d.get("last_status")) else "",
                     error,
                 )
             elif d["attempts"] == 1:
@@ -124,6 +151,9 @@ class Sender:
                     return None
                 if 300 <= resp.status < 400:
                     return f"HTTP {resp.status} (a redirect: not followed; use the final URL)"
-                return f"HTTP {resp.status}"
+                # the receiver's own words (Alertmanager's, Slack's "invalid_payload")
+                # say why; the delivery log shows them beside the status
+                answer = answer_text(await resp.content.read(ANSWER_CHARS * 4))
+                return f"HTTP {resp.status}: {answer}" if answer else f"HTTP {resp.status}"
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return httpclient.describe_error(exc, d["url"], POST_TIMEOUT)[1]

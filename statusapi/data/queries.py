@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from healthd.core import fields
-from healthd.core.words import CONNECTED, STATUSES, sql_list
+from healthd.core.words import CONNECTED, DOWN, STATUSES, UNKNOWN, sql_list
 from healthd.store import deliverylog
 from statusapi.data.db import fetch_all, fetch_one, fetch_one_binary
 
@@ -254,6 +254,53 @@ def page_sources(rise: int, fall: int) -> list[dict[str, Any]]:
     return fetch_all(
         f"{PAGE_SOURCE_SELECT} ORDER BY type, name, id",
         {"rise": rise, "fall": fall, "connected": CONNECTED},
+    )
+
+
+def page_tally() -> list[dict[str, Any]]:
+    """How many sources per (type, status, enabled, in a maintenance window now): the
+    banner, the counts and the groups' sizes of a page that does not show every row."""
+    return fetch_all(
+        "SELECT type, connection_status, enabled, in_maintenance, count(*)::int AS n FROM"
+        f" (SELECT type, connection_status, enabled, {COMPUTED['in_maintenance']}"
+        "  AS in_maintenance FROM data_sources) t GROUP BY 1, 2, 3, 4 ORDER BY 1"
+    )
+
+
+# How soon a reader wants to see a source on a bounded page: down (outside maintenance)
+# first, then changing (pending or flapping), then unknown, then the rest; disabled last.
+ATTENTION = (
+    "CASE WHEN NOT enabled THEN 4"
+    f" WHEN connection_status IN ({sql_list(DOWN)}) AND NOT in_maintenance THEN 0"
+    " WHEN pending_status IS NOT NULL OR flapping THEN 1"
+    f" WHEN connection_status = {sql_list((UNKNOWN,))} THEN 2 ELSE 3 END"
+)
+
+
+def page_ranked(
+    rise: int, fall: int, first: int, last: int, kind: str | None = None
+) -> list[dict[str, Any]]:
+    """The rows ``first``..``last`` (1-based) of every type (or of ``kind``'s only), in
+    ATTENTION order then by name: what a bounded page shows, read without the rest. The
+    ranking reads the few columns it needs of every source; the page's columns (and their
+    computed ones) are read for the rows shown only."""
+    where = "WHERE type = %(kind)s" if kind is not None else ""
+    return fetch_all(
+        "WITH r AS (SELECT id, row_number() OVER (PARTITION BY type"
+        f" ORDER BY {ATTENTION}, name, id) AS rank FROM (SELECT id, type, name, enabled,"
+        " connection_status, pending_status, flapping,"
+        f" {COMPUTED['in_maintenance']} AS in_maintenance FROM data_sources {where}) a)"
+        f" SELECT p.*, r.rank FROM ({PAGE_SOURCE_SELECT} WHERE id IN"
+        " (SELECT id FROM r WHERE rank BETWEEN %(first)s AND %(last)s)) p"
+        " JOIN r USING (id) ORDER BY p.type, r.rank",
+        {
+            "rise": rise,
+            "fall": fall,
+            "connected": CONNECTED,
+            "kind": kind,
+            "first": first,
+            "last": last,
+        },
     )
 
 

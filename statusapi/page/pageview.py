@@ -33,6 +33,51 @@ def duration(seconds: float) -> str:
     return f"{d} d {h} h" if h else f"{d} d"
 
 
+# How a word of a source's `type` is spelled in a heading, where capitalising its first
+# letter would be wrong. The one table of type labels: the group headings of /status, the
+# detail page and the group view's title all read type_label().
+TYPE_WORDS = {
+    "ai": "AI",
+    "api": "API",
+    "cdn": "CDN",
+    "ci": "CI",
+    "db": "DB",
+    "dns": "DNS",
+    "ftp": "FTP",
+    "grpc": "gRPC",
+    "http": "HTTP",
+    "https": "HTTPS",
+    "iot": "IoT",
+    "ldap": "LDAP",
+    "llm": "LLM",
+    "ml": "ML",
+    "mqtt": "MQTT",
+    "s3": "S3",
+    "smtp": "SMTP",
+    "sql": "SQL",
+    "ssh": "SSH",
+    "sso": "SSO",
+    "tcp": "TCP",
+    "tls": "TLS",
+    "udp": "UDP",
+    "ui": "UI",
+    "vpn": "VPN",
+}
+
+
+def type_label(kind: str) -> str:
+    """A `type` as a heading for people: "ai" -> "AI", "database" -> "Database",
+    "ai-gateway" -> "AI gateway", "message_queue" -> "Message queue"."""
+    words = kind.replace("_", " ").replace("-", " ").split()
+    if not words:
+        return kind
+    spelled = [TYPE_WORDS.get(w.lower(), w) for w in words]
+    first = spelled[0]
+    if first == words[0]:  # not in the table: capitalise it
+        first = first[:1].upper() + first[1:]
+    return " ".join([first, *spelled[1:]])
+
+
 def fact(value: Any) -> str:
     """A column's value as the detail page's "Details" list shows it, whatever its type."""
     if value is None or value == []:
@@ -103,29 +148,77 @@ def day_class(pct: float | None) -> str:
     return band(pct).css
 
 
-def day_label(day: Mapping[str, Any]) -> str:
+def day_figure(day: Mapping[str, Any]) -> str:
+    """A day's figure as its tooltip says it: "99.50%, down 7 min", "no data"."""
     pct = day["uptime"]
     if pct is None:
-        return f"{day['date']} no data"
+        return "no data"
     down = day["down_s"]
     tail = f", down {duration(down)}" if down else ""
-    return f"{day['date']} {percent(pct).replace(' ', '')}{tail}"
+    return f"{percent(pct).replace(' ', '')}{tail}"
+
+
+NARROW_DAYS = 30  # the days a bar shows below 600 px (status.css hides the rest)
+DAY_STEP = 5  # a day's cell and its gap, in the bar's viewBox units
+
+
+def _runs(daily: Sequence[Mapping[str, Any]]) -> list[tuple[int, int, str, str]]:
+    """(first, last, figure, css) per run of consecutive days with the same figure; a run
+    does not cross into the narrow screen's last NARROW_DAYS, so each run is shown or
+    hidden whole."""
+    runs: list[tuple[int, int, str, str]] = []
+    cut = len(daily) - NARROW_DAYS
+    for i, d in enumerate(daily):
+        fig = day_figure(d)
+        css = day_class(d["uptime"])
+        if runs and runs[-1][2:] == (fig, css) and i != cut:
+            runs[-1] = (runs[-1][0], i, fig, runs[-1][3])
+        else:
+            runs.append((i, i, fig, css))
+    return runs
+
+
+def bar_summary(daily: Sequence[Mapping[str, Any]]) -> str:
+    """The bar's accessible name: how many days fell in each band, and the worst day."""
+    counts: dict[Band, int] = {}
+    for d in daily:
+        counts[band(d["uptime"])] = counts.get(band(d["uptime"]), 0) + 1
+    spoken = {BANDS[-1]: f"below {BANDS[-2].floor:g} %"}
+    parts = [
+        f"{counts[b]} {'day' if counts[b] == 1 else 'days'} {spoken.get(b, b.legend)}"
+        for b in (*BANDS, NO_DATA)
+        if counts.get(b)
+    ]
+    known = [d for d in daily if d["uptime"] is not None]
+    worst = min(known, key=lambda d: d["uptime"], default=None)
+    tail = ""
+    if worst is not None and worst["uptime"] < BANDS[0].floor:
+        tail = f"; lowest {worst['date']}, {day_figure(worst)}"
+    return f"Uptime per day, last {len(daily)} days: {', '.join(parts)}{tail}"
 
 
 def bar(daily: Sequence[Mapping[str, Any]]) -> Markup:
-    """The 90-day bar: one focusable cell per UTC day, each with its date and figure as
-    a tooltip (<title>) and accessible name. Cells are placed by the stylesheet and their
-    attributes left unquoted: a page of 1,000 sources carries 90,000 of them. Below 600 px
-    the CSS shows the last 30."""
-    cells = "".join(
-        f'<rect class={day_class(d["uptime"])} data-day="{d["date"]}" tabindex=0>'
-        f"<title>{day_label(d)}</title></rect>"
-        for d in daily
-    )
+    """The 90-day bar: a cell per UTC day, coloured by its band, and one tooltip
+    (<title>) per run of equal days, not per day. The bar is one tab stop named by its
+    summary; status.js moves through the days inside it with the arrow keys (a roving
+    tabindex) and names each from data-first and the cell's place. Cells carry only
+    their x (the stylesheet sizes them): a long page carries thousands."""
     n = len(daily)
+    if not n:
+        return Markup("")
+    old = n - NARROW_DAYS
+    groups = []
+    for first, last, fig, css in _runs(daily):
+        when = daily[first]["date"]
+        if last > first:
+            when += f" – {daily[last]['date']}"
+        cells = "".join(f"<rect x={i * DAY_STEP} />" for i in range(first, last + 1))
+        cls = f'"{css} o"' if first < old else css
+        groups.append(f"<g class={cls}><title>{when}: {fig}</title>{cells}</g>")
     return Markup(
-        f'<svg class=bar viewBox="0 0 {n * 5 - 1} 24" preserveAspectRatio="xMaxYMid slice"'
-        f' role=group aria-label="uptime per day, last {n} days">{cells}</svg>'
+        f'<svg class=bar viewBox="0 0 {n * DAY_STEP - 1} 24" preserveAspectRatio="xMaxYMid slice"'
+        f" role=group tabindex=0 data-first={daily[0]['date']}"
+        f' aria-label="{escape(bar_summary(daily))}">{"".join(groups)}</svg>'
     )
 
 
@@ -149,7 +242,7 @@ def _clock(epoch: float, span: float) -> str:
     return t.strftime("%H:%M") if span <= 86400 else t.strftime("%d %b")
 
 
-def _runs(buckets: Sequence[Mapping[str, Any]], step: float) -> list[list[Mapping[str, Any]]]:
+def _segments(buckets: Sequence[Mapping[str, Any]], step: float) -> list[list[Mapping[str, Any]]]:
     """Buckets split where one or more are missing: a line does not bridge a gap."""
     runs: list[list[Mapping[str, Any]]] = []
     for b in buckets:
@@ -205,7 +298,7 @@ def latency_chart(
         f'<text class="unit" x="{w - right}" y="{h - 6}" text-anchor="end">UTC</text>'
     )
     for key, cls in (("p95_ms", "p95"), ("p50_ms", "p50")):
-        for run in _runs([b for b in buckets if b[key] is not None], step):
+        for run in _segments([b for b in buckets if b[key] is not None], step):
             pts = [(x(b["start"]), y(b[key])) for b in run]
             if len(pts) > 1:
                 line = " ".join(f"{px:.1f},{py:.1f}" for px, py in pts)

@@ -4,9 +4,10 @@ complete without JavaScript; static/status.js makes it live from the SSE stream.
 from __future__ import annotations
 
 import gzip
-import hashlib
+import json
+import math
+from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -26,7 +27,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from healthd.core import fields
 from healthd.core.words import CONNECTED, DOWN, ERROR, SUCCESS
 from statusapi.data import figures, queries, shapes
-from statusapi.page import pageview, timelines
+from statusapi.page import assets, pageview, timelines
 from statusapi.web import params
 from statusapi.web.errors import ApiError
 
@@ -52,30 +53,26 @@ COLLAPSE_OVER = 30  # on a page longer than this, an all-connected group starts 
 GZIP_OVER = 1400
 
 
+# A long page is bounded: each group shows at most its share of OVERVIEW_ROWS rows (never
+# fewer than GROUP_ROWS_MIN), the failing and pending first, and links to the whole group
+# (?group=<type>), which is paged PAGE_ROWS at a time. 5,000 sources were 43.6 MB of HTML.
+OVERVIEW_ROWS = 150
+GROUP_ROWS_MIN = 5
+PAGE_ROWS = 100
+
+
 def init_app(app: Flask) -> None:
-    # static files: ETag + a day's caching; the URL carries a hash of the content, so a
-    # new release is fetched at once
-    if app.config.get("SEND_FILE_MAX_AGE_DEFAULT") is None:
-        app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 86400
-    folder = Path(app.static_folder or "")
-    versions = {
-        p.name: hashlib.blake2b(p.read_bytes(), digest_size=6).hexdigest()
-        for p in folder.glob("*")
-        if p.is_file()
-    }
+    assets.init_app(app)
 
     @app.context_processor
-    def static_url() -> dict[str, Any]:
-        def asset(name: str) -> str:
-            return url_for("static", filename=name, v=versions.get(name, "0"))
-
+    def page_globals() -> dict[str, Any]:
         # the templates and the script spell no status word of their own
         return {
-            "asset": asset,
             "words": pageview.WORDS,
             "down_words": DOWN,
             "result_word": _result_word,
             "bands": (*pageview.BANDS, pageview.NO_DATA),
+            "type_label": pageview.type_label,
         }
 
 
@@ -145,74 +142,169 @@ def _rendered_rows(app: Flask) -> dict[str, tuple[tuple[Any, ...], Markup]]:
     return cache
 
 
-def _counts(sources: list[dict[str, Any]]) -> tuple[dict[str, int], int]:
-    """Enabled sources per status (and how many are in maintenance), and how many of the
-    down ones are inside a maintenance window."""
-    counts = dict.fromkeys((*pageview.WORDS, "maintenance"), 0)
-    down_in_maintenance = 0
-    for s in sources:
-        if s["enabled"]:
-            counts[s["connection_status"]] += 1
-            if s["in_maintenance"]:
-                counts["maintenance"] += 1
-                down_in_maintenance += s["connection_status"] in DOWN
-    return counts, down_in_maintenance
+@dataclass
+class Tally:
+    """The page's figures of every source (queries.page_tally): enabled sources per
+    status (and "maintenance": how many are in a window), how many of the down ones are
+    inside one, and each type's size and whether all of it is connected."""
+
+    counts: dict[str, int]
+    down_in_maintenance: int = 0
+    sizes: dict[str, int] = field(default_factory=dict)
+    all_up: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.sizes.values())
 
 
-@bp.get("/status")
-def status() -> Response:
+def _tally() -> Tally:
+    t = Tally(dict.fromkeys((*pageview.WORDS, "maintenance"), 0))
+    for r in queries.page_tally():
+        kind, word, n = r["type"], r["connection_status"], r["n"]
+        t.sizes[kind] = t.sizes.get(kind, 0) + n
+        t.all_up[kind] = t.all_up.get(kind, True) and word == CONNECTED
+        if r["enabled"]:
+            t.counts[word] += n
+            if r["in_maintenance"]:
+                t.counts["maintenance"] += n
+                t.down_in_maintenance += n if word in DOWN else 0
+    return t
+
+
+@dataclass
+class Group:
+    name: str  # the type
+    size: int  # how many sources it has
+    shown: list[dict[str, Any]]  # the rows this page renders
+    collapsed: bool = False
+    href: str | None = None  # the whole group, when some of it is not shown
+
+    @property
+    def hidden(self) -> int:
+        return self.size - len(self.shown)
+
+
+def _by_type(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for s in rows:
+        out.setdefault(s["type"], []).append(s)
+    return out
+
+
+def _overview(t: Tally) -> list[Group]:
+    """/status: every row on a short page; on a long one (more than COLLAPSE_OVER) a group
+    whose sources are all connected starts collapsed with short rows, and each group shows
+    at most its share of OVERVIEW_ROWS, the failing and pending first (queries.ATTENTION),
+    read from the database without the rest."""
     cfg = current_app.config
-    head, now = queries.page_head()
-    sources = queries.page_sources(cfg["DEFAULT_RISE"], cfg["DEFAULT_FALL"])
+    rise, fall = cfg["DEFAULT_RISE"], cfg["DEFAULT_FALL"]
+    if t.total <= COLLAPSE_OVER:
+        rows = _by_type(queries.page_sources(rise, fall))
+        return [Group(name, len(m), m) for name, m in rows.items()]
+    share = max(GROUP_ROWS_MIN, OVERVIEW_ROWS // max(len(t.sizes), 1))
+    rows = _by_type(queries.page_ranked(rise, fall, 1, share))
+    out = []
+    for name, size in t.sizes.items():
+        g = Group(name, size, rows.get(name, []), t.all_up[name])
+        if g.hidden:
+            g.href = url_for("page.status", group=name)
+        out.append(g)
+    return out
+
+
+def _group_page(t: Tally, name: str, page: int) -> tuple[Group, dict[str, Any]]:
+    """?group=<type>&page=N: one group, the failing and pending first, PAGE_ROWS a page."""
+    size = t.sizes.get(name)
+    if not size:
+        raise ApiError(404, "not_found", f"no source of type {name!r}")
+    pages = math.ceil(size / PAGE_ROWS)
+    if page > pages:
+        raise ApiError(404, "not_found", f"type {name!r} has {pages} page(s) of sources")
+    cfg = current_app.config
+    first = (page - 1) * PAGE_ROWS + 1
+    shown = queries.page_ranked(
+        cfg["DEFAULT_RISE"], cfg["DEFAULT_FALL"], first, first + PAGE_ROWS - 1, name
+    )
+
+    def link(n: int) -> str | None:
+        if not 1 <= n <= pages:
+            return None
+        return url_for("page.status", group=name, page=n if n > 1 else None)
+
+    pager = {"page": page, "pages": pages, "prev": link(page - 1), "next": link(page + 1)}
+    pager["first"], pager["last"] = first, first + len(shown) - 1
+    return Group(name, size, shown), pager
+
+
+def _render_rows(groups: list[Group], now: float) -> list[list[Markup]]:
+    """Each group's rows as HTML; a row is re-rendered only when something it shows has
+    changed (the per-worker cache), and only the rows shown cost a timeline."""
     tls = timelines.of(current_app)
     tls.refresh()
     budget = [timelines.REFRESH_PER_REQUEST]
     prefix = url_for("page.status") + "/"
-    long_page = len(sources) > COLLAPSE_OVER
-    # on a long page a group whose sources are all connected is collapsed to one line, and
-    # its rows are the short kind (no day bar): the page stays readable, and light
-    collapsed: dict[str, bool] = {}
-    for s in sources:
-        up = s["connection_status"] == CONNECTED
-        collapsed[s["type"]] = long_page and collapsed.get(s["type"], True) and up
-    groups: dict[str, list[Markup]] = {}
     rendered = _rendered_rows(current_app)
-    for s in sources:
-        fig = tls.figures(s["id"], s["created_s"], now, budget)
-        mini = collapsed[s["type"]]
-        # a row is re-rendered only when something it shows has changed
-        changed = s["status_changed_at"]
-        since = pageview.duration(now - changed.timestamp()) if changed else None
-        lat = s["latency_ms"]
-        key = (
-            *(s[k] for k in _SHOWN),
-            None if lat is None else round(lat),
-            since,
-            fig.serial,
-            mini,
-            prefix,
-        )
-        hit = rendered.get(s["id"])
-        if hit is None or hit[0] != key:
-            render = pageview.mini_row_html if mini else pageview.row_html
-            html = Markup(render(_row(s, fig, now), prefix + quote(s["id"], "")))
-            if len(rendered) >= ROWS_CACHED:
-                rendered.clear()
-            hit = rendered[s["id"]] = (key, html)
-        groups.setdefault(s["type"], []).append(hit[1])
-    counts, down_in_maintenance = _counts(sources)
-    overall, sentence = pageview.overall(counts, down_in_maintenance)
+    out = []
+    for g in groups:
+        rows = []
+        for s in g.shown:
+            fig = tls.figures(s["id"], s["created_s"], now, budget)
+            changed = s["status_changed_at"]
+            since = pageview.duration(now - changed.timestamp()) if changed else None
+            lat = s["latency_ms"]
+            key = (
+                *(s[k] for k in _SHOWN),
+                None if lat is None else round(lat),
+                since,
+                fig.serial,
+                g.collapsed,
+                prefix,
+            )
+            hit = rendered.get(s["id"])
+            if hit is None or hit[0] != key:
+                render = pageview.mini_row_html if g.collapsed else pageview.row_html
+                html = Markup(render(_row(s, fig, now), prefix + quote(s["id"], "")))
+                if len(rendered) >= ROWS_CACHED:
+                    rendered.clear()
+                hit = rendered[s["id"]] = (key, html)
+            rows.append(hit[1])
+        out.append(rows)
+    return out
+
+
+@bp.get("/status")
+def status() -> Response:
+    group = params.text("group")
+    page = params.integer("page", 1, 1, 1_000_000)
+    if page is None or (page > 1 and group is None):
+        raise params.bad("page", "pages are per group: give group=<type> too")
+    head, now = queries.page_head()
+    tally = _tally()
+    pager = None
+    if group is None:
+        groups = _overview(tally)
+    else:
+        one, pager = _group_page(tally, group, page)
+        groups = [one]
+    rows = _render_rows(groups, now)
+    overall, sentence = pageview.overall(tally.counts, tally.down_in_maintenance)
     body = render_template(
         "status.html",
         head=head,
         now=now,
         overall=overall,
         sentence=sentence,
-        counts=counts,
+        counts=tally.counts,
+        down_in_maintenance=tally.down_in_maintenance,
         fresh=_freshness(now),
-        groups=[(name, rows, len(rows), collapsed[name]) for name, rows in groups.items()],
+        groups=list(zip(groups, rows, strict=True)),
+        group=group,
+        pager=pager,
+        # the page's script counts from its rows only when every source has one
+        partial=sum(len(g.shown) for g in groups) < tally.total,
         recent=queries.recent_transitions(None, RECENT),
-        total=len(sources),
+        total=tally.total,
     )
     return _html(body)
 
@@ -256,7 +348,10 @@ def detail(source_id: str) -> Response:
         window=window,
         windows_latency=list(figures.LATENCY_WINDOWS),
         transitions=queries.recent_transitions(source_id, 50),
-        config=shapes.redacted_config(src["plugin"], src["config_text"]),
+        # as text, so that autoescape shows & < > as they are (tojson writes \u0026)
+        config=json.dumps(
+            shapes.redacted_config(src["plugin"], src["config_text"]), indent=2, ensure_ascii=False
+        ),
         facts=[(label, pageview.fact(src[name])) for name, label in fields.PAGE_LABELS],
         fresh=_freshness(now),
     )

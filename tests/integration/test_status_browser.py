@@ -6,91 +6,19 @@ Set HEALTHD_SCREENSHOTS=DIR to keep screenshots of the pages (the README's come 
 
 from __future__ import annotations
 
-import base64
-import os
-import shutil
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
 from healthd.core import rollups
+from tests.fix_browser import BROWSER_TESTS, Browser, screenshot
 from tests.fix_db import add_http
 from tests.fix_procs import DaemonProcess, Gunicorn, wait_for
 from tests.fix_servers import Target
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)),
-        reason="Debian's chromium and chromium-driver are not installed",
-    ),
-]
-
-Browser = Callable[..., Any]
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Browser]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    drivers: list[Any] = []
-
-    def start(javascript: bool = True, width: int = 1200, height: int = 900) -> Any:
-        opts = webdriver.ChromeOptions()
-        opts.binary_location = CHROMIUM
-        for arg in (
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--disable-dev-shm-usage",
-            f"--user-data-dir={tmp_path / f'chrome-{len(drivers)}'}",
-            f"--window-size={width},{height}",
-        ):
-            opts.add_argument(arg)
-        if not javascript:
-            opts.add_experimental_option(
-                "prefs", {"profile.managed_default_content_settings.javascript": 2}
-            )
-        driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
-        driver.set_page_load_timeout(30)
-        drivers.append(driver)
-        return driver
-
-    yield start
-    for d in drivers:
-        d.quit()
-
-
-def screenshot(driver: Any, name: str) -> None:
-    """The whole page as a PNG (Chrome's own capture beyond the viewport)."""
-    folder = os.environ.get("HEALTHD_SCREENSHOTS")
-    if not folder:
-        return
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    width, height = driver.execute_script(
-        "return [document.documentElement.clientWidth, document.documentElement.scrollHeight]"
-    )
-    shot = driver.execute_cdp_cmd(
-        "Page.captureScreenshot",
-        {
-            "format": "png",
-            "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": 0, "width": width, "height": min(height, 6000), "scale": 1},
-        },
-    )
-    (Path(folder) / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
+pytestmark = BROWSER_TESTS
 
 
 def history(db: psycopg.Connection[Any]) -> None:
@@ -271,7 +199,7 @@ def test_a_real_transition_reaches_the_open_page(
         driver.refresh()
         chart = driver.find_element("css selector", 'svg[data-chart="latency"]')
         assert chart.find_elements("css selector", "polyline.p50")
-        assert len(driver.find_elements("css selector", "[data-day]")) == 90
+        assert len(driver.find_elements("css selector", ".bar rect")) == 90
         screenshot(driver, "detail")
 
         driver.set_window_size(360, 800)
@@ -281,8 +209,8 @@ def test_a_real_transition_reaches_the_open_page(
         )
         assert overflow <= 0, "the page scrolls sideways at 360 px"
         shown = driver.execute_script(
-            "return Array.from(document.querySelectorAll('[data-source-id=\"web\"] [data-day]'))"
-            ".filter(function (e) { return getComputedStyle(e).display !== 'none'; }).length"
+            "return Array.from(document.querySelectorAll('[data-source-id=\"web\"] .bar rect'))"
+            ".filter(function (e) { return e.getClientRects().length > 0; }).length"
         )
         assert shown == 30
         screenshot(driver, "status-360")

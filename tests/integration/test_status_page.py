@@ -74,8 +74,12 @@ def test_every_source_is_rendered_with_its_hooks(
     assert "2/3 toward connected" in html and "data-since>1 h</time>" in html
     for w in ("24h", "7d", "30d"):
         assert html.count(f'data-uptime-window="{w}"') == 3
-    days = re.findall(r'data-day="(\d{4}-\d\d-\d\d)"', html)
-    assert len(days) == 3 * 90 and days[89] == now.astimezone(UTC).date().isoformat()
+    bars = re.findall(r"<svg class=bar .*?</svg>", html)
+    assert len(bars) == 3 and all(b.count("<rect ") == 90 for b in bars)
+    today = now.astimezone(UTC).date()
+    first = re.search(r"data-first=(\S+)", bars[0])
+    assert first and first[1] == (today - timedelta(days=89)).isoformat()
+    assert f"{today.isoformat()}: " in bars[0].rsplit("<title>", 1)[1]  # the last run
     assert "hunter2" not in html
     assert '<h2 id="recent-h">' in html
 
@@ -137,7 +141,7 @@ def test_page_is_gzipped_for_browsers_and_static_is_cached(
     assert stable(gzip.decompress(zipped.get_data())) == stable(plain.get_data())
     html = plain.get_data(as_text=True)
     assets = re.findall(r'(?:href|src)="(/static/[^"]+)"', html)
-    assert len(assets) == 2
+    assert len(assets) == 3  # the stylesheet, the script, the favicon
     static_bytes = 0
     for url in assets:
         with client.get(url) as resp:  # a file response: closed, or the file stays open
@@ -153,7 +157,7 @@ def test_page_is_gzipped_for_browsers_and_static_is_cached(
         f" CSS+JS {static_bytes} B; total {total} B\n"
     )
     assert total < 100_000
-    assert plain.get_data(as_text=True).count("data-day=") == 100 * 90
+    assert plain.get_data(as_text=True).count("<rect x=") == 100 * 90
 
 
 def test_long_page_collapses_groups_that_are_all_connected(
@@ -167,11 +171,11 @@ def test_long_page_collapses_groups_that_are_all_connected(
     service = html[html.index('data-group="service"') :]
     database = html[html.index('data-group="database"') : html.index('data-group="service"')]
     assert service.split(">", 1)[0].endswith('"')  # no "open": collapsed
-    assert "35 sources, all connected" in service
+    assert "35 sources<span data-all-up>, all connected</span>" in service
     assert 'data-group="database" open' in html
     assert service[: service.index("</details>")].count('class="row mini"') == 35
-    assert "data-day=" not in service[: service.index("</details>")]
-    assert database.count("data-day=") == 5 * 90
+    assert "<svg class=bar" not in service[: service.index("</details>")]
+    assert database.count("<rect x=") == 5 * 90
     assert html.count('data-source-id="') == 40
 
 
@@ -219,25 +223,6 @@ def test_latency_from_rollups(client: FlaskClient, db: psycopg.Connection[Any]) 
     assert client.get("/api/v1/sources/nope/latency").status_code == 404
 
 
-def test_badges(client: FlaskClient, db: psycopg.Connection[Any]) -> None:
-    now = db_now(db)
-    add_source(db, "web", connection_status="error", created_at=now - timedelta(days=2))
-    transition(db, "web", "unknown", "error", now - timedelta(days=1))
-    resp = client.get("/badge/web.svg")
-    assert resp.status_code == 200 and resp.mimetype == "image/svg+xml"
-    assert ">error</text>" in resp.get_data(as_text=True)
-    assert "max-age=60" in resp.headers["Cache-Control"]
-    assert (
-        client.get("/badge/web.svg", headers={"If-None-Match": resp.headers["ETag"]}).status_code
-        == 304
-    )
-    up = client.get("/badge/web/uptime-24h.svg").get_data(as_text=True)
-    assert ">0%</text>" in up and "uptime 24h" in up
-    missing = client.get("/badge/nope.svg")
-    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "not_found"
-    assert client.get("/badge/web/uptime-1y.svg").status_code == 404
-
-
 def test_ws_route_without_upgrade_is_json_400(client: FlaskClient) -> None:
     resp = client.get("/api/v1/ws")
     assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "bad_request"
@@ -268,3 +253,48 @@ def test_maintenance_is_apart_in_uptime_and_on_the_page(
     assert 'data-overall="maintenance"' in html
     assert "Maintenance in progress: 1 of 2 sources" in html
     assert 'data-maintenance="true"' in client.get("/status/web").get_data(as_text=True)
+
+
+def test_detail_page_shows_the_config_as_it_is(
+    client: FlaskClient, db: psycopg.Connection[Any]
+) -> None:
+    add_source(db, "web", "ai", config={"url": "http://127.0.0.1:9/?a=1&b=<2>", "password": "x"})
+    html = client.get("/status/web").get_data(as_text=True)
+    pre = html[html.index("<pre>") : html.index("</pre>")]
+    # escaped once for HTML (a browser shows & < >), not as JSON's \u0026
+    assert "?a=1&amp;b=&lt;2&gt;" in pre and "\\u00" not in pre
+    assert "\n  &#34;url&#34;: " in pre  # indented, one key a line
+    assert '<span class="kind">AI · http</span>' in html
+
+
+def test_type_headings_are_spelled_for_people(
+    client: FlaskClient, db: psycopg.Connection[Any]
+) -> None:
+    for sid, kind in (("a", "ai"), ("b", "database"), ("c", "message_queue")):
+        add_source(db, sid, kind)
+    html = client.get("/status").get_data(as_text=True)
+    assert re.findall(r"<h2>([^<]+)</h2>", html) == ["AI", "Database", "Message queue"]
+    assert html.count("<h1") == 1
+
+
+def test_static_files_are_gzipped_with_their_own_etag(client: FlaskClient) -> None:
+    html = client.get("/status").get_data(as_text=True)
+    icon = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', html)
+    assert icon and client.get(icon[1]).mimetype == "image/svg+xml"
+    for url in re.findall(r'(?:href|src)="(/static/status\.[^"]+)"', html):
+        plain = client.get(url)
+        zipped = client.get(url, headers={"Accept-Encoding": "gzip, br"})
+        assert "Content-Encoding" not in plain.headers
+        assert zipped.headers["Content-Encoding"] == "gzip"
+        assert zipped.headers["Vary"] == plain.headers["Vary"] == "Accept-Encoding"
+        assert gzip.decompress(zipped.get_data()) == plain.get_data()
+        assert len(zipped.get_data()) < len(plain.get_data()) / 2
+        assert zipped.headers["ETag"] != plain.headers["ETag"]
+        again = client.get(
+            url, headers={"Accept-Encoding": "gzip", "If-None-Match": zipped.headers["ETag"]}
+        )
+        assert again.status_code == 304 and again.get_data() == b""
+        # the other encoding's tag does not match this one
+        other = client.get(url, headers={"If-None-Match": zipped.headers["ETag"]})
+        assert other.status_code == 200
+    assert client.get("/static/nope.css").status_code == 404

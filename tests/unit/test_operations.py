@@ -10,7 +10,7 @@ import pytest
 from healthd.core import dependencies, maintenance
 from healthd.core.errors import ConfigError
 from healthd.notify.formats import slack_text
-from healthd.notify.sender import request_for
+from healthd.notify.sender import MAX_ATTEMPTS, answer_text, gives_up, request_for
 from healthd.notify.urls import origin, without_path
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # a Wednesday
@@ -112,6 +112,28 @@ def test_slack_body_is_text_only() -> None:
     assert body == b'{"text":"healthd: Web (web) is error (was connected): HTTP 500"}'
     assert headers["Content-Type"] == "application/json"
     assert "flapping" in slack_text({**DELIVERY["payload"], "event": "flapping_started"})
+
+
+def test_slack_text_escapes_what_slack_reads_as_markup() -> None:
+    payload = {**DELIVERY["payload"], "source_name": "A&B <!here>", "message": "<a|b> > 1"}
+    assert slack_text(payload) == (
+        "healthd: A&amp;B &lt;!here&gt; (web) is error (was connected): &lt;a|b&gt; &gt; 1"
+    )
+
+
+def test_which_refusals_are_given_up_early() -> None:
+    for status in (400, 401, 403, 404, 410, 413, 422):
+        assert not gives_up(2, status) and gives_up(3, status)
+    for status in (None, 408, 425, 429, 500, 502, 301):
+        assert not gives_up(3, status) and gives_up(MAX_ATTEMPTS, status)
+
+
+def test_a_receivers_answer_is_one_short_line() -> None:
+    assert answer_text(b"") == ""
+    assert answer_text(b'bad\r\n  request\x00 "x"') == 'bad request "x"'
+    long = answer_text(b"x" * 5000)
+    assert len(long) == 201 and long.endswith("…")
+    assert answer_text(b"\xff\xfeok") == "\ufffd\ufffdok"
 
 
 def test_standard_signature_verifies_with_the_reference_library(

@@ -44,9 +44,42 @@
     return ["degraded", "Partial outage: " + what];
   }
 
-  function recount() {
+  function setBanner(banner, counts, downInMaintenance) {
+    WORDS.forEach(function (w) {
+      var el = document.querySelector('[data-count="' + w + '"]');
+      if (el) el.textContent = counts[w];
+    });
+    var o = overall(counts, downInMaintenance);
+    banner.setAttribute("data-overall", o[0]);
+    banner.className = banner.className.replace(/\bb-\w+/, "b-" + o[0]);
+    banner.querySelector("[data-sentence]").textContent = o[1];
+  }
+
+  /* A bounded page (a long one, or one group's page) has no row for most sources: its
+     counts start from the server's and each transition moves one source between them. */
+  function recountPartial(banner, ev, row) {
+    if (ev.from === ev.to || (row && row.getAttribute("data-enabled") === "false")) return;
+    var counts = {maintenance: Number(banner.getAttribute("data-maintenance-count")) || 0};
+    WORDS.forEach(function (w) {
+      var el = document.querySelector('[data-count="' + w + '"]');
+      counts[w] = el ? Number(el.textContent) || 0 : 0;
+    });
+    var dim = Number(banner.getAttribute("data-down-in-maintenance")) || 0;
+    if (counts[ev.from] > 0) counts[ev.from] -= 1;
+    if (ev.to in counts) counts[ev.to] += 1;
+    var inMaintenance = row ? row.getAttribute("data-maintenance") === "true" : !!ev.maintenance;
+    if (inMaintenance) {
+      dim += (DOWN.indexOf(ev.to) >= 0 ? 1 : 0) - (DOWN.indexOf(ev.from) >= 0 ? 1 : 0);
+      dim = Math.max(0, dim);
+      banner.setAttribute("data-down-in-maintenance", dim);
+    }
+    setBanner(banner, counts, dim);
+  }
+
+  function recount(ev, row) {
     var banner = document.getElementById("banner");
     if (!banner) return;
+    if (body.getAttribute("data-partial") === "true") { recountPartial(banner, ev, row); return; }
     var counts = {maintenance: 0};
     WORDS.forEach(function (w) { counts[w] = 0; });
     var downInMaintenance = 0;
@@ -60,14 +93,7 @@
         if (DOWN.indexOf(st) >= 0) downInMaintenance += 1;
       }
     }
-    WORDS.forEach(function (w) {
-      var el = document.querySelector('[data-count="' + w + '"]');
-      if (el) el.textContent = counts[w];
-    });
-    var o = overall(counts, downInMaintenance);
-    banner.setAttribute("data-overall", o[0]);
-    banner.className = banner.className.replace(/\bb-\w+/, "b-" + o[0]);
-    banner.querySelector("[data-sentence]").textContent = o[1];
+    setBanner(banner, counts, downInMaintenance);
   }
 
   function setStatus(row, ev) {
@@ -89,6 +115,13 @@
     }
     if (since) { since.setAttribute("datetime", ev.at); since.textContent = duration(Date.now() / 1000 - Date.parse(ev.at) / 1000); }
     row.classList.remove("changed"); void row.offsetWidth; row.classList.add("changed");
+    /* a collapsed group ("all connected") is opened when one of its sources goes down */
+    var group = row.closest ? row.closest("details.group") : null;
+    if (group && DOWN.indexOf(ev.to) >= 0) {
+      group.open = true;
+      var allUp = group.querySelector("[data-all-up]");
+      if (allUp) allUp.parentNode.removeChild(allUp);
+    }
   }
 
   var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -144,7 +177,7 @@
     if (ev.event === "transition") {
       addRecent(ev, name, row);
       live.textContent = name + " is now " + ev.to + (ev.error_message ? ": " + ev.error_message : "");
-      recount();
+      recount(ev, row);
     } else {
       live.textContent = name + (ev.event === "flapping_started" ? " started flapping" : " stopped flapping");
     }
@@ -214,6 +247,70 @@
     var age = document.querySelector("[data-age]");
     if (age && heartbeat) age.textContent = duration(Date.now() / 1000 - skew - heartbeat) + " ago";
   }
+
+  /* The day bar is one tab stop (named by its summary); inside it the arrow keys, Home
+     and End move through the days shown (a roving tabindex: the day that has focus holds
+     the bar's one stop), Escape goes back to the bar. Each day is named and shown on
+     focus from the bar's data-first and the cell's place; its run's <title> has the
+     figure. */
+  var DAY_MS = 86400000, tip = null;
+
+  function dayName(bar, cell) {
+    var i = Math.round(Number(cell.getAttribute("x")) / 5);
+    var date = new Date(Date.parse(bar.getAttribute("data-first") + "T00:00:00Z") + i * DAY_MS);
+    var title = cell.parentNode.querySelector("title");
+    var text = title ? title.textContent : "";
+    return date.toISOString().slice(0, 10) + ": " + text.slice(text.indexOf(": ") + 2);
+  }
+
+  function showTip(cell, text) {
+    if (!tip) {
+      tip = document.createElement("div");
+      tip.className = "daytip"; tip.setAttribute("aria-hidden", "true");
+      document.body.appendChild(tip);
+    }
+    tip.textContent = text; tip.hidden = false;
+    var r = cell.getBoundingClientRect();
+    var left = Math.max(4, Math.min(r.left + window.scrollX - 40, document.documentElement.clientWidth - tip.offsetWidth - 4));
+    tip.style.left = left + "px"; tip.style.top = (r.bottom + window.scrollY + 4) + "px";
+  }
+
+  function holdStop(bar, el) {
+    var held = bar.querySelectorAll("[tabindex]");
+    for (var i = 0; i < held.length; i++) held[i].setAttribute("tabindex", "-1");
+    bar.setAttribute("tabindex", el === bar ? "0" : "-1");
+    if (el !== bar) el.setAttribute("tabindex", "0");
+    el.focus();
+  }
+
+  function focusDay(bar, cell) {
+    var name = dayName(bar, cell);
+    cell.setAttribute("role", "img");
+    cell.setAttribute("aria-label", name);
+    holdStop(bar, cell);
+    showTip(cell, name);
+  }
+
+  document.addEventListener("keydown", function (e) {
+    var t = e.target, bar = t.closest ? t.closest("svg.bar") : null;
+    if (!bar) return;
+    if (e.key === "Escape" && t !== bar) { holdStop(bar, bar); if (tip) tip.hidden = true; e.preventDefault(); return; }
+    var cells = Array.prototype.filter.call(bar.querySelectorAll("rect"), function (c) {
+      return getComputedStyle(c).display !== "none" && getComputedStyle(c.parentNode).display !== "none";
+    });
+    var n = cells.length, at = cells.indexOf(t), next = -1;
+    if (!n) return;
+    if (e.key === "ArrowLeft") next = at < 0 ? n - 1 : Math.max(0, at - 1);
+    else if (e.key === "ArrowRight") next = at < 0 ? 0 : Math.min(n - 1, at + 1);
+    else if (e.key === "Home") next = 0;
+    else if (e.key === "End") next = n - 1;
+    else return;
+    e.preventDefault();
+    focusDay(bar, cells[next]);
+  });
+  document.addEventListener("focusout", function (e) {
+    if (tip && e.target.closest && e.target.closest("svg.bar")) tip.hidden = true;
+  });
 
   setInterval(tick, 60000);
   setInterval(summary, 60000);  /* the daemon's freshness is not on the stream */
