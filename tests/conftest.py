@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.fix_procs",  # daemons, healthd_cli (subprocess), cli (in process), wait_for
     "tests.fix_api",  # app, client
     "tests.fix_ops",  # the operations tests' sources, receivers and API client
+    "tests.fix_kinds",  # redis, MariaDB, gRPC, SMTP, TLS servers; fake AI providers
 ]
 
 

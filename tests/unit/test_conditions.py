@@ -168,7 +168,7 @@ def test_sources_add_and_import_refuse_a_bad_expression(tmp_path: Path) -> None:
     path.write_text(
         '[[sources]]\nid = "ok"\nplugin = "http"\nconfig = { url = "https://a/" }\n\n'
         '[[sources]]\nid = "api"\nplugin = "http"\n'
-        "config = { url = \"https://a/\", expect_json = [{ path = \"a..b\", exists = true }] }\n"
+        'config = { url = "https://a/", expect_json = [{ path = "a..b", exists = true }] }\n'
     )
     with pytest.raises(ConfigError) as caught:
         validate_all(read_file(path))
