@@ -209,8 +209,11 @@ def show(value: Any) -> str:
 
 def describe(config: Mapping[str, Any]) -> list[str]:
     """The conditions of an http config as a person reads them (the status page's detail
-    view); an invalid item is left out, since the source shows its own config error."""
-    lines = []
+    view), the status and body checks of http.py first; an invalid item is left out,
+    since the source shows its own config error."""
+    lines = [_status_line(config.get("expect_status"))]
+    if isinstance(config.get("body_contains"), str):
+        lines.append(f"body contains {show(config['body_contains'])}")
     for item in config.get("expect_json") or []:
         if not isinstance(item, Mapping) or not isinstance(item.get("path"), str):
             continue
@@ -226,3 +229,11 @@ def describe(config: Mapping[str, Any]) -> list[str]:
     if _numbers(days):
         lines.append(f"TLS certificate valid for at least {days:g} more days")
     return lines
+
+
+def _status_line(expected: Any) -> str:
+    if isinstance(expected, int) and not isinstance(expected, bool):
+        return f"HTTP status {expected}"
+    if isinstance(expected, list) and expected:
+        return "HTTP status " + " or ".join(str(c) for c in expected)
+    return "HTTP status 2xx or 3xx"

@@ -23,6 +23,7 @@ from flask import (
 from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 
+from healthd.plugins import conditions
 from statusapi.data import figures, queries, shapes
 from statusapi.page import pageview, timelines
 from statusapi.web import params
@@ -230,6 +231,7 @@ def detail(source_id: str) -> Response:
         f"Latency of {src['name']}, last {window} (p50 and p95, ms)",
         step,
     )
+    config = shapes.redacted_config(src["plugin"], src["config_text"])
     body = render_template(
         "detail.html",
         head=head,
@@ -244,7 +246,16 @@ def detail(source_id: str) -> Response:
         window=window,
         windows_latency=list(figures.LATENCY_WINDOWS),
         transitions=queries.recent_transitions(source_id, 50),
-        config=shapes.redacted_config(src["plugin"], src["config_text"]),
+        config=config,
+        conditions=_conditions(src["plugin"], config),
         fresh=_freshness(now),
     )
     return _html(body)
+
+
+def _conditions(plugin: str, config: Any) -> list[str]:
+    """An http source's conditions on its answer, as lines a person reads (from the
+    config as shown, secrets redacted)."""
+    if plugin != "http" or not isinstance(config, dict):
+        return []
+    return conditions.describe(config)

@@ -342,3 +342,30 @@ def test_no_secret_of_a_new_kind_in_api_cli_or_logs(
     everything = "\n".join([*pages, daemon.log(), *(o.stdout + o.stderr for o in outputs)])
     assert SECRET not in everything
     assert "authentication failed" in everything and "API key rejected (400)" in everything
+
+
+def test_the_detail_page_shows_an_http_sources_conditions(
+    client: Any, db: psycopg.Connection[Any]
+) -> None:
+    config = {
+        "url": "https://api.example.com/health",
+        "expect_json": [{"path": "status", "equals": "UP"}, {"path": "version", "exists": True}],
+        "max_latency_ms": 500,
+        "min_cert_days": 14,
+    }
+    db.execute(
+        "INSERT INTO data_sources (id, name, plugin, config) VALUES ('api', 'API', 'http', %s)",
+        (json.dumps(config),),
+    )
+    html = client.get("/status/api").get_data(as_text=True)
+    block = html.split('data-conditions="5"', 1)[1].split("</section>", 1)[0]
+    assert '<h2 id="cond-h">Conditions</h2>' in block
+    assert [line.split("</li>")[0] for line in block.split("<li>")[1:]] == [
+        "HTTP status 2xx or 3xx",
+        "JSON status equals &#39;UP&#39;",
+        "JSON version exists",
+        "answers within 500 ms",
+        "TLS certificate valid for at least 14 more days",
+    ]
+    # a kind without conditions on an answer has no such block
+    assert "data-conditions" not in client.get("/status/db").get_data(as_text=True)

@@ -187,10 +187,12 @@ def test_describe_reads_as_a_person_would() -> None:
         "max_latency_ms": 500,
         "min_cert_days": 14,
     }
-    assert conditions.describe(config) == [
+    assert conditions.describe({**config, "expect_status": [200, 204], "body_contains": "ok"}) == [
+        "HTTP status 200 or 204",
+        "body contains 'ok'",
         "JSON status equals 'UP'",
         "JSON v exists",
         "answers within 500 ms",
         "TLS certificate valid for at least 14 more days",
     ]
-    assert conditions.describe({"url": URL}) == []
+    assert conditions.describe({"url": URL}) == ["HTTP status 2xx or 3xx"]
