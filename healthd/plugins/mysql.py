@@ -98,6 +98,10 @@ class MysqlPlugin(Plugin):
         missing = needs_extra(self)
         if missing is not None:
             return missing
+        # imported before the clock starts: the first probe should not spend its timeout
+        # loading the client
+        import aiomysql  # noqa: F401
+
         cfg = self.resolved()
         try:
             dsn = parse_dsn(cfg["dsn"])

@@ -55,6 +55,9 @@ class RedisPlugin(Plugin):
         missing = needs_extra(self)
         if missing is not None:
             return missing
+        # imported before the clock starts: the first probe should not spend its timeout
+        # loading the client
+        import redis.asyncio  # noqa: F401
         from redis import exceptions as rx
 
         cfg = self.resolved()
