@@ -75,7 +75,7 @@ def validate(entry: Any, where: str = "") -> SourceSpec:
         cls(entry["config"])
     except ConfigError as exc:
         raise ConfigError(exc.field, exc.problem, where) from None
-    except Exception as exc:  # a third-party plugin's constructor (as dispatch.py says)
+    except Exception as exc:  # noqa: BLE001 - a third-party plugin's constructor, as in dispatch.py
         problem = f"plugin {plugin} refused it: {type(exc).__name__}"
         raise ConfigError("config", problem, where) from None
     _storable(entry["config"], "config", where)

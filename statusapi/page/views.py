@@ -23,7 +23,6 @@ from flask import (
 from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 
-from healthd.plugins import conditions
 from statusapi.data import figures, queries, shapes
 from statusapi.page import pageview, timelines
 from statusapi.web import params
@@ -231,9 +230,9 @@ def detail(source_id: str) -> Response:
         f"Latency of {src['name']}, last {window} (p50 and p95, ms)",
         step,
     )
-    config = shapes.redacted_config(src["plugin"], src["config_text"])
     body = render_template(
         "detail.html",
+        conditions=_conditions(src["plugin"], src["config_text"]),
         head=head,
         now=now,
         src=row,
@@ -246,16 +245,18 @@ def detail(source_id: str) -> Response:
         window=window,
         windows_latency=list(figures.LATENCY_WINDOWS),
         transitions=queries.recent_transitions(source_id, 50),
-        config=config,
-        conditions=_conditions(src["plugin"], config),
+        config=shapes.redacted_config(src["plugin"], src["config_text"]),
         fresh=_freshness(now),
     )
     return _html(body)
 
 
-def _conditions(plugin: str, config: Any) -> list[str]:
+def _conditions(plugin: str, config_text: str) -> list[str]:
     """An http source's conditions on its answer, as lines a person reads (from the
     config as shown, secrets redacted)."""
+    from healthd.plugins import conditions
+
+    config = shapes.redacted_config(plugin, config_text)
     if plugin != "http" or not isinstance(config, dict):
         return []
     return conditions.describe(config)
