@@ -133,9 +133,9 @@ def test_a_bad_condition_is_refused_at_sources_add(db_url: str) -> None:
         env={"HEALTHD_DATABASE_URL": db_url},
     )
     assert r.returncode == 1, r
-    assert r.stderr.strip().endswith(
-        "config.expect_json[0].path: 'status[' is not a valid JMESPath expression"
-        " (it ends too soon at column 7)"
+    assert r.stderr.strip() == (
+        "healthd: source 'api': config.expect_json[0].path: 'status[' is not a valid"
+        " JMESPath expression (it ends too soon at column 7)"
     ), r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
 
