@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.fix_ops",  # the operations tests' sources, receivers and API client
     "tests.fix_npm",  # npm_modules: axe-core, badge-maker
     "tests.fix_browser",  # browser: Debian's chromium through chromedriver
+    "tests.fix_kinds",  # redis, MariaDB, gRPC, SMTP, TLS servers; fake AI providers
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -171,7 +172,12 @@ class Scripted:
     """The one scripted HTTP server of the tests: on ``host``, each request is answered by
     ``answer(request) -> (status, headers, body)``, and every request is recorded."""
 
-    def __init__(self, answer: Callable[[Request], Answer], host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        answer: Callable[[Request], Answer],
+        host: str = "127.0.0.1",
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         outer = self
@@ -207,8 +213,10 @@ class Scripted:
 
         self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
-        self.base = f"http://{host}:{self.port}"
+        self.base = f"{'https' if tls else 'http'}://{host}:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:

@@ -384,6 +384,8 @@ def plugins_cmd(as_json: bool) -> None:
             {
                 "name": name,
                 "description": cls.description,
+                # a kind whose client is an optional extra: whether it is installed here
+                **({"extra": cls.extra, "installed": cls.installed()} if cls.extra else {}),
                 "fields": {
                     k: {
                         "type": f.kind,
@@ -402,6 +404,13 @@ def plugins_cmd(as_json: bool) -> None:
         return
     for p in out:
         click.echo(f"{p['name']}: {p.get('description') or p.get('error')}")
+        if p.get("extra"):
+            extra = p["extra"]
+            click.echo(
+                f"    extra {extra!r}: installed"
+                if p["installed"]
+                else f"    extra {extra!r}: NOT installed (pip install 'healthd[{extra}]')"
+            )
         for k, f in p.get("fields", {}).items():
             flags = ["required" if f["required"] else f"default {json.dumps(f['default'])}"]
             if f["secret"]:

@@ -16,8 +16,9 @@ from healthd.cli.common import (
     pass_ctx,
     redacted,
 )
-from healthd.config.sources import SETTINGS_FIELDS, read_file, validate, validate_all
+from healthd.config.sources import SETTINGS_FIELDS, SourceSpec, read_file, validate, validate_all
 from healthd.core import dependencies
+from healthd.core.errors import ConfigError
 from healthd.store import catalog
 
 
@@ -88,13 +89,21 @@ def _entry_from(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
+def _validated(entry: dict[str, Any], source_id: str) -> SourceSpec:
+    """validate(), its error naming the source as an import's names the entry."""
+    try:
+        return validate(entry)
+    except ConfigError as exc:
+        raise ConfigError(exc.field, exc.problem, exc.where or f"source {source_id!r}") from None
+
+
 @sources.command("add")
 @click.argument("source_id")
 @_source_options
 @pass_ctx
 def sources_add(ctx: Ctx, /, source_id: str, **given: Any) -> None:
     """Add a source: healthd sources add web --plugin http --config '{"url": "..."}'"""
-    spec = validate(_entry_from({"id": source_id}, given))
+    spec = _validated(_entry_from({"id": source_id}, given), source_id)
     catalog.add_source(ctx.url, spec)
     click.echo(f"added {spec.id}")
 
@@ -107,7 +116,7 @@ def sources_update(ctx: Ctx, /, source_id: str, **given: Any) -> None:
     """Change some fields of a source; the rest stay as they are."""
     row = catalog.get_source(ctx.url, source_id)
     base = {k: row[k] for k in catalog.COLUMNS if row.get(k) is not None}
-    spec = validate(_entry_from(base, given))
+    spec = _validated(_entry_from(base, given), source_id)
     catalog.update_source(ctx.url, spec)
     click.echo(f"updated {spec.id}")
 

@@ -70,9 +70,14 @@ def validate(entry: Any, where: str = "") -> SourceSpec:
     except NotFound as exc:
         raise ConfigError("plugin", str(exc), where) from None
     try:
-        plugins.validate_config(cls, entry["config"])
+        # the plugin's constructor: its fields and its own rules across them (a JMESPath
+        # expression, a URL scheme), with no I/O (base.py), as the daemon will load it
+        cls(entry["config"])
     except ConfigError as exc:
         raise ConfigError(exc.field, exc.problem, where) from None
+    except Exception as exc:  # noqa: BLE001 - a third-party plugin's constructor, as in dispatch.py
+        problem = f"plugin {plugin} refused it: {type(exc).__name__}"
+        raise ConfigError("config", problem, where) from None
     _storable(entry["config"], "config", where)
     return SourceSpec(
         id=sid,

@@ -89,6 +89,20 @@ def scrub(message: str, secrets: list[str]) -> str:
     return strip_url_credentials(message)
 
 
+def url_password(url: str) -> list[str]:
+    """The password in a URL's userinfo, as written and percent-decoded (a message may
+    quote either); [] when there is none."""
+    try:
+        raw = urlsplit(url).password
+    except ValueError:
+        return []
+    if not raw:
+        return []
+    from urllib.parse import unquote
+
+    return list(dict.fromkeys((raw, unquote(raw))))
+
+
 def safe_url(url: str) -> str:
     """A URL for display: no userinfo, no query string."""
     try:

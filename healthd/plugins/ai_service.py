@@ -1,14 +1,15 @@
-"""An OpenAI-compatible API: GET {endpoint}/models with the API key."""
+"""An AI provider's API: its model list, fetched with the API key. What to ask each
+provider and how to read its answer is in ai_providers.py; this module sends it."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import aiohttp
 
-from healthd.plugins import httpclient
+from healthd.core.errors import ConfigError
+from healthd.plugins import ai_providers, httpclient
 from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
 
 # A model list is tens of kilobytes (a few hundred models, a megabyte at the very most);
@@ -19,24 +20,45 @@ BODY_LIMIT = 8 << 20
 class AiServicePlugin(Plugin):
     name = "ai-service"
     description = (
-        "OpenAI-compatible API: lists models with the key; 401/403 means the key is rejected"
+        "AI provider's API (OpenAI-compatible, Anthropic, Azure OpenAI, Gemini, Ollama):"
+        " lists models with the key; a refused key is 'API key rejected'"
     )
     fields = {
         "endpoint": Field("str", required=True, help="base URL, e.g. https://api.example.com/v1"),
-        "api_key": Field("str", required=True, secret=True, aliases=("apiKey",)),
-        "model": Field("str", help="this model must be listed"),
+        "provider": Field(
+            "str",
+            default=ai_providers.DEFAULT,
+            choices=ai_providers.NAMES,
+            help=", ".join(ai_providers.NAMES),
+        ),
+        "api_key": Field(
+            "str", secret=True, aliases=("apiKey",), help="required but for provider ollama"
+        ),
+        "model": Field("str", help="this model (azure: deployment) must be listed"),
+        "api_version": Field(
+            "str",
+            help=f"azure: api-version ({ai_providers.AZURE_API_VERSION}); anthropic:"
+            f" anthropic-version ({ai_providers.ANTHROPIC_VERSION})",
+        ),
         "verify_tls": Field("bool", default=True),
         "ca_file": Field("str"),
     }
 
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        provider = ai_providers.PROVIDERS[self.config["provider"]]
+        if provider.needs_key and self.config.get("api_key") is None:
+            raise ConfigError("config.api_key", f"is required by provider {provider.name}")
+
     async def check(self, timeout: float) -> ProbeResult:
         cfg = self.resolved()
-        url = cfg["endpoint"].rstrip("/") + "/models"
+        req = ai_providers.request(cfg)
+        url = req.url
         started = time.perf_counter()
         try:
             async with httpclient.session().get(
                 url,
-                headers={"Authorization": f"Bearer {cfg['api_key']}"},
+                headers=req.headers,
                 ssl=httpclient.ssl_context(cfg["verify_tls"], cfg.get("ca_file")),
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as resp:
@@ -46,40 +68,9 @@ class AiServicePlugin(Plugin):
                         f"HTTP 200, but the answer is larger than {BODY_LIMIT >> 20} MiB",
                         elapsed_ms(started),
                     )
-                return _judge(resp.status, body, cfg.get("model"), elapsed_ms(started))
+                return ai_providers.judge(
+                    cfg["provider"], resp.status, body, cfg.get("model"), elapsed_ms(started)
+                )
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             status, message = httpclient.describe_error(exc, url, timeout)
             return ProbeResult(status, message, elapsed_ms(started))  # type: ignore[arg-type]
-
-
-def _judge(status: int, body: bytes, model: str | None, latency: float) -> ProbeResult:
-    if status in (401, 403):
-        return ProbeResult.error(f"API key rejected ({status})", latency)
-    if status == 429:
-        return ProbeResult.error(
-            f"rate limited (429): {_api_message(body) or 'too many requests'}", latency
-        )
-    if status != 200:
-        detail = _api_message(body)
-        return ProbeResult.error(f"HTTP {status}" + (f": {detail}" if detail else ""), latency)
-    try:
-        data = json.loads(body)
-        ids = {m.get("id") for m in data.get("data", []) if isinstance(m, dict)}
-    except (ValueError, AttributeError):
-        return ProbeResult.error(
-            "HTTP 200, but the body is not an OpenAI-style model list", latency
-        )
-    if model and model not in ids:
-        return ProbeResult.error(
-            f"model {model!r} is not offered ({len(ids)} models listed)", latency
-        )
-    return ProbeResult.connected(f"{len(ids)} models", latency)
-
-
-def _api_message(body: bytes) -> str:
-    try:
-        data: Any = json.loads(body)
-        msg = data.get("error", {}).get("message", "") if isinstance(data, dict) else ""
-    except (ValueError, AttributeError):
-        return ""
-    return str(msg)[:200]

@@ -101,7 +101,8 @@ class Field:
     """One key of a plugin's config, declared in :attr:`Plugin.fields`.
 
     ``kind`` is ``str``, ``int``, ``float``, ``bool``, ``list`` (of strings), ``dict``
-    (string to string) or ``codes`` (a status code or a list of them); a value of another
+    (string to string), ``codes`` (a status code or a list of them) or ``objects`` (a list
+    of JSON objects, whose keys the plugin checks itself); a value of another
     type is refused with a one-line error naming ``config.<key>``. ``required`` fields
     must be present; otherwise ``default`` (if not ``None``) is filled in. ``choices``
     restricts a string to a few words. ``help`` is shown by ``healthd plugins``.
@@ -147,6 +148,7 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
         (isinstance(v, int) and not isinstance(v, bool))
         or (isinstance(v, list) and bool(v) and all(isinstance(x, int) for x in v))
     ),
+    "objects": lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
 }
 _KIND_WORDS = {
     "str": "a string",
@@ -156,6 +158,7 @@ _KIND_WORDS = {
     "list": "a list of strings",
     "dict": "an object of strings",
     "codes": "a status code or a list of them",
+    "objects": "a list of objects",
 }
 
 
@@ -175,6 +178,21 @@ class Plugin:
 
     fields: ClassVar[Mapping[str, Field]] = {}
     """The config keys this plugin accepts; any other key is refused."""
+
+    extra: ClassVar[str] = ""
+    """The optional dependency group its client comes from (``pip install
+    'healthd[grpc]'``), or "" when it needs none. Such a plugin imports its client inside
+    :meth:`check` (through :func:`needs_extra`), so a source of it validates, and fails
+    alone as ``error`` naming the extra, where the extra is not installed."""
+
+    extra_modules: ClassVar[tuple[str, ...]] = ()
+    """The modules the extra provides, as :meth:`installed` looks for them."""
+
+    @classmethod
+    def installed(cls) -> bool:
+        """Whether the modules of :attr:`extra` can be imported (without importing them:
+        ``healthd plugins`` should not load grpc to say so)."""
+        return all(_findable(m) for m in cls.extra_modules)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         """Validate ``config`` and keep it as :attr:`config` (defaults filled in).
@@ -257,6 +275,26 @@ class Plugin:
         return [s for s in out if len(s) >= 3]
 
 
+def needs_extra(plugin: type[Plugin] | Plugin) -> ProbeResult | None:
+    """``None`` when the plugin's extra is installed, else the ``error`` result that says
+    which extra to install (what :meth:`Plugin.check` returns at once)."""
+    if plugin.installed():
+        return None
+    return ProbeResult.error(
+        f"the {plugin.name} plugin needs the {plugin.extra!r} extra:"
+        f" pip install 'healthd[{plugin.extra}]'"
+    )
+
+
+def _findable(module: str) -> bool:
+    from importlib.util import find_spec
+
+    try:
+        return find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing, or a module set to None
+        return False
+
+
 def validate_config(plugin: type[Plugin] | Plugin, config: Any) -> dict[str, Any]:
     """Check ``config`` against the plugin's fields and fill in defaults.
 
@@ -336,5 +374,6 @@ __all__ = [
     "ProbeResult",
     "elapsed_ms",
     "secret_keys",
+    "needs_extra",
     "validate_config",
 ]

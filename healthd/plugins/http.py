@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import ssl
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -13,10 +14,10 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from healthd.core.secrets import safe_url
-from healthd.plugins import httpclient
+from healthd.plugins import conditions, httpclient
 from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
 
-BODY_LIMIT = 1 << 20  # body_contains reads at most 1 MiB
+BODY_LIMIT = 1 << 20  # body_contains and expect_json read at most 1 MiB
 MAX_REDIRECTS = 10
 REDIRECTS = (301, 302, 303, 307, 308)
 UNTIMED = aiohttp.ClientTimeout()  # no aiohttp timer: see _fetch
@@ -44,6 +45,12 @@ class HttpPlugin(Plugin):
             default=0,
             help="error when the certificate expires within N days (0: off; needs verify_tls)",
         ),
+        # conditions on the answer, judged by conditions.py
+        "expect_json": Field(
+            "objects", help='[{"path": JMESPath, "equals": value} or {"path": ..., "exists": true}]'
+        ),
+        "max_latency_ms": Field("float", help="error when the answer takes longer"),
+        "min_cert_days": Field("float", help="https: error when the certificate has fewer days"),
     }
 
     def __init__(self, config: Any) -> None:
@@ -52,6 +59,7 @@ class HttpPlugin(Plugin):
             from healthd.core.errors import ConfigError
 
             raise ConfigError("config.url", "must start with http:// or https://")
+        self.conditions = conditions.parse(self.config)
 
     async def check(self, timeout: float) -> ProbeResult:
         cfg = self.resolved()
@@ -59,12 +67,16 @@ class HttpPlugin(Plugin):
         started = time.perf_counter()
         try:
             async with asyncio.timeout(timeout):
-                status, body = await _fetch(cfg)
+                status, body, complete = await _fetch(cfg, self.conditions.needs_body)
             latency = elapsed_ms(started)
+            answer = conditions.Answer(status, body, latency, body_complete=complete)
             cert_problem = None
-            if cfg["cert_expiry_days"] > 0 and url.startswith("https://") and cfg["verify_tls"]:
-                cert_problem = await _cert_problem(url, cfg, timeout)
-            return _judge(status, body, cfg, cert_problem, latency)
+            wants_cert = cfg["cert_expiry_days"] > 0 or self.conditions.needs_cert
+            if wants_cert and url.startswith("https://") and cfg["verify_tls"]:
+                expires = await _cert_expiry(url, cfg, timeout)
+                answer = _with_cert(answer, expires)
+                cert_problem = _cert_problem(answer, cfg["cert_expiry_days"])
+            return _judge(answer, cfg, cert_problem, self.conditions)
         except RedirectRefused as exc:
             return ProbeResult.error(str(exc), elapsed_ms(started))
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
@@ -82,7 +94,7 @@ def origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), port
 
 
-async def _fetch(cfg: dict[str, Any]) -> tuple[int, bytes]:
+async def _fetch(cfg: dict[str, Any], needs_body: bool = False) -> tuple[int, bytes, bool]:
     """The request, following redirects ourselves: the configured headers (a declared
     secret field: API keys, tokens) go only to the origin of ``url``. A redirect to another
     scheme, host or port is still followed, but without them (aiohttp's own redirects
@@ -115,16 +127,20 @@ async def _fetch(cfg: dict[str, Any]) -> tuple[int, bytes]:
                 if resp.status == 303 or (resp.status in (301, 302) and method == "POST"):
                     method = "GET"
                 continue
-            body = b""
-            if cfg.get("body_contains") is not None:
-                body, _ = await httpclient.read_capped(resp, BODY_LIMIT)
-            return resp.status, body
+            body, more = b"", False
+            if cfg.get("body_contains") is not None or needs_body:
+                body, more = await httpclient.read_capped(resp, BODY_LIMIT)
+            return resp.status, body, not more
     raise RedirectRefused(f"more than {MAX_REDIRECTS} redirects ({safe_url(cfg['url'])})")
 
 
 def _judge(
-    status: int, body: bytes, cfg: dict[str, Any], cert_problem: str | None, latency: float
+    answer: conditions.Answer,
+    cfg: dict[str, Any],
+    cert_problem: str | None,
+    conds: conditions.Conditions,
 ) -> ProbeResult:
+    status, body, latency = answer.status, answer.body, answer.elapsed_ms
     expected = cfg.get("expect_status")
     if expected is None:
         good = 200 <= status < 400
@@ -137,12 +153,29 @@ def _judge(
         return ProbeResult.error(
             f"HTTP {status}, but the body does not contain {needle!r}", latency
         )
+    failed = conditions.evaluate(conds, answer) if conds else None
+    if failed:
+        return ProbeResult.error(f"HTTP {status}, but {failed}", latency)
     if cert_problem:
         return ProbeResult.error(cert_problem, latency)
     return ProbeResult.connected(f"HTTP {status}", latency)
 
 
-async def _cert_problem(url: str, cfg: dict[str, Any], timeout: float) -> str | None:
+def _with_cert(answer: conditions.Answer, expires: datetime | None) -> conditions.Answer:
+    if expires is None:
+        return answer
+    left = (expires - datetime.now(UTC)).total_seconds() / 86400
+    return replace(answer, cert_days=left, cert_expires=expires)
+
+
+def _cert_problem(answer: conditions.Answer, within_days: int) -> str | None:
+    left, expires = answer.cert_days, answer.cert_expires
+    if within_days > 0 and left is not None and expires is not None and left < within_days:
+        return f"TLS certificate expires in {left:.1f} days ({expires:%Y-%m-%d})"
+    return None
+
+
+async def _cert_expiry(url: str, cfg: dict[str, Any], timeout: float) -> datetime | None:
     """The certificate's expiry, read from a handshake of our own: aiohttp releases the
     connection (and its TLS object) as soon as a short body is read."""
     parts = urlsplit(url)
@@ -162,8 +195,4 @@ async def _cert_problem(url: str, cfg: dict[str, Any], timeout: float) -> str | 
         await writer.wait_closed()
     if not cert or "notAfter" not in cert:
         return None
-    expires = datetime.fromtimestamp(ssl.cert_time_to_seconds(str(cert["notAfter"])), UTC)
-    left = (expires - datetime.now(UTC)).total_seconds() / 86400
-    if left < cfg["cert_expiry_days"]:
-        return f"TLS certificate expires in {left:.1f} days ({expires:%Y-%m-%d})"
-    return None
+    return datetime.fromtimestamp(ssl.cert_time_to_seconds(str(cert["notAfter"])), UTC)

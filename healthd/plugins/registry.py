@@ -19,6 +19,11 @@ BUILTIN: dict[str, str] = {
     "ai-service": "healthd.plugins.ai_service:AiServicePlugin",
     "dns": "healthd.plugins.dns:DnsPlugin",
     "command": "healthd.plugins.command:CommandPlugin",
+    "redis": "healthd.plugins.redis:RedisPlugin",
+    "mysql": "healthd.plugins.mysql:MysqlPlugin",
+    "grpc": "healthd.plugins.grpc:GrpcPlugin",
+    "smtp": "healthd.plugins.smtp:SmtpPlugin",
+    "tls": "healthd.plugins.tls:TlsPlugin",
 }
 _cache: dict[str, type[Plugin]] = {}
 

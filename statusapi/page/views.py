@@ -336,6 +336,7 @@ def detail(source_id: str) -> Response:
     )
     body = render_template(
         "detail.html",
+        conditions=_conditions(src["plugin"], src["config_text"]),
         head=head,
         now=now,
         src=row,
@@ -356,3 +357,14 @@ def detail(source_id: str) -> Response:
         fresh=_freshness(now),
     )
     return _html(body)
+
+
+def _conditions(plugin: str, config_text: str) -> list[str]:
+    """An http source's conditions on its answer, as lines a person reads (from the
+    config as shown, secrets redacted)."""
+    from healthd.plugins import conditions
+
+    config = shapes.redacted_config(plugin, config_text)
+    if plugin != "http" or not isinstance(config, dict):
+        return []
+    return conditions.describe(config)

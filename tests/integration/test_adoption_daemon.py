@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from healthd import plugins
 from healthd.local import embedded
 from statusapi import create_app
 from tests.fix_db import status, transitions
@@ -137,7 +138,8 @@ def test_the_backends_table_adopted_and_probed_as_it_is(
             )
             # only that row fails, naming its plugin and the ones healthd knows
             crm = message(db, "crm")
-            assert "unknown plugin 'salesforce' (known: ai-service, command, dns, http" in crm
+            known = ", ".join(sorted(plugins.names()))
+            assert f"unknown plugin 'salesforce' (known: {known})" in crm
             # the backend's own read sees the daemon's debounced status and raw result
             status_, tested, test_status, said = db.execute(
                 BACKEND_SELECT, ("ai-connection",)

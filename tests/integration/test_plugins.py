@@ -24,6 +24,7 @@ from healthd import plugins
 from healthd.local import embedded
 from healthd.plugins import httpclient, registry
 from healthd.plugins.base import ProbeResult
+from tests import fix_kinds
 from tests.fix_procs import wait_for
 from tests.fix_servers import DnsServer, FakeOpenAI, Target, hanging_listener, make_cert
 
@@ -114,6 +115,7 @@ def test_contract(
     servers: dict[str, Any],
     pg_cluster: embedded.Cluster,
     caplog: pytest.LogCaptureFixture,
+    request: pytest.FixtureRequest,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     if name == "postgres":
@@ -124,6 +126,9 @@ def test_contract(
             ).fetchone():
                 admin.execute(f"CREATE ROLE healthd_contract LOGIN PASSWORD '{SECRET}'")
     every = contract_cases(servers, pg_cluster.url())
+    # the kinds whose servers are costly start them only for their own case
+    kind = fix_kinds.contract_cases(name, request, servers["closed"], servers["hang"])
+    every |= {name: kind} if kind else {}
     covered = sorted(every)
     assert name in covered, f"plugin {name!r} is registered but has no case in contract_cases"
     cases = every[name]

@@ -34,7 +34,17 @@ def test_units_verify() -> None:
 
 def test_example_sources_are_valid() -> None:
     specs = validate_all(read_file(DEPLOY / "examples" / "sources.toml"))
-    assert {s.plugin for s in specs} == {"ai-service", "http", "postgres", "command"}
+    assert {s.plugin for s in specs} == {
+        "ai-service",
+        "http",
+        "postgres",
+        "command",
+        "redis",
+        "mysql",
+        "grpc",
+        "smtp",
+        "tls",
+    }
     # the AI source is checked every 30 s, as the original checked it
     assert [s.interval_s for s in specs if s.id == "ai-connection"] == [30]
 
