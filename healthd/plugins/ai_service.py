@@ -6,8 +6,7 @@ import json
 import time
 from typing import Any
 
-import aiohttp
-
+from healthd.http import CurlError
 from healthd.plugins import httpclient
 from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
 
@@ -34,20 +33,26 @@ class AiServicePlugin(Plugin):
         url = cfg["endpoint"].rstrip("/") + "/models"
         started = time.perf_counter()
         try:
-            async with httpclient.session().get(
+            # redirects followed as aiohttp did, the key only to the endpoint's own origin
+            resp, phases, _ = await httpclient.fetch(
                 url,
+                timeout,
                 headers={"Authorization": f"Bearer {cfg['api_key']}"},
-                ssl=httpclient.ssl_context(cfg["verify_tls"], cfg.get("ca_file")),
-                timeout=aiohttp.ClientTimeout(total=timeout),
-            ) as resp:
-                body, more = await httpclient.read_capped(resp, BODY_LIMIT)
-                if more and resp.status == 200:
-                    return ProbeResult.error(
-                        f"HTTP 200, but the answer is larger than {BODY_LIMIT >> 20} MiB",
-                        elapsed_ms(started),
-                    )
-                return _judge(resp.status, body, cfg.get("model"), elapsed_ms(started))
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                verify=cfg["verify_tls"],
+                ca_file=cfg.get("ca_file"),
+                body_limit=BODY_LIMIT,
+                keep_body=True,
+            )
+            if resp.truncated and resp.status == 200:
+                return ProbeResult.error(
+                    f"HTTP 200, but the answer is larger than {BODY_LIMIT >> 20} MiB",
+                    elapsed_ms(started),
+                )
+            judged = _judge(resp.status, resp.body, cfg.get("model"), elapsed_ms(started))
+            return ProbeResult(judged.status, judged.message, judged.latency_ms, False, phases)
+        except (httpclient.RedirectRefused, ValueError) as exc:
+            return ProbeResult.error(str(exc), elapsed_ms(started))
+        except (TimeoutError, CurlError) as exc:
             status, message = httpclient.describe_error(exc, url, timeout)
             return ProbeResult(status, message, elapsed_ms(started))  # type: ignore[arg-type]
 

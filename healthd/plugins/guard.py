@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from healthd.core import phases
 from healthd.core.secrets import SecretError, scrub
 from healthd.plugins.base import STATUSES, Plugin, ProbeResult
 
@@ -78,4 +79,5 @@ def sanitised(
         clean_text(scrub(message, list(secrets))),
         latency,
         bool(result.reconnected),
+        phases.checked(result.phases),
     )
