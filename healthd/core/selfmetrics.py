@@ -16,10 +16,32 @@ from __future__ import annotations
 from bisect import bisect_left
 from typing import Any
 
+from healthd.core.phases import NAMES, Phases
+
 VERSION = 1
 PROBE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 WRITE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# an HTTP probe's phases (healthd/core/phases.py), seconds: a loopback connect takes tens
+# of microseconds, a TLS handshake a millisecond or two
+PHASE_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 RESULTS = ("connected", "disconnected", "error")
 
 
@@ -43,18 +65,26 @@ class SelfMetrics:
     def __init__(self) -> None:
         self.probes: dict[tuple[str, str], int] = {}
         self.durations: dict[str, Histogram] = {}
+        # plugin -> one histogram per phase, in NAMES order
+        self.phases: dict[str, tuple[Histogram, ...]] = {}
         self.lag = Histogram(LAG_BUCKETS)
         self.write_batch = Histogram(WRITE_BUCKETS)
         self.db_outages = 0
         self.deliveries: dict[str, int] = {"delivered": 0, "failed": 0, "given_up": 0}
 
-    def probe(self, plugin: str, result: str, seconds: float) -> None:
+    def probe(self, plugin: str, result: str, seconds: float, phases: Phases | None = None) -> None:
         key = (plugin, result)
         self.probes[key] = self.probes.get(key, 0) + 1
         h = self.durations.get(plugin)
         if h is None:
             h = self.durations[plugin] = Histogram(PROBE_BUCKETS)
         h.observe(seconds)
+        if phases is not None:
+            hs = self.phases.get(plugin)
+            if hs is None:
+                hs = self.phases[plugin] = tuple(Histogram(PHASE_BUCKETS) for _ in NAMES)
+            for ph, ms in zip(hs, phases, strict=True):
+                ph.observe(ms / 1000)
 
     def delivery(self, outcome: str) -> None:
         self.deliveries[outcome] = self.deliveries.get(outcome, 0) + 1
@@ -64,6 +94,10 @@ class SelfMetrics:
             "v": VERSION,
             "probes": [[p, r, n] for (p, r), n in sorted(self.probes.items())],
             "probe_duration": {p: h.snapshot() for p, h in sorted(self.durations.items())},
+            "probe_phase": {
+                p: {n: h.snapshot() for n, h in zip(NAMES, hs, strict=True)}
+                for p, hs in sorted(self.phases.items())
+            },
             "schedule_lag": self.lag.snapshot(),
             "write_batch": self.write_batch.snapshot(),
             "in_flight": in_flight,

@@ -292,6 +292,7 @@ class Runtime:
                 src.plugin_name if src.plugin is not None else "invalid",
                 result.status,
                 time.monotonic() - started,
+                result.phases,
             )
             self._record(src, result)
         finally:
@@ -324,7 +325,9 @@ class Runtime:
                 src.id,
                 extra={"source_id": src.id, "event": "reconnected"},
             )
-        self.on_result(ResultRow(src.id, obs, result.latency_ms, out.state, back))
+        self.on_result(
+            ResultRow(src.id, obs, result.latency_ms, out.state, back, phases=result.phases)
+        )
         for ev in out.events:
             self.on_event(src.id, ev)
         self.schedule(src, time.monotonic() + (out.next_due - obs.at))

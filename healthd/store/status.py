@@ -30,6 +30,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from healthd.core import rollups
+from healthd.core.phases import NAMES
 from healthd.core.words import CONNECTED, FAILED, SUCCESS, TRANSITION
 from healthd.store import rollbuf
 from healthd.store.codec import Pending, ResultRow, obs_json, ts
@@ -81,26 +82,37 @@ _HELD = (
 # arrive by COPY in their own temp table, at most one per source and minute (rollbuf.take);
 # the upsert adds them to a row already there (a bucket written in parts). Fenced like the
 # rest: a stale daemon's probes count in no one's figures.
+# The phases of HTTP probes (migration 0012) ride along as a count and one sum per phase.
 _H_COLS = ", ".join(f"h{i} int" for i in range(rollups.SLOTS))
 _H_ARRAY = "ARRAY[" + ", ".join(f"g.h{i}" for i in range(rollups.SLOTS)) + "]"
+_P_NAMES = [f"{n}_ms_sum" for n in NAMES]
+_P_COLS = ", ".join(f"{c} float8" for c in _P_NAMES)
 ROLLUPS_TEMP = f"""
 CREATE TEMP TABLE IF NOT EXISTS healthd_rollups (
-    id text, bucket timestamptz, n int, fail int, mx real, shard int, gen bigint, {_H_COLS}
+    id text, bucket timestamptz, n int, fail int, mx real, shard int, gen bigint, {_H_COLS},
+    phased int, {_P_COLS}
 ) ON COMMIT DELETE ROWS
 """
 # the histogram as plain int columns: binary COPY of an int[] per row cost more than the
 # upsert itself (psycopg dumps list elements one by one)
-_ROLLUPS_TYPES = ["text", "timestamptz", "int4", "int4", "float4", "int4", "int8"] + [
-    "int4"
-] * rollups.SLOTS
+_ROLLUPS_TYPES = (
+    ["text", "timestamptz", "int4", "int4", "float4", "int4", "int8"]
+    + ["int4"] * rollups.SLOTS
+    + ["int4"]
+    + ["float8"] * len(NAMES)
+)
 _ADDS = ", ".join(f"l.hist[{i}] + excluded.hist[{i}]" for i in range(1, rollups.SLOTS + 1))
+_P_LIST = ", ".join(_P_NAMES)
+_P_ADDS = ", ".join(f"{c} = l.{c} + excluded.{c}" for c in ["phased", *_P_NAMES])
 _ROLL = f"""roll AS (
-    INSERT INTO latency_rollups AS l (source_id, bucket, count, failures, max_ms, hist)
-    SELECT g.id, g.bucket, g.n, g.fail, g.mx, {_H_ARRAY}
+    INSERT INTO latency_rollups AS l
+        (source_id, bucket, count, failures, max_ms, hist, phased, {_P_LIST})
+    SELECT g.id, g.bucket, g.n, g.fail, g.mx, {_H_ARRAY}, g.phased,
+        {", ".join(f"g.{c}" for c in _P_NAMES)}
     FROM healthd_rollups g WHERE {_HELD.replace("x.", "g.")}
     ON CONFLICT (source_id, bucket) DO UPDATE SET
         count = l.count + excluded.count, failures = l.failures + excluded.failures,
-        max_ms = greatest(l.max_ms, excluded.max_ms), hist = ARRAY[{_ADDS}]
+        max_ms = greatest(l.max_ms, excluded.max_ms), hist = ARRAY[{_ADDS}], {_P_ADDS}
 )"""
 _RESULTS_SQL = f"""
 WITH fence AS ({_LEASES}), {_ROLL}, upd AS (
