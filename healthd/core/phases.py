@@ -78,6 +78,10 @@ def checked(value: Any) -> Phases | None:
     hands back is not trusted), else None."""
     if value is None:
         return None
+    if type(value) is Phases:
+        # one pass in C: a NaN or an infinity makes the sum NaN or infinite
+        total = sum(value)
+        return value if total == total and total != math.inf and min(value) >= 0 else None
     try:
         items = [float(v) for v in value]
     except (TypeError, ValueError):
