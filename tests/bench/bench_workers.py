@@ -9,8 +9,10 @@ Needs Debian's nginx, wrk and prometheus-blackbox-exporter. Everything on 127.0.
 - P11: 10,000 sources at 1 s (more than two cores can probe), `healthd run --workers 2`;
   probes/s counted by nginx, against blackbox_exporter's /probe driven by wrk at the same
   nginx. Then one process (`--workers 1`): its CPU per probe over the floor's is P15.
-- P2: for each count, sources at 30 s, each with its own URL (``/?s<i>``). After a
-  warm-up, over a window, nginx's access log gives each source's probe times ($msec), so
+- P2: for each count, sources at 30 s, each with its own URL (``/?s<i>``), found as a
+  restarted daemon finds them (connected, each last probed somewhere in the last
+  interval; ``--cold``: a first start, every source unknown and never probed, so every
+  first result is a transition). After a warm-up, over a window of two intervals, nginx's access log gives each source's probe times ($msec), so
   lateness is what the target saw: each gap between two probes of a source minus the
   interval (a source with fewer than two probes in the window counts the gap it must at
   least have had). The largest count whose lateness p99 stays under 1 s while probing at
@@ -109,19 +111,30 @@ class CpuShare:
         }
 
 
-def seed_cold(url: str, n: int, target: str) -> None:
-    """n sources, each with its own URL (so nginx's log tells them apart), none probed
-    yet: each count starts as a first start would."""
+def seed(url: str, n: int, target: str, warm: bool = True) -> None:
+    """n sources, each with its own URL (so nginx's log tells them apart). ``warm``: as
+    a restarted daemon finds them (connected, last probed at random within the last
+    interval, so each keeps its place); otherwise cold, never probed and unknown, so the
+    first result of each is a transition (a first start: a backlog of one interval and
+    n history rows)."""
     specs = [
         SourceSpec(id=f"s{i}", plugin="http", config={"url": f"{target}?s{i}"}, name=f"s{i}")
         for i in range(n)
     ]
     catalog.import_sources(url, specs, prune=True)
     with psycopg.connect(url, autocommit=True) as c:
-        c.execute(
-            "UPDATE data_sources SET connection_status='unknown', pending_status=NULL,"
-            " pending_count=0, recent_results='', flapping=false, last_tested_at=NULL"
-        )
+        if warm:
+            c.execute(
+                "UPDATE data_sources SET connection_status='connected', pending_status=NULL,"
+                " pending_count=0, recent_results=repeat('c', 21), flapping=false,"
+                " config_changed_at = now() - interval '1 hour',"
+                f" last_tested_at = now() - random() * interval '{INTERVAL} seconds'"
+            )
+        else:
+            c.execute(
+                "UPDATE data_sources SET connection_status='unknown', pending_status=NULL,"
+                " pending_count=0, recent_results='', flapping=false, last_tested_at=NULL"
+            )
         c.execute("VACUUM ANALYZE data_sources")
 
 
@@ -179,6 +192,8 @@ def start(url: str, workers: int, interval: float, log: Path) -> subprocess.Pope
         "HEALTHD_INTERVAL": str(interval),
         "HEALTHD_TIMEOUT": "5",
         "HEALTHD_WORKERS": str(workers),
+        # what a worker stopped mid-outage spools stays with this run
+        "HEALTHD_SPOOL_DIR": str(log.parent),
     }
     return subprocess.Popen(
         [sys.executable, "-m", "healthd", "run"],
@@ -201,7 +216,7 @@ def saturated(
     url: str, target: str, access: Path, log: Path, workers: int, seconds: float
 ) -> dict[str, Any]:
     """10,000 sources at 1 s: probes/s (nginx) and CPU per probe."""
-    seed_cold(url, 10_000, target)
+    seed(url, 10_000, target, warm=False)
     proc = start(url, workers, 1.0, log)
     try:
         time.sleep(20)
@@ -221,9 +236,17 @@ def saturated(
 
 
 def curve_point(
-    url: str, target: str, access: Path, log: Path, n: int, workers: int, warm: float, window: float
+    url: str,
+    target: str,
+    access: Path,
+    log: Path,
+    n: int,
+    workers: int,
+    warm: float,
+    window: float,
+    cold: bool,
 ) -> dict[str, Any]:
-    seed_cold(url, n, target)
+    seed(url, n, target, warm=not cold)
     proc = start(url, workers, INTERVAL, log)
     try:
         time.sleep(warm)  # start-up spreads the first probes over one interval
@@ -256,8 +279,13 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--skip-p11", action="store_true")
     ap.add_argument("--warm", type=float, default=45.0, help="seconds before measuring")
-    ap.add_argument("--window", type=float, default=65.0, help="seconds measured per count")
+    ap.add_argument(
+        "--window", type=float, default=60.0, help="seconds measured per count (2 intervals)"
+    )
     ap.add_argument("--p11-seconds", type=float, default=15.0)
+    ap.add_argument(
+        "--cold", action="store_true", help="P2 from a first start (every source unknown)"
+    )
     args = ap.parse_args()
     counts = [int(c) for c in args.counts.split(",") if c]
     work = Path(tempfile.mkdtemp(prefix="bench-workers-"))
@@ -283,7 +311,9 @@ def main() -> None:
             # the floor again after the daemons: the machine's speed drifts within a run
             out["floor2"], out["floor2_us"] = floor(nginx_port)
         for n in counts:
-            row = curve_point(url, target, access, log, n, args.workers, args.warm, args.window)
+            row = curve_point(
+                url, target, access, log, n, args.workers, args.warm, args.window, args.cold
+            )
             out["curve"].append(row)
             print(json.dumps(row), file=sys.stderr)
     report(args, out, load0, os.getloadavg())
