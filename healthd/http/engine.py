@@ -68,7 +68,7 @@ class CurlError(Exception):
         return f"libcurl error {self.code}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs twice as much
 class Response:
     """What came back. ``body`` holds at most the request's ``body_limit`` bytes
     (``truncated``: there was more, not read); empty unless ``keep_body``. ``headers``
@@ -238,7 +238,7 @@ class _Slot:
         self.lines = []
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Options:
     timeout: float
     headers: list[str]

@@ -27,7 +27,7 @@ import pycurl
 from healthd.core.phases import Phases
 from healthd.core.secrets import safe_url
 from healthd.core.words import DISCONNECTED, ERROR
-from healthd.http import CurlError, Response, close_engine, request
+from healthd.http import CurlError, Response, close_engine, loop_engine
 from healthd.http.engine import userinfo
 
 MAX_REDIRECTS = 10
@@ -220,6 +220,7 @@ async def fetch(
     first: Response | None = None
     total: Phases | None = None
     hop_url, auth = url, None
+    engine = loop_engine()
     for hop in range(MAX_REDIRECTS + 1):
         same = True
         if hop:
@@ -229,7 +230,7 @@ async def fetch(
         left = timeout - (time.perf_counter() - started)
         if left <= 0:
             raise TimeoutError
-        resp = await request(
+        resp = await engine.request(
             hop_url,
             timeout=left,
             method=method,
