@@ -32,11 +32,11 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import pycurl
 
 from healthd.core.phases import Phases, from_curl
+from healthd.http import wire
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +47,6 @@ _PROTOCOLS = pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS
 # the CA store Python's ssl.create_default_context() would load (honours SSL_CERT_FILE):
 # the wheel's libcurl was built elsewhere and its compiled-in path may not exist here
 _CA = ssl.get_default_verify_paths()
-# what may stay as it is in a URL's path and query (requests' requote set): the rest,
-# spaces and non-ASCII, is percent-encoded as aiohttp did; libcurl refuses them
-_SAFE = "!#$%&'()*+,/:;=?@[]~"
 
 
 class CurlError(Exception):
@@ -153,7 +150,10 @@ class _Slot:
         h = self.h
         if opts.shape != self.shape:
             self._shape(opts)
-        target, userinfo = _curl_url(url)
+        try:
+            target, userinfo = wire.curl_url(url)
+        except ValueError:
+            raise CurlError(pycurl.E_URL_MALFORMAT, "malformed URL") from None
         h.setopt(pycurl.URL, target)
         h.setopt(pycurl.TIMEOUT_MS, max(1, int(opts.timeout * 1000)))
         if opts.headers:
@@ -226,8 +226,8 @@ class _Slot:
             self.capped,
             phases,
             redirect or None,
-            _headers(self.lines) if self.shape[2] else (),
-            _certs(h.getinfo(pycurl.INFO_CERTINFO)) if self.shape[3] else (),
+            wire.parse_headers(self.lines) if self.shape[2] else (),
+            wire.cert_fields(h.getinfo(pycurl.INFO_CERTINFO)) if self.shape[3] else (),
             int(h.getinfo(pycurl.NUM_CONNECTS)),
         )
 
@@ -353,7 +353,7 @@ class Engine:
         """
         if self.closed:
             raise CurlError(pycurl.E_FAILED_INIT, "the HTTP engine is closed")
-        lines = _header_lines(headers) if headers else []
+        lines = wire.header_lines(headers) if headers else []
         if method == "POST" and body is None:
             body = b""  # with no body given libcurl would read one from stdin
         if body is not None:
@@ -446,74 +446,6 @@ async def close_engine() -> None:
     e = _engines.pop(asyncio.get_running_loop(), None)
     if e is not None:
         e.close()
-
-
-def userinfo(url: str) -> tuple[str, str] | None:
-    """The ``user:password@`` of a URL, decoded, or None."""
-    if "@" not in url:
-        return None
-    parts = urlsplit(url)
-    if parts.username is None:
-        return None
-    return unquote(parts.username), unquote(parts.password or "")
-
-
-def _curl_url(url: str) -> tuple[str, tuple[str, str] | None]:
-    """The URL as libcurl takes it, and its credentials apart. The common URL passes
-    untouched; one with credentials, spaces or non-ASCII is taken apart as aiohttp (yarl)
-    did: the last ``@`` ends the credentials, the host goes to IDNA, the path and query
-    are percent-encoded."""
-    if url.isascii() and "@" not in url and " " not in url:
-        return url, None
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-        if not host.isascii():
-            host = host.encode("idna").decode("ascii")
-    except (ValueError, UnicodeError):
-        raise CurlError(pycurl.E_URL_MALFORMAT, "malformed URL") from None
-    netloc = f"[{host}]" if ":" in host else host
-    if port is not None:
-        netloc += f":{port}"
-    target = urlunsplit(
-        (parts.scheme, netloc, quote(parts.path, safe=_SAFE), quote(parts.query, safe=_SAFE), "")
-    )
-    return target, userinfo(url)
-
-
-def _header_lines(headers: Mapping[str, str]) -> list[str]:
-    out = []
-    for k, v in headers.items():
-        if any(c in k for c in "\r\n\0:") or any(c in v for c in "\r\n\0"):
-            raise ValueError(f"header {k!r}: a line break, NUL or colon does not belong there")
-        # "Name:" would make libcurl drop the header; "Name;" sends it empty
-        out.append(f"{k}: {v}" if v else f"{k};")
-    return out
-
-
-def _headers(lines: list[bytes]) -> tuple[tuple[str, str], ...]:
-    """The last answer's header lines (after a 100 Continue, the real one's)."""
-    out: list[tuple[str, str]] = []
-    for raw in lines:
-        line = raw.decode("latin-1").rstrip("\r\n")
-        if line.startswith("HTTP/"):
-            out = []
-        elif ":" in line:
-            k, _, v = line.partition(":")
-            out.append((k.strip(), v.strip()))
-    return tuple(out)
-
-
-def _certs(info: Any) -> tuple[dict[str, str], ...]:
-    out = []
-    for cert in info or ():
-        fields: dict[str, str] = {}
-        for k, v in cert:
-            key = k.decode("latin-1") if isinstance(k, bytes) else str(k)
-            fields[key] = v.decode("latin-1") if isinstance(v, bytes) else str(v)
-        out.append(fields)
-    return tuple(out)
 
 
 def _default_ca(h: pycurl.Curl) -> None:

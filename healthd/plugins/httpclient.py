@@ -28,7 +28,7 @@ from healthd.core.phases import Phases
 from healthd.core.secrets import safe_url
 from healthd.core.words import DISCONNECTED, ERROR
 from healthd.http import CurlError, Response, close_engine, loop_engine
-from healthd.http.engine import userinfo
+from healthd.http.wire import userinfo
 
 MAX_REDIRECTS = 10
 REDIRECTS = (301, 302, 303, 307, 308)
