@@ -24,6 +24,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from healthd import __version__
+from healthd.core.phases import NAMES as PHASES
 from healthd.core.words import CONNECTED, PROBE_STATUSES, STATUSES
 from statusapi.data import queries
 from statusapi.web import multiproc
@@ -112,6 +113,13 @@ def daemon_families(rows: list[dict[str, Any]], known: frozenset[str]) -> Iterat
         "How long probes took, by plugin",
         labels=["node", "plugin"],
     )
+    # blackbox_exporter's probe_http_duration_seconds{phase} is per probe; this is the same
+    # split over every probe of a node (healthd/core/phases.py says what each phase spans)
+    phase = HistogramMetricFamily(
+        "healthd_daemon_probe_phase_seconds",
+        "Time of each phase of HTTP probes (resolve, connect, tls, processing, transfer)",
+        labels=["node", "plugin", "phase"],
+    )
     lag = HistogramMetricFamily(
         "healthd_daemon_schedule_lag_seconds",
         "How late each probe started against its due time",
@@ -159,6 +167,13 @@ def daemon_families(rows: list[dict[str, Any]], known: frozenset[str]) -> Iterat
             b = _buckets(h)
             if b is not None:
                 duration.add_metric([node, plugin_label(plugin, known)], b[0], b[1])
+        for plugin, by_phase in (m.get("probe_phase") or {}).items():
+            if not isinstance(by_phase, dict):
+                continue
+            for name in PHASES:  # only the known phases: a bounded label
+                b = _buckets(by_phase.get(name))
+                if b is not None:
+                    phase.add_metric([node, plugin_label(plugin, known), name], b[0], b[1])
         for fam, key in ((lag, "schedule_lag"), (write, "write_batch")):
             b = _buckets(m.get(key))
             if b is not None:
@@ -172,7 +187,7 @@ def daemon_families(rows: list[dict[str, Any]], known: frozenset[str]) -> Iterat
         for outcome in DELIVERY_OUTCOMES:
             if isinstance(given.get(outcome), int | float):
                 deliveries.add_metric([node, outcome], float(given[outcome]))
-    yield from (probes, duration, lag, in_flight, sources, write, outages, deliveries)
+    yield from (probes, duration, phase, lag, in_flight, sources, write, outages, deliveries)
 
 
 def count_families(rows: list[dict[str, Any]], known: frozenset[str]) -> Iterator[Any]:

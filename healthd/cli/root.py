@@ -23,6 +23,7 @@ from healthd.cli.common import (
 )
 from healthd.config import settings
 from healthd.core.errors import ConfigError, HealthdError, NotFound
+from healthd.core.phases import NAMES as PHASES
 from healthd.core.schema import Adopted, SchemaState
 from healthd.core.words import (
     CONNECTED,
@@ -251,6 +252,7 @@ def probe(
                 "ok": result.ok,
                 "message": result.message,
                 "latency_ms": result.latency_ms,
+                "phases": result.phases.as_dict() if result.phases else None,
             }
         )
     else:
@@ -259,6 +261,12 @@ def probe(
             f"{label}: {result.status} ({result.latency_ms:.0f} ms)"
             + (f" - {result.message}" if result.message else "")
         )
+        if result.phases:
+            # blackbox_exporter's phase names (healthd/core/phases.py), in their order
+            click.echo(
+                "  phases: "
+                + ", ".join(f"{n} {v:.2f} ms" for n, v in zip(PHASES, result.phases, strict=True))
+            )
     sys.exit(0 if result.ok else EXIT_FAILED)
 
 

@@ -299,6 +299,7 @@ class Runtime:
                 src.plugin_name if src.plugin is not None else "invalid",
                 result.status,
                 time.monotonic() - started,
+                result.phases,
             )
             self._record(src, result)
         finally:
@@ -332,7 +333,9 @@ class Runtime:
                 extra={"source_id": src.id, "event": "reconnected"},
             )
         gen = self.generation(src.id)
-        self.sink.add_result(ResultRow(src.id, obs, result.latency_ms, out.state, back, gen))
+        self.sink.add_result(
+            ResultRow(src.id, obs, result.latency_ms, out.state, back, gen, phases=result.phases)
+        )
         for ev in out.events:
             self.sink.add_event(src.id, ev, gen)
             log.info(

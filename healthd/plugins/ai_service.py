@@ -6,9 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import aiohttp
-
 from healthd.core.errors import ConfigError
+from healthd.http import CurlError
 from healthd.plugins import ai_providers, httpclient
 from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
 
@@ -48,7 +47,11 @@ class AiServicePlugin(Plugin):
         super().__init__(config)
         provider = ai_providers.PROVIDERS[self.config["provider"]]
         if provider.needs_key and self.config.get("api_key") is None:
-            raise ConfigError("config.api_key", f"is required by provider {provider.name}")
+            also = ", ".join(self.fields["api_key"].aliases)
+            raise ConfigError(
+                "config.api_key",
+                f"is required by provider {provider.name} (also accepted as {also})",
+            )
 
     async def check(self, timeout: float) -> ProbeResult:
         cfg = self.resolved()
@@ -56,21 +59,27 @@ class AiServicePlugin(Plugin):
         url = req.url
         started = time.perf_counter()
         try:
-            async with httpclient.session().get(
+            # redirects followed, the key only to the endpoint's own origin
+            resp, phases, _ = await httpclient.fetch(
                 url,
+                timeout,
                 headers=req.headers,
-                ssl=httpclient.ssl_context(cfg["verify_tls"], cfg.get("ca_file")),
-                timeout=aiohttp.ClientTimeout(total=timeout),
-            ) as resp:
-                body, more = await httpclient.read_capped(resp, BODY_LIMIT)
-                if more and resp.status == 200:
-                    return ProbeResult.error(
-                        f"HTTP 200, but the answer is larger than {BODY_LIMIT >> 20} MiB",
-                        elapsed_ms(started),
-                    )
-                return ai_providers.judge(
-                    cfg["provider"], resp.status, body, cfg.get("model"), elapsed_ms(started)
+                verify=cfg["verify_tls"],
+                ca_file=cfg.get("ca_file"),
+                body_limit=BODY_LIMIT,
+                keep_body=True,
+            )
+            if resp.truncated and resp.status == 200:
+                return ProbeResult.error(
+                    f"HTTP 200, but the answer is larger than {BODY_LIMIT >> 20} MiB",
+                    elapsed_ms(started),
                 )
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            judged = ai_providers.judge(
+                cfg["provider"], resp.status, resp.body, cfg.get("model"), elapsed_ms(started)
+            )
+            return ProbeResult(judged.status, judged.message, judged.latency_ms, False, phases)
+        except (httpclient.RedirectRefused, ValueError) as exc:
+            return ProbeResult.error(str(exc), elapsed_ms(started))
+        except (TimeoutError, CurlError) as exc:
             status, message = httpclient.describe_error(exc, url, timeout)
             return ProbeResult(status, message, elapsed_ms(started))  # type: ignore[arg-type]

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from healthd.core.errors import ConfigError
+from healthd.core.phases import Phases
 from healthd.core.secrets import is_reference, referenced_values, resolve
 from healthd.core.words import CONNECTED, DISCONNECTED, ERROR, PROBE_STATUSES, Status
 from healthd.plugins.redaction import has_reference, looks_secret, strings
@@ -68,12 +69,18 @@ class ProbeResult:
     the daemon counts it (``reconnect_count``, the summary line) and logs it, without a
     status change. Only a plugin that keeps a connection sets it; the first connection
     of an instance is not a reconnection.
+
+    ``phases`` is where an HTTP probe's time went (healthd/core/phases.py: resolve,
+    connect, tls, processing, transfer, in milliseconds); ``None`` for a probe that has
+    no such phases or did not get an answer. The daemon adds them to the latency rollups
+    and its own metrics; ``healthd probe`` prints them.
     """
 
     status: Status
     message: str = ""
     latency_ms: float | None = None
     reconnected: bool = False
+    phases: Phases | None = None
 
     @property
     def ok(self) -> bool:
@@ -370,6 +377,7 @@ def elapsed_ms(started: float) -> float:
 __all__ = [
     "STATUSES",
     "Field",
+    "Phases",
     "Plugin",
     "ProbeResult",
     "elapsed_ms",

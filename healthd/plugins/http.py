@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import ssl
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
-import aiohttp
-
-from healthd.core.secrets import safe_url
+from healthd.core.phases import Phases
+from healthd.http import CurlError
 from healthd.plugins import conditions, httpclient
 from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
+from healthd.plugins.httpclient import MAX_REDIRECTS, REDIRECTS, RedirectRefused, origin
 
-BODY_LIMIT = 1 << 20  # body_contains and expect_json read at most 1 MiB
-MAX_REDIRECTS = 10
-REDIRECTS = (301, 302, 303, 307, 308)
-UNTIMED = aiohttp.ClientTimeout()  # no aiohttp timer: see _fetch
+BODY_LIMIT = 1 << 20  # body_contains and expect_json read at most 1 MiB (no probe reads more)
+__all__ = ["MAX_REDIRECTS", "REDIRECTS", "HttpPlugin", "RedirectRefused", "origin"]
 
 
 class HttpPlugin(Plugin):
@@ -66,72 +61,45 @@ class HttpPlugin(Plugin):
         url: str = cfg["url"]
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(timeout):
-                status, body, complete = await _fetch(cfg, self.conditions.needs_body)
-            latency = elapsed_ms(started)
-            answer = conditions.Answer(status, body, latency, body_complete=complete)
-            cert_problem = None
-            wants_cert = cfg["cert_expiry_days"] > 0 or self.conditions.needs_cert
-            if wants_cert and url.startswith("https://") and cfg["verify_tls"]:
-                expires = await _cert_expiry(url, cfg, timeout)
-                answer = _with_cert(answer, expires)
-                cert_problem = _cert_problem(answer, cfg["cert_expiry_days"])
-            return _judge(answer, cfg, cert_problem, self.conditions)
-        except RedirectRefused as exc:
+            status, body, complete, certs, phases = await _fetch(cfg, timeout, self.conditions)
+            answer = conditions.Answer(status, body, elapsed_ms(started), body_complete=complete)
+            answer = _with_cert(answer, _earliest_expiry(certs))
+            cert_problem = _cert_problem(answer, cfg["cert_expiry_days"])
+            return _timed(_judge(answer, cfg, cert_problem, self.conditions), phases)
+        except (RedirectRefused, ValueError) as exc:  # ValueError: a header with a line break
             return ProbeResult.error(str(exc), elapsed_ms(started))
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        except (TimeoutError, CurlError) as exc:
             word, message = httpclient.describe_error(exc, url, timeout)
             return ProbeResult(word, message, elapsed_ms(started))  # type: ignore[arg-type]
 
 
-class RedirectRefused(Exception):
-    """A redirect the probe will not follow (not http(s), or too many)."""
-
-
-def origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    return parts.scheme, (parts.hostname or "").lower(), port
-
-
-async def _fetch(cfg: dict[str, Any], needs_body: bool = False) -> tuple[int, bytes, bool]:
-    """The request, following redirects ourselves: the configured headers (a declared
-    secret field: API keys, tokens) go only to the origin of ``url``. A redirect to another
-    scheme, host or port is still followed, but without them (aiohttp's own redirects
-    would forward every custom header to wherever the Location points)."""
+async def _fetch(
+    cfg: dict[str, Any], timeout: float, conds: conditions.Conditions
+) -> tuple[int, bytes, bool, tuple[dict[str, str], ...], Phases]:
+    """The request, redirects followed by httpclient.fetch (the configured headers go only
+    to the origin of ``url``): status, body (read when a check needs it), whether the body
+    was read whole, the certificate chain of ``url``'s own host when its expiry is checked
+    (libcurl's CERTINFO, from the probe's own handshake) and the phases."""
     url: str = cfg["url"]
-    home: tuple[str, str, int | None] | None = None  # url's origin, worked out at a redirect
-    method: str = cfg["method"]
-    declared: dict[str, str] = cfg.get("headers") or {}
-    for hop in range(MAX_REDIRECTS + 1):
-        if hop == 0:
-            same = True
-        else:
-            home = home or origin(cfg["url"])
-            same = origin(url) == home
-        async with httpclient.session().request(
-            method,
-            url,
-            headers=(declared if same else None) or None,
-            ssl=httpclient.ssl_context(cfg["verify_tls"], cfg.get("ca_file")),
-            allow_redirects=False,
-            # check() bounds the whole exchange, redirects included: a second timer per
-            # request would only cost time on every probe
-            timeout=UNTIMED,
-        ) as resp:
-            location = resp.headers.get("Location")
-            if cfg["follow_redirects"] and resp.status in REDIRECTS and location:
-                url = urljoin(url, location)
-                if urlsplit(url).scheme not in ("http", "https"):
-                    raise RedirectRefused(f"HTTP {resp.status} redirect to a non-HTTP URL")
-                if resp.status == 303 or (resp.status in (301, 302) and method == "POST"):
-                    method = "GET"
-                continue
-            body, more = b"", False
-            if cfg.get("body_contains") is not None or needs_body:
-                body, more = await httpclient.read_capped(resp, BODY_LIMIT)
-            return resp.status, body, not more
-    raise RedirectRefused(f"more than {MAX_REDIRECTS} redirects ({safe_url(cfg['url'])})")
+    wants_cert = cfg["cert_expiry_days"] > 0 or conds.needs_cert
+    check_cert = wants_cert and url.startswith("https://") and cfg["verify_tls"]
+    resp, phases, first = await httpclient.fetch(
+        url,
+        timeout,
+        method=cfg["method"],
+        headers=cfg.get("headers") or None,
+        follow=cfg["follow_redirects"],
+        cert_info=check_cert,
+        verify=cfg["verify_tls"],
+        ca_file=cfg.get("ca_file"),
+        body_limit=BODY_LIMIT,
+        keep_body=cfg.get("body_contains") is not None or conds.needs_body,
+    )
+    return resp.status, resp.body, not resp.truncated, first.certs, phases
+
+
+def _timed(result: ProbeResult, phases: Phases) -> ProbeResult:
+    return ProbeResult(result.status, result.message, result.latency_ms, False, phases)
 
 
 def _judge(
@@ -161,6 +129,19 @@ def _judge(
     return ProbeResult.connected(f"HTTP {status}", latency)
 
 
+def _earliest_expiry(certs: tuple[dict[str, str], ...]) -> datetime | None:
+    """The earliest expiry in the chain the server presented (the leaf's, unless an
+    intermediate runs out first: the chain breaks then too), as blackbox_exporter's
+    probe_ssl_earliest_cert_expiry reads it."""
+    dates = []
+    for cert in certs:
+        try:
+            dates.append(ssl.cert_time_to_seconds(cert["Expire date"]))
+        except (KeyError, ValueError):
+            continue
+    return datetime.fromtimestamp(min(dates), UTC) if dates else None
+
+
 def _with_cert(answer: conditions.Answer, expires: datetime | None) -> conditions.Answer:
     if expires is None:
         return answer
@@ -173,26 +154,3 @@ def _cert_problem(answer: conditions.Answer, within_days: int) -> str | None:
     if within_days > 0 and left is not None and expires is not None and left < within_days:
         return f"TLS certificate expires in {left:.1f} days ({expires:%Y-%m-%d})"
     return None
-
-
-async def _cert_expiry(url: str, cfg: dict[str, Any], timeout: float) -> datetime | None:
-    """The certificate's expiry, read from a handshake of our own: aiohttp releases the
-    connection (and its TLS object) as soon as a short body is read."""
-    parts = urlsplit(url)
-    ctx = ssl.create_default_context(cafile=cfg.get("ca_file"))
-    try:
-        _, writer = await asyncio.wait_for(
-            asyncio.open_connection(
-                parts.hostname, parts.port or 443, ssl=ctx, server_hostname=parts.hostname
-            ),
-            timeout,
-        )
-    except (OSError, TimeoutError):
-        return None  # the request itself just succeeded; a flaky second handshake is not news
-    cert = writer.get_extra_info("peercert")
-    writer.close()
-    with contextlib.suppress(OSError, ssl.SSLError):
-        await writer.wait_closed()
-    if not cert or "notAfter" not in cert:
-        return None
-    return datetime.fromtimestamp(ssl.cert_time_to_seconds(str(cert["notAfter"])), UTC)

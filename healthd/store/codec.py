@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from healthd.core.debounce import Event, Observation, State
+from healthd.core.phases import Phases
 from healthd.core.words import ERROR
 
 
@@ -21,6 +22,7 @@ class ResultRow:
     # the fencing token: the generation of the shard lease this result was probed under
     # (None: not fenced, for tools that write without leases; -1: a shard not held)
     gen: int | None = None
+    phases: Phases | None = None  # an HTTP probe's phases, for the rollups only
 
 
 class Pending(NamedTuple):

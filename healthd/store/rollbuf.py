@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from healthd.core import rollups
+from healthd.core.phases import NAMES
 from healthd.core.words import CONNECTED
 from healthd.store.codec import ResultRow, ts
 from healthd.store.leases import shard_of
@@ -30,10 +31,14 @@ log = logging.getLogger("healthd.store")
 # long outage) the oldest minutes are dropped, logged once
 MAX_ENTRIES = 300_000
 
-# (source, bucket start epoch, generation) -> [count, failures, max_ms, *hist]
+# (source, bucket start epoch, generation) ->
+#     [count, failures, max_ms, *hist, phased, *phase sums (core/phases.py NAMES order)]
 Key = tuple[str, int, int | None]
 Entry = list[Any]
 Taken = dict[Key, Entry]
+PHASED = 3 + rollups.SLOTS  # where an entry's phase count is; its sums follow
+# a new entry: floats for the sums (they are COPYed as float8)
+_NEW: tuple[Any, ...] = (0, 0, None, *([0] * rollups.SLOTS), 0, *([0.0] * len(NAMES)))
 
 
 class Rollups:
@@ -72,15 +77,24 @@ class Rollups:
         key = (row.source_id, row.gen)
         e: Entry | None = bucket.get(key)
         if e is None:
-            e = bucket[key] = [0, 0, None, *([0] * rollups.SLOTS)]
+            e = bucket[key] = list(_NEW)
             self._new()
         e[0] += 1
         if row.obs.status != CONNECTED:
             e[1] += 1  # a failure's time is not a latency of the service
-        elif row.latency_ms is not None:
+            return
+        if row.latency_ms is not None:
             lat = row.latency_ms
             e[2] = lat if e[2] is None or lat > e[2] else e[2]
             e[3 + rollups.slot(lat)] += 1
+        ph = row.phases
+        if ph is not None:
+            e[PHASED] += 1
+            e[PHASED + 1] += ph[0]
+            e[PHASED + 2] += ph[1]
+            e[PHASED + 3] += ph[2]
+            e[PHASED + 4] += ph[3]
+            e[PHASED + 5] += ph[4]
 
     def take(self, now: float | None, limit: int | None = None) -> Taken:
         """The buckets closed by ``now`` (all of them when ``now`` is None), oldest first,

@@ -21,6 +21,7 @@ a refused row is retried with its messages replaced, and dropped only if even th
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from healthd.core import rollups
+from healthd.core.phases import NAMES
 from healthd.core.words import CONNECTED, DOWN, FAILED, SUCCESS, TRANSITION, sql_list
 from healthd.store import rollbuf
 from healthd.store.codec import Pending, ResultRow, obs_json, ts
@@ -47,10 +49,12 @@ ANALYZE_OVER = 200  # batches larger than this get planner statistics before the
 # and a hash join would scan all of data_sources for every batch).
 RESULTS_TEMP = """
 CREATE TEMP TABLE IF NOT EXISTS healthd_results (
-    id text, at timestamptz, ts text, msg text, lat real, pst text, pc int, streak jsonb,
+    id text, at timestamptz, ts text, msg text, lat real, pst text, pc int, streak text,
     rec text, flap bool, pct real, rc int, shard int, gen bigint
 ) ON COMMIT DELETE ROWS
 """
+# the streak travels as JSON text, cast in the UPDATE: psycopg's Jsonb dumper cost more
+# per row than the rest of the row together, and nearly every streak is the empty one
 _RESULTS_TYPES = [
     "text",
     "timestamptz",
@@ -59,7 +63,7 @@ _RESULTS_TYPES = [
     "float4",
     "text",
     "int4",
-    "jsonb",
+    "text",
     "text",
     "bool",
     "float4",
@@ -81,33 +85,44 @@ _HELD = (
 # arrive by COPY in their own temp table, at most one per source and minute (rollbuf.take);
 # the upsert adds them to a row already there (a bucket written in parts). Fenced like the
 # rest: a stale daemon's probes count in no one's figures.
+# The phases of HTTP probes (migration 0012) ride along as a count and one sum per phase.
 _H_COLS = ", ".join(f"h{i} int" for i in range(rollups.SLOTS))
 _H_ARRAY = "ARRAY[" + ", ".join(f"g.h{i}" for i in range(rollups.SLOTS)) + "]"
+_P_NAMES = [f"{n}_ms_sum" for n in NAMES]
+_P_COLS = ", ".join(f"{c} float8" for c in _P_NAMES)
 ROLLUPS_TEMP = f"""
 CREATE TEMP TABLE IF NOT EXISTS healthd_rollups (
-    id text, bucket timestamptz, n int, fail int, mx real, shard int, gen bigint, {_H_COLS}
+    id text, bucket timestamptz, n int, fail int, mx real, shard int, gen bigint, {_H_COLS},
+    phased int, {_P_COLS}
 ) ON COMMIT DELETE ROWS
 """
 # the histogram as plain int columns: binary COPY of an int[] per row cost more than the
 # upsert itself (psycopg dumps list elements one by one)
-_ROLLUPS_TYPES = ["text", "timestamptz", "int4", "int4", "float4", "int4", "int8"] + [
-    "int4"
-] * rollups.SLOTS
+_ROLLUPS_TYPES = (
+    ["text", "timestamptz", "int4", "int4", "float4", "int4", "int8"]
+    + ["int4"] * rollups.SLOTS
+    + ["int4"]
+    + ["float8"] * len(NAMES)
+)
 _ADDS = ", ".join(f"l.hist[{i}] + excluded.hist[{i}]" for i in range(1, rollups.SLOTS + 1))
+_P_LIST = ", ".join(_P_NAMES)
+_P_ADDS = ", ".join(f"{c} = l.{c} + excluded.{c}" for c in ["phased", *_P_NAMES])
 _ROLL = f"""roll AS (
-    INSERT INTO latency_rollups AS l (source_id, bucket, count, failures, max_ms, hist)
-    SELECT g.id, g.bucket, g.n, g.fail, g.mx, {_H_ARRAY}
+    INSERT INTO latency_rollups AS l
+        (source_id, bucket, count, failures, max_ms, hist, phased, {_P_LIST})
+    SELECT g.id, g.bucket, g.n, g.fail, g.mx, {_H_ARRAY}, g.phased,
+        {", ".join(f"g.{c}" for c in _P_NAMES)}
     FROM healthd_rollups g WHERE {_HELD.replace("x.", "g.")}
     ON CONFLICT (source_id, bucket) DO UPDATE SET
         count = l.count + excluded.count, failures = l.failures + excluded.failures,
-        max_ms = greatest(l.max_ms, excluded.max_ms), hist = ARRAY[{_ADDS}]
+        max_ms = greatest(l.max_ms, excluded.max_ms), hist = ARRAY[{_ADDS}], {_P_ADDS}
 )"""
 _RESULTS_SQL = f"""
 WITH fence AS ({_LEASES}), {_ROLL}, upd AS (
     UPDATE data_sources d SET
         last_tested_at = r.at, test_status = r.ts, test_error_message = r.msg,
         latency_ms = r.lat, pending_status = r.pst, pending_count = r.pc,
-        pending_results = r.streak, recent_results = r.rec, flapping = r.flap,
+        pending_results = r.streak::jsonb, recent_results = r.rec, flapping = r.flap,
         percent_state_change = r.pct, reconnect_count = d.reconnect_count + r.rc,
         updated_at = now()
     FROM healthd_results r WHERE d.id = r.id AND {_HELD.replace("x.", "r.")}
@@ -281,7 +296,7 @@ def _result_rows(rows: list[ResultRow]) -> Iterator[tuple[Any, ...]]:
             r.latency_ms,
             st.pending,
             st.count,
-            Jsonb([obs_json(o) for o in st.streak]),
+            json.dumps([obs_json(o) for o in st.streak]) if st.streak else "[]",
             st.recent,
             st.flapping,
             st.percent,

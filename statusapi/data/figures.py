@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from healthd.core import rollups
+from healthd.core.phases import NAMES
 from statusapi.data import queries
 from statusapi.data.uptime import DAYS, Timeline
 
@@ -43,10 +44,11 @@ def uptime(source_id: str) -> dict[str, Any] | None:
 
 def latency(source_id: str, window: str) -> list[dict[str, Any]]:
     span, step = LATENCY_WINDOWS[window]
+    slots = rollups.SLOTS
     out = []
-    for r in queries.latency_buckets(source_id, span, step, rollups.SLOTS):
+    for r in queries.latency_buckets(source_id, span, step, slots):
         start, count, failures, max_ms = r[0], r[1], r[2], r[3]
-        hist = r[4:]
+        hist = r[4 : 4 + slots]
         out.append(
             {
                 "start": start,
@@ -55,6 +57,15 @@ def latency(source_id: str, window: str) -> list[dict[str, Any]]:
                 "p50_ms": rollups.percentile(hist, 0.50, max_ms),
                 "p95_ms": rollups.percentile(hist, 0.95, max_ms),
                 "max_ms": round(max_ms, 3) if max_ms is not None else None,
+                "phases": _mean_phases(r[4 + slots], r[5 + slots :]),
             }
         )
     return out
+
+
+def _mean_phases(phased: int | None, sums: tuple[Any, ...]) -> dict[str, float] | None:
+    """The mean time of each phase over the bucket's successful probes that reported
+    phases (HTTP probes: healthd/core/phases.py), or None when none did."""
+    if not phased:
+        return None
+    return {f"{n}_ms": round(float(v or 0) / phased, 3) for n, v in zip(NAMES, sums, strict=True)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from healthd.core import fields
+from healthd.core.phases import NAMES as PHASES
 from healthd.core.words import CONNECTED, DOWN, STATUSES, UNKNOWN, sql_list
 from healthd.store import deliverylog
 from statusapi.data.db import fetch_all, fetch_one, fetch_one_binary
@@ -395,11 +396,14 @@ def latency_buckets(
     source_id: str, window_s: int, step_s: int, slots: int
 ) -> list[tuple[Any, ...]]:
     """The source's rollups over the last window_s seconds merged into step_s buckets:
-    (start, count, failures, max_ms, hist...), oldest first."""
+    (start, count, failures, max_ms, hist..., phased, phase sums...), oldest first (the
+    phase sums in healthd/core/phases.py's NAMES order)."""
     sums = ", ".join(f"sum(hist[{i}])::int" for i in range(1, slots + 1))
+    phases = ", ".join(f"sum({n}_ms_sum)" for n in PHASES)
     return fetch_all(
         "SELECT date_bin(make_interval(secs => %(step)s), bucket, 'epoch') AS start,"
-        f" sum(count)::int, sum(failures)::int, max(max_ms), {sums}"
+        f" sum(count)::int, sum(failures)::int, max(max_ms), {sums},"
+        f" sum(phased)::int, {phases}"
         " FROM latency_rollups WHERE source_id = %(id)s"
         " AND bucket >= date_bin(make_interval(secs => %(step)s),"
         "   now() - make_interval(secs => %(window)s), 'epoch')"

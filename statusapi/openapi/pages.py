@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from healthd.core.phases import NAMES as PHASES
 from statusapi.openapi.parts import (
     AFTER,
     NO_NUL,
@@ -114,7 +115,7 @@ def page_paths() -> dict[str, Any]:
     }
     bucket = {
         "type": "object",
-        "required": ["start", "count", "failures", "p50_ms", "p95_ms", "max_ms"],
+        "required": ["start", "count", "failures", "p50_ms", "p95_ms", "max_ms", "phases"],
         "properties": {
             "start": {"type": "string", "format": "date-time"},
             "count": {"type": "integer"},
@@ -122,6 +123,13 @@ def page_paths() -> dict[str, Any]:
             "p50_ms": {"type": ["number", "null"]},
             "p95_ms": {"type": ["number", "null"]},
             "max_ms": {"type": ["number", "null"]},
+            "phases": {
+                "type": ["object", "null"],
+                "description": "HTTP probes: the mean time of each phase over the bucket's"
+                " successful probes (blackbox_exporter's phases); null for other plugins",
+                "required": [f"{n}_ms" for n in PHASES],
+                "properties": {f"{n}_ms": {"type": "number"} for n in PHASES},
+            },
         },
     }
     latency = {

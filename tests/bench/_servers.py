@@ -39,19 +39,31 @@ def _serving(cmd: list[str], port: int, workdir: Path) -> Iterator[None]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+# each request's end as epoch seconds with milliseconds, then its URI (the source's id
+# rides in the query): what bench_workers.py reads each source's gaps from
+LOG_FORMAT = "log_format probes '$msec $request_uri';"
+
+
 @contextlib.contextmanager
-def nginx(workers: int = 1, access_log: Path | None = None) -> Iterator[int]:
+def nginx(
+    workers: int = 1, access_log: Path | None = None, buffered: bool = False
+) -> Iterator[int]:
+    """nginx answering 200 "ok" to everything; ``access_log``: every request's end time
+    and URI logged there (``buffered``: written in 256 kB blocks at most 1 s late, which
+    spares nginx a write per request; read the times, not the line count, then)."""
     if not shutil.which("nginx"):
         raise SystemExit("nginx is needed: apt-get install nginx")
     d = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
     port = free_port()
+    buffering = " buffer=256k flush=1s" if buffered else ""
     (d / "nginx.conf").write_text(f"""
 worker_processes {workers};
 pid {d}/nginx.pid;
 error_log {d}/error.log warn;
 events {{ worker_connections 8192; }}
 http {{
-  {f"access_log {access_log};" if access_log else "access_log off;"}
+  {LOG_FORMAT}
+  {f"access_log {access_log} probes{buffering};" if access_log else "access_log off;"}
   client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};
   server {{ listen 127.0.0.1:{port} reuseport backlog=8192; location / {{ return 200 "ok"; }} }}
 }}

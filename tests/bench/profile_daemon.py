@@ -4,8 +4,8 @@ Run: python tests/bench/profile_daemon.py [--seconds 20] [--sources 10000]
 Needs Debian's nginx and `pip install py-spy`. 10,000 HTTP sources at 1 s (more than one
 core probes), one daemon as a subprocess, py-spy samples it for ``--seconds`` (with its
 native frames, so uvloop's and the C parts show), then this prints the share of samples
-by where the innermost Python-level frame is (healthd, aiohttp, asyncio/uvloop, psycopg,
-the rest) and the top functions by self time. Probes/s come from nginx's access log.
+by where the innermost Python-level frame is (healthd's libcurl engine, the rest of
+healthd, asyncio/uvloop, psycopg, the rest) and the top functions by self time. Probes/s come from nginx's access log.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from _servers import nginx  # noqa: E402
 from bench_daemon import seed  # noqa: E402
 
 GROUPS = (
+    ("healthd's libcurl engine (libcurl runs inside socket_action)", ("healthd/http/",)),
     ("healthd (ours)", ("healthd/",)),
     ("aiohttp", ("aiohttp/", "yarl/", "multidict/")),
     ("aiohappyeyeballs (socket + connect)", ("aiohappyeyeballs/",)),

@@ -182,7 +182,9 @@ def test_ollama_needs_no_key(providers: FakeProviders) -> None:
 def test_provider_config_is_checked() -> None:
     with pytest.raises(ConfigError) as caught:
         plugins.create("ai-service", {"endpoint": "https://x/v1", "provider": "anthropic"})
-    assert str(caught.value) == "config.api_key: is required by provider anthropic"
+    assert str(caught.value) == (
+        "config.api_key: is required by provider anthropic (also accepted as apiKey)"
+    )
     with pytest.raises(ConfigError) as caught:
         plugins.create(
             "ai-service", {"endpoint": "https://x/v1", "provider": "bard", "api_key": "k"}

@@ -10,7 +10,7 @@ import pytest
 
 from healthd import plugins
 from healthd.core.errors import ConfigError
-from healthd.plugins.base import Field, Plugin, ProbeResult, secret_keys, validate_config
+from healthd.plugins.base import Field, Plugin, ProbeResult, secret_keys
 from healthd.plugins.redaction import redact_config
 
 KEY = "sk-original-backend-key-123"
@@ -61,7 +61,9 @@ def test_the_alias_of_a_secret_is_scrubbed_even_where_its_name_looks_harmless() 
 def test_refusals_name_the_key_as_written(
     config: dict[str, object], field: str, words: str
 ) -> None:
+    # as `sources add` and `import` check it: the fields, then the plugin's own rules (a key
+    # is required by every provider but ollama)
     with pytest.raises(ConfigError) as info:
-        validate_config(plugins.get("ai-service"), config)
+        plugins.create("ai-service", config)
     assert info.value.field == field and words in info.value.problem
     assert KEY not in str(info.value)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from healthd.core import rollups
 from healthd.core.debounce import Observation, State
+from healthd.core.phases import Phases
 from healthd.store.codec import ResultRow
-from healthd.store.rollbuf import Rollups
+from healthd.store.rollbuf import PHASED, Rollups
 
 M = 1_764_000_000 - 1_764_000_000 % 60
 
@@ -30,7 +31,8 @@ def test_sums_per_source_and_minute_and_only_closed_minutes_leave() -> None:
     hist = [0] * rollups.SLOTS
     hist[rollups.slot(3.0)] += 1
     hist[rollups.slot(40.0)] += 1
-    assert taken == {("a", M, None): [3, 1, 40.0, *hist]}
+    # no phases reported: the phase count and sums that follow the histogram stay 0
+    assert taken == {("a", M, None): [3, 1, 40.0, *hist, 0, 0.0, 0.0, 0.0, 0.0, 0.0]}
     assert len(r) == 1
     assert list(r.take(None)) == [("a", M + 60, None)]
     assert not r
@@ -73,3 +75,24 @@ def test_a_limited_take_gives_the_oldest_minutes_first_in_slices_and_loses_nothi
     everything = {k: v for x in slices for k, v in x.items()}
     assert len(everything) == 11 and ("s0", M, 7) in everything and len(r) == 0
     assert not r
+
+
+def test_phases_of_successes_are_summed_and_failures_add_none() -> None:
+    r = Rollups()
+    for at, st, ph in (
+        (M + 1, "connected", Phases(0.1, 0.2, 1.0, 3.0, 0.5)),
+        (M + 2, "connected", Phases(0.3, 0.2, 2.0, 5.0, 0.5)),
+        (M + 3, "error", Phases(9.0, 9.0, 9.0, 9.0, 9.0)),  # a 500 answered: not counted
+        (M + 4, "connected", None),  # a probe without phases (tcp, say)
+    ):
+        one = row("a", at, st)
+        one.phases = ph
+        r.add(one)
+    e = r.take(None)[("a", M, None)]
+    assert e[0] == 4 and e[1] == 1
+    assert e[PHASED] == 2
+    assert [round(x, 6) for x in e[PHASED + 1 :]] == [0.4, 0.4, 3.0, 8.0, 1.0]
+    r.restore({("a", M, None): e})  # a failed write puts them back, added
+    r.add(row("a", M + 5))
+    again = r.take(None)[("a", M, None)]
+    assert again[PHASED] == 2 and round(again[PHASED + 4], 6) == 8.0
