@@ -19,6 +19,7 @@ import contextlib
 import logging
 import re
 import threading
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -124,8 +125,29 @@ def _answer(lines: list[tuple[int, str]], url: str, failed: bool) -> str:
     return text[:ANSWER_CHARS]
 
 
+_LOADED = threading.Lock()
+_loaded = False
+
+
+def _load_plugins() -> None:
+    """Load Apprise's plugins once per process (about a second), before any send: its
+    email plugin imports a module Python deprecates (imghdr, through PGPy), a warning that
+    is Apprise's to fix and no concern of an operator's."""
+    global _loaded
+    with _LOADED:
+        if _loaded:
+            return
+        from apprise.manager_plugins import NotificationManager
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            NotificationManager().load_modules()  # type: ignore[no-untyped-call]
+        _loaded = True
+
+
 def _instance(url: str, lines: list[tuple[int, str]]) -> apprise.NotifyBase:
     scheme = url.partition("://")[0].lower()
+    _load_plugins()
     plugin = apprise.Apprise.instantiate(url, asset=_ASSET)
     if plugin is None:
         if not _known(scheme):
@@ -173,7 +195,14 @@ def send_blocking(url: str, msg: message.Message, kind: str, timeout: float) -> 
             if isinstance(current, int | float):
                 setattr(plugin, attr, min(float(current), timeout))
         try:
-            ok = bool(plugin.notify(body=msg.body, title=msg.title, notify_type=kind))
+            ok = bool(
+                plugin.notify(
+                    body=msg.body,
+                    title=msg.title,
+                    notify_type=kind,
+                    body_format=apprise.NotifyFormat.TEXT,
+                )
+            )
         except Exception as exc:  # noqa: BLE001 - a plugin's bug is a failed attempt, not a crash
             return Outcome(False, f"Apprise failed: {type(exc).__name__}")
         answer = _answer(lines, url, failed=not ok)

@@ -7,7 +7,7 @@ the option, never quoting the URL.
 from __future__ import annotations
 
 from healthd.core.errors import ConfigError
-from healthd.notify import apprise_target, formats
+from healthd.notify import formats
 
 APPRISE = "apprise"
 
@@ -42,6 +42,10 @@ def decide(
         scheme = url.partition("://")[0].lower() if "://" in url else ""
         if fmt is not None and fmt != APPRISE:
             raise ConfigError(url_field, f"must start with http:// or https:// for --format {fmt}")
+        # Apprise (a fifth of a second to import, a second to load its plugins) only here:
+        # every other command of the CLI goes without it
+        from healthd.notify import apprise_target
+
         try:
             apprise_target.check(url)
         except apprise_target.Refused as exc:
