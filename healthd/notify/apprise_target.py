@@ -96,8 +96,7 @@ def secrets_of(url: str) -> list[str]:
     netloc, _, tail = rest.partition("/") if "/" in rest else (rest, "", "")
     pieces = [url]
     userinfo, at, hostport = netloc.rpartition("@")
-    if at:
-        pieces += userinfo.split(":", 1)
+    always = userinfo.split(":", 1) if at else []  # a user name or password of any length
     if found is not None and not names_a_host(found[1]):
         pieces.append(hostport)
         pieces += hostport.split(":")
@@ -107,7 +106,8 @@ def secrets_of(url: str) -> list[str]:
     pieces += path.split("/")
     for pair in re.split(r"[&;]", query):
         pieces.append(pair.partition("=")[2])
-    out = {p for p in pieces if len(p) >= 4} | {unquote(p) for p in pieces if len(p) >= 4}
+    kept = [p for p in pieces if len(p) >= 4] + [p for p in always if p]
+    out = set(kept) | {unquote(p) for p in kept}
     return sorted(out, key=len, reverse=True)
 
 

@@ -258,7 +258,7 @@ def test_a_target_apprise_cannot_use_is_refused_at_add(
 
 
 def test_a_url_by_reference_is_checked_when_it_can_be_read(
-    db: psycopg.Connection[Any], cli: Any
+    db: psycopg.Connection[Any], cli: Any, tmp_path: Path
 ) -> None:
     secret = "foo://token-4242-secret"
     r = cli("notifications", "add", "--url-env", "TARGET", env={"TARGET": secret})
@@ -269,8 +269,20 @@ def test_a_url_by_reference_is_checked_when_it_can_be_read(
     hook = "https://hooks.example.com/services/T/B/secret-path"
     r = cli("notifications", "add", "--url-env", "HOOK", "--format", "slack", env={"HOOK": hook})
     assert r.stdout.strip() == "added webhook 2", r.stderr
+    hook_server = Hook()
+    try:
+        (tmp_path / "target-url").write_text(f"json://{hook_server.host}/by-file\n")
+        r = cli("notifications", "add", "--url-file", str(tmp_path / "target-url"))
+        assert r.stdout.strip() == "added apprise target 3", r.stderr
+        r = cli("notifications", "test", "3")
+        assert r.returncode == 0 and "accepted the test message" in r.stdout, r
+        assert hook_server.requests[0]["path"] == "/by-file"
+        assert "by-file" not in r.stdout and "127.0.0.1" not in r.stdout
+    finally:
+        hook_server.close()
     listed = cli("notifications", "list").stdout
     assert "(URL in $TARGET)" in listed and "(URL in $HOOK)" in listed
+    assert f"(URL in file {tmp_path / 'target-url'})" in listed
     assert "hooks.example.com" not in listed and "127.0.0.1" not in listed
 
 
