@@ -217,6 +217,9 @@ async def send(url: str, msg: message.Message, kind: str, timeout: float) -> Out
     """One send off the event loop: waits at most ``timeout`` for a free slot, then at most
     ``timeout`` for the target."""
     loop = asyncio.get_running_loop()
+    if not _loaded:
+        # loading Apprise's plugins (once, about a second) is not the target's time
+        await loop.run_in_executor(_POOL, _load_plugins)
     slots = _slots.setdefault(loop, asyncio.Semaphore(POOL_SIZE))
     try:
         await asyncio.wait_for(slots.acquire(), timeout)
