@@ -1,7 +1,7 @@
 """Real servers on 127.0.0.1 for the tests: a switchable HTTP target, the one scripted
 HTTP server (any answer a test needs: JSON APIs, webhook receivers, an OpenAI-compatible
-endpoint), a hanging TCP listener, a DNS server, a self-signed certificate; and the
-``target`` fixture."""
+endpoint), a hanging TCP listener, a DNS server, an SMTP server (aiosmtpd), a self-signed
+certificate; and the ``target`` fixture."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage as Message
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -222,6 +225,44 @@ class Scripted:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class SmtpServer:
+    """A real SMTP server on 127.0.0.1 (aiosmtpd, on its own thread): keeps every message
+    it accepts, parsed."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        from healthd.local.embedded import free_port
+
+        self.messages: list[Message] = []
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+                parsed = BytesParser(policy=policy.default).parsebytes(envelope.content)
+                with outer.lock:
+                    outer.messages.append(parsed)
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def mails(self) -> list[tuple[str, str, str]]:
+        """(to, subject, plain-text body) of each message, oldest first."""
+        with self.lock:
+            out = []
+            for m in self.messages:
+                part = m.get_body(("plain", "html"))
+                text = part.get_content() if part is not None else ""
+                out.append((str(m["To"]), str(m["Subject"]), str(text)))
+            return out
+
+    def close(self) -> None:
+        self.controller.stop()
 
 
 def json_answer(code: int, body: Any) -> Answer:

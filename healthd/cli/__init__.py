@@ -9,13 +9,13 @@ from __future__ import annotations
 import click
 
 from healthd.cli.common import fail
+from healthd.cli.notifications import notifications, webhooks
 from healthd.cli.operations import maintenance, prune
 from healthd.cli.root import main
 from healthd.cli.sources import sources
-from healthd.cli.webhooks import webhooks
 from healthd.core.errors import HealthdError
 
-for _command in (sources, webhooks, maintenance, prune):
+for _command in (sources, notifications, webhooks, maintenance, prune):
     main.add_command(_command)
 
 __all__ = ["cli_entry", "main"]

@@ -79,6 +79,11 @@ from healthd.store import catalog
     help="where `run` keeps results not written at stop, for the next start"
     " [env HEALTHD_SPOOL_DIR, $STATE_DIRECTORY or ~/.local/state/healthd]",
 )
+@click.option(
+    "--public-url",
+    callback=lambda _c, _p, v: None if v is None else settings.http_url("--public-url", v),
+    help="the status page's address, linked from notifications [env HEALTHD_PUBLIC_URL]",
+)
 @click.pass_context
 def main(ctx: click.Context, /, default_timeout: float | None, **flags: Any) -> None:
     """healthd: debounced health checks written to PostgreSQL."""

@@ -31,6 +31,7 @@ class Settings:
     db_timeout: float = 15.0  # the writer's bound on a statement and on a silent network
     spool_dir: str | None = None  # None: $STATE_DIRECTORY, else ~/.local/state/healthd
     history_days: int = 400  # retention of history, rollups and finished deliveries
+    public_url: str | None = None  # the status page's address, linked from notifications
 
     def require_database_url(self) -> str:
         if not self.database_url:
@@ -140,6 +141,20 @@ def read(table: Mapping[str, tuple[Any, ...]], environ: Mapping[str, str]) -> di
     return values
 
 
+def http_url(name: str, raw: str) -> str:
+    """An http(s) URL a person opens (no trailing slash)."""
+    url = raw.strip().rstrip("/")
+    scheme, sep, rest = url.partition("://")
+    if (
+        scheme.lower() not in ("http", "https")
+        or not sep
+        or not rest
+        or any(c.isspace() for c in url)
+    ):
+        raise ConfigError(name, f"must be an http:// or https:// URL, got {raw[:40]!r}")
+    return url
+
+
 def workers(name: str, raw: str) -> int:
     """A worker count: a positive integer, or ``auto`` for one per usable core."""
     if raw.strip().lower() == "auto":
@@ -188,6 +203,12 @@ _ENV: dict[str, Var] = {
         "db_timeout",
         bounded("db_timeout"),
         "the daemon's bound on one database statement and on a silent connection, seconds",
+    ),
+    "HEALTHD_PUBLIC_URL": Var(
+        "public_url",
+        http_url,
+        "the status page's address as people reach it (e.g. https://status.example.com);"
+        " notifications link to the source's page there",
     ),
     "HEALTHD_SPOOL_DIR": Var(
         "spool_dir",

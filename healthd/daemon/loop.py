@@ -73,6 +73,7 @@ class Daemon:
         # generation they were probed under (the write lands only while it is held)
         self.runtime = Runtime(settings, self.store, self.book.generation)
         self.sender = Sender(self.store)
+        self.sender.public_url = settings.public_url
         # one set of counters, published with the heartbeat (healthd/core/selfmetrics.py)
         self.store.metrics = self.sender.metrics = self.runtime.metrics
         self.notifier = Notifier()

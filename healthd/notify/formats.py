@@ -4,8 +4,11 @@ A webhook subscriber picks a format (`healthd webhooks add --format NAME`); the 
 (healthd/notify/sender.py) asks this registry for the body and the headers of each
 attempt. The CLI's choices, the OpenAPI enum and how a subscriber's URL is shown
 (healthd/notify/urls.py) derive from ``FORMATS``, and a test holds it against the CHECK
-constraint on ``webhooks.format`` (migrations/0009_operations.sql). Adding a format is a
-class here, its line in ``FORMATS``, the CHECK in a migration, and its test.
+constraint on ``webhooks.format`` (migrations/0014_notification_targets.sql). Adding a
+format is a class here, its line in ``FORMATS``, the CHECK in a migration, and its test.
+A format's ``transport`` says who performs an attempt: ``http`` (the sender's POST of
+``body()`` with ``headers()``) or ``apprise`` (healthd/notify/apprise_target.py, which
+sends the person's title and body of healthd/notify/message.py).
 
 Pure: no I/O, no clock (the attempt's time is passed in), no secrets resolved here.
 """
@@ -19,6 +22,9 @@ import json
 from typing import Any, ClassVar
 
 from healthd.core.words import CONNECTED, FLAPPING_STARTED, FLAPPING_STOPPED
+
+# the event of `healthd notifications test ID` (healthd/notify/message.py words it)
+TEST = "test"
 
 
 def body_of(payload: dict[str, Any]) -> bytes:
@@ -40,6 +46,8 @@ class Format:
     path_is_secret: ClassVar[bool] = False
     # what it must be signed with, when `webhooks add` refuses it without a secret
     needs_secret: ClassVar[str | None] = None
+    # who performs one attempt: the sender's HTTP POST, or Apprise
+    transport: ClassVar[str] = "http"
 
     def check_secret(self, secret: str) -> None:
         """Raise ValueError when ``secret`` cannot sign this format's deliveries."""
@@ -88,6 +96,8 @@ def _slack_line(payload: dict[str, Any]) -> str:
     sid = payload.get("source_id")
     label = f"{who} ({sid})" if who != sid else str(sid)
     event = payload.get("event")
+    if event == TEST:
+        return "healthd: a test message (this target will hear when a source changes status)"
     if event == FLAPPING_STARTED:
         return f"healthd: {label} is flapping"
     if event == FLAPPING_STOPPED:
@@ -148,7 +158,23 @@ class StandardFormat(Format):
         }
 
 
-FORMATS: dict[str, Format] = {f.name: f for f in (HealthdFormat(), SlackFormat(), StandardFormat())}
+class AppriseFormat(Format):
+    """Any URL the Apprise library understands (mailto://, ntfy://, gotify://, ...): it
+    sends one title and one body a person reads, never healthd's JSON, and is not signed.
+    Which part of such a URL is a credential differs by service, so it is shown as its
+    scheme, and its host only where that names a host (healthd/notify/urls.py)."""
+
+    name = "apprise"
+    summary = "any URL Apprise speaks: mailto://, ntfy://, gotify://, discord://, tgram://, ..."
+    path_is_secret = True
+    transport = "apprise"
+
+
+FORMATS: dict[str, Format] = {
+    f.name: f for f in (HealthdFormat(), SlackFormat(), StandardFormat(), AppriseFormat())
+}
+# the formats an http(s) webhook URL may take
+HTTP_FORMATS: tuple[str, ...] = tuple(n for n, f in FORMATS.items() if f.transport == "http")
 DEFAULT = HealthdFormat.name
 
 

@@ -1,5 +1,7 @@
 """The outbox sender: sign, POST, back off; at least once, across restarts. What goes on
-the wire is the subscriber's format's (healthd/notify/formats.py).
+the wire is the target's format's (healthd/notify/formats.py): an HTTP POST, or a message
+sent by Apprise (healthd/notify/apprise_target.py). ``attempt`` is one attempt at one
+target, shared with `healthd notifications test`.
 
 A delivery is retried with exponential backoff and jitter until the receiver answers
 2xx, or MAX_ATTEMPTS have failed (2 h 4 min to 4 h 8 min of waiting between them, see
@@ -15,14 +17,14 @@ import asyncio
 import logging
 import random
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 
-from healthd.core.secrets import SecretError, resolve
+from healthd.core.secrets import SecretError, resolve, safe_url
 from healthd.core.selfmetrics import SelfMetrics
-from healthd.notify import formats
-from healthd.notify.urls import origin, without_path
+from healthd.notify import apprise_target, formats, message
+from healthd.notify.urls import by_reference, origin, without_path
 from healthd.plugins import httpclient
 from healthd.store.facade import Store
 from healthd.store.writer import Unavailable
@@ -83,11 +85,99 @@ def request_for(d: dict[str, Any], now: float | None = None) -> tuple[bytes, dic
     return body, fmt.headers(str(d["delivery_id"]), d["event"], body, secret, at)
 
 
+class Answer(NamedTuple):
+    """What became of one attempt: ``error`` is None when the target accepted it; ``text``
+    is what it answered (both fit to show: no URL path, nothing of a URL by reference)."""
+
+    error: str | None
+    status: int | None  # the HTTP status, when an HTTP receiver answered
+    text: str
+
+
+def target_url(d: dict[str, Any]) -> str:
+    """The target's URL: inline, or read now from its reference (raises SecretError)."""
+    if d.get("url_ref"):
+        return str(resolve(d["url_ref"])).strip()
+    return str(d["url"])
+
+
+def _shown(text: str, d: dict[str, Any], url: str) -> str:
+    """``text`` about ``url`` as it may be stored, logged and printed."""
+    if not d.get("url_ref"):
+        return without_path(text, url)
+    where = by_reference(d["url_ref"])
+    for form in (url, safe_url(url), origin(url)):
+        text = text.replace(form, where)
+    return apprise_target.scrub(text, url)
+
+
+async def attempt(
+    d: dict[str, Any], public_url: str | None = None, timeout: float = POST_TIMEOUT
+) -> Answer:
+    """One attempt at delivery ``d`` (an outbox row joined with its target)."""
+    try:
+        url = target_url(d)
+    except SecretError as exc:
+        return Answer(str(exc), None, str(exc))
+    fmt = formats.get(d.get("format"))
+    if fmt.transport == "apprise":
+        if url.startswith(("http://", "https://")):
+            err = "an http(s) URL is a webhook: give it a webhook format, or use json://"
+            return Answer(err, None, err)
+        msg = message.compose(d["payload"], public_url)
+        kind = apprise_target.notify_type(d["payload"])
+        out = await apprise_target.send(url, msg, kind, timeout)
+        text = _shown(out.answer, d, url)
+        return Answer(None if out.ok else text, None, text)
+    answer = await _http(d, url, timeout)
+    return answer._replace(
+        error=None if answer.error is None else _shown(answer.error, d, url),
+        text=_shown(answer.text, d, url),
+    )
+
+
+async def _http(d: dict[str, Any], url: str, timeout: float) -> Answer:
+    try:
+        body, headers = request_for(d)
+    except (SecretError, ValueError) as exc:
+        return Answer(str(exc), None, str(exc))
+    if not url.startswith(("http://", "https://")):
+        err = "a webhook URL must start with http:// or https://"
+        return Answer(err, None, err)
+    try:
+        async with httpclient.session().post(
+            url,
+            data=body,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+            # a redirect is a failed delivery: following a 301/302 turns the POST into
+            # a GET without the body, and the event would count as delivered
+            allow_redirects=False,
+        ) as resp:
+            said = f"HTTP {resp.status}"
+            if 200 <= resp.status < 300:
+                return Answer(None, resp.status, said)
+            if 300 <= resp.status < 400:
+                said += " (a redirect: not followed; use the final URL)"
+                return Answer(said, resp.status, said)
+            # the receiver's own words (Alertmanager's, Slack's "invalid_payload") say why;
+            # the delivery log shows them beside the status
+            answer = answer_text(await resp.content.read(ANSWER_CHARS * 4))
+            if answer:
+                said += f": {answer}"
+            return Answer(said, resp.status, said)
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        err = httpclient.describe_error(exc, url, timeout)[1]
+        return Answer(err, None, err)
+
+
 class Sender:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.wake = asyncio.Event()
         self.metrics: SelfMetrics | None = None
+        # the status page's address, for the link in a person's message (HEALTHD_PUBLIC_URL)
+        self.public_url: str | None = None
 
     async def run_once(self) -> int:
         """Send what is due; return how many were attempted."""
@@ -112,7 +202,7 @@ class Sender:
             self._count("given_up" if give_up else "failed")
             retry = None if give_up else backoff(d["attempts"])
             await self.store.delivery_failed(d["id"], error, retry, d.get("last_status"))
-            where = origin(d["url"])
+            where = origin(d["url"], d.get("url_ref"))
             if give_up:
                 log.error(
                     "webhook %s: gave up on delivery %s after %d attempts%s: %s",
@@ -132,28 +222,6 @@ class Sender:
             self.metrics.delivery(outcome)
 
     async def _post(self, d: dict[str, Any]) -> str | None:
-        try:
-            body, headers = request_for(d)
-        except (SecretError, ValueError) as exc:
-            return str(exc)
-        try:
-            async with httpclient.session().post(
-                d["url"],
-                data=body,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT),
-                # a redirect is a failed delivery: following a 301/302 turns the POST into
-                # a GET without the body, and the event would count as delivered
-                allow_redirects=False,
-            ) as resp:
-                d["last_status"] = resp.status  # for the delivery log
-                if 200 <= resp.status < 300:
-                    return None
-                if 300 <= resp.status < 400:
-                    return f"HTTP {resp.status} (a redirect: not followed; use the final URL)"
-                # the receiver's own words (Alertmanager's, Slack's "invalid_payload")
-                # say why; the delivery log shows them beside the status
-                answer = answer_text(await resp.content.read(ANSWER_CHARS * 4))
-                return f"HTTP {resp.status}: {answer}" if answer else f"HTTP {resp.status}"
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            return httpclient.describe_error(exc, d["url"], POST_TIMEOUT)[1]
+        answer = await attempt(d, self.public_url)
+        d["last_status"] = answer.status  # for the delivery log
+        return answer.error

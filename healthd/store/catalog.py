@@ -221,14 +221,26 @@ def add_webhook(url: str, target: str, secret_ref: dict[str, str] | None, events
 def list_webhooks(url: str) -> list[dict[str, Any]]:
     with connect(url) as conn:
         return conn.execute(
-            "SELECT w.id, w.url, w.secret_ref, w.events, w.enabled, w.created_at, w.to_statuses,"
-            " w.source_ids, w.format,"
+            "SELECT w.id, w.url, w.url_ref, w.secret_ref, w.events, w.enabled, w.created_at,"
+            " w.to_statuses, w.source_ids, w.format,"
             " count(o.id) FILTER (WHERE o.delivered_at IS NULL AND o.gave_up_at IS NULL)"
             " AS pending,"
             " count(o.id) FILTER (WHERE o.gave_up_at IS NOT NULL) AS failed"
             " FROM webhooks w LEFT JOIN webhook_outbox o ON o.webhook_id = w.id"
             " GROUP BY w.id ORDER BY w.id"
         ).fetchall()
+
+
+def get_webhook(url: str, webhook_id: int) -> dict[str, Any]:
+    """One target, as the sender reads it (healthd/store/outbox.py's claim)."""
+    with connect(url) as conn:
+        row = conn.execute(
+            "SELECT id, url, url_ref, secret_ref, format FROM webhooks WHERE id = %s",
+            (webhook_id,),
+        ).fetchone()
+    if row is None:
+        raise NotFound(f"no webhook with id {webhook_id}")
+    return row
 
 
 def remove_webhook(url: str, webhook_id: int) -> None:
@@ -242,20 +254,24 @@ def remove_webhook(url: str, webhook_id: int) -> None:
 
 def add_routed_webhook(
     url: str,
-    target: str,
+    target: str | None,
     secret_ref: dict[str, str] | None,
     events: list[str],
     to_statuses: list[str] | None,
     source_ids: list[str] | None,
     fmt: str,
+    url_ref: dict[str, str] | None = None,
 ) -> int:
+    """A target; ``target`` is its URL, or None when ``url_ref`` names where the daemon
+    reads it (then the URL is never stored)."""
     with connect(url) as conn:
         _require_sources(conn, source_ids or [], "--sources")
         row = conn.execute(
-            "INSERT INTO webhooks (url, secret_ref, events, to_statuses, source_ids, format)"
-            " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+            "INSERT INTO webhooks (url, url_ref, secret_ref, events, to_statuses, source_ids,"
+            " format) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
             (
                 target,
+                Jsonb(url_ref) if url_ref else None,
                 Jsonb(secret_ref) if secret_ref else None,
                 events,
                 to_statuses,

@@ -26,7 +26,8 @@ def query(
     if before_id is not None:
         where.append("o.id < %(before)s")
     sql = (
-        "SELECT o.id, o.delivery_id::text AS delivery_id, o.webhook_id, w.url, w.format,"
+        "SELECT o.id, o.delivery_id::text AS delivery_id, o.webhook_id, w.url, w.url_ref,"
+        " w.format,"
         f" o.event, o.history_id, o.payload->>'source_id' AS source_id, {STATE} AS state,"
         " o.attempts, o.last_status, o.last_error,"
         " CASE WHEN o.delivered_at IS NULL AND o.gave_up_at IS NULL"

@@ -21,8 +21,8 @@ class Outbox:
             " FROM webhooks w WHERE w.id = o.webhook_id AND o.id IN ("
             "  SELECT id FROM webhook_outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL"
             "  AND next_attempt_at <= now() ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
-            " RETURNING o.id, o.delivery_id, o.event, o.payload, o.attempts, w.url, w.secret_ref,"
-            " w.format",
+            " RETURNING o.id, o.delivery_id, o.event, o.payload, o.attempts, w.url, w.url_ref,"
+            " w.secret_ref, w.format",
             (lease_s, limit),
         )
 

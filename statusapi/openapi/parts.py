@@ -177,7 +177,11 @@ SCHEMAS: dict[str, Any] = {
             "id": {"type": "integer"},
             "delivery_id": {"type": "string", "description": "X-Healthd-Delivery / webhook-id"},
             "webhook_id": {"type": "integer"},
-            "url": {"type": "string", "description": "scheme://host[:port] only"},
+            "url": {
+                "type": "string",
+                "description": "scheme://host[:port] only (scheme://… where an Apprise URL's"
+                " host is its token), or where a URL given by reference is read: (URL in $NAME)",
+            },
             "format": {"type": "string", "enum": list(FORMATS)},
             "event": {"type": "string"},
             "history_id": {"type": "integer"},
