@@ -19,10 +19,9 @@ import random
 import time
 from typing import Any, NamedTuple
 
-import aiohttp
-
 from healthd.core.secrets import SecretError, resolve, safe_url
 from healthd.core.selfmetrics import SelfMetrics
+from healthd.http import CurlError
 from healthd.notify import apprise_target, formats, message
 from healthd.notify.urls import by_reference, origin, without_path
 from healthd.plugins import httpclient
@@ -145,30 +144,36 @@ async def _http(d: dict[str, Any], url: str, timeout: float) -> Answer:
         err = "a webhook URL must start with http:// or https://"
         return Answer(err, None, err)
     try:
-        async with httpclient.session().post(
+        # libcurl, as the probes (healthd/http/engine.py): a fresh connection, no proxy from
+        # the environment, no cookies; and no redirect followed: following a 301/302 turns
+        # the POST into a GET without the body, and the event would count as delivered
+        resp, _, _ = await httpclient.fetch(
             url,
-            data=body,
+            timeout,
+            method="POST",
             headers=headers,
-            timeout=aiohttp.ClientTimeout(total=timeout),
-            # a redirect is a failed delivery: following a 301/302 turns the POST into
-            # a GET without the body, and the event would count as delivered
-            allow_redirects=False,
-        ) as resp:
-            said = f"HTTP {resp.status}"
-            if 200 <= resp.status < 300:
-                return Answer(None, resp.status, said)
-            if 300 <= resp.status < 400:
-                said += " (a redirect: not followed; use the final URL)"
-                return Answer(said, resp.status, said)
-            # the receiver's own words (Alertmanager's, Slack's "invalid_payload") say why;
-            # the delivery log shows them beside the status
-            answer = answer_text(await resp.content.read(ANSWER_CHARS * 4))
-            if answer:
-                said += f": {answer}"
-            return Answer(said, resp.status, said)
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            follow=False,
+            body=body,
+            keep_body=True,
+            body_limit=ANSWER_CHARS * 4,
+        )
+    except ValueError as exc:  # a header that would break the request apart
+        return Answer(str(exc), None, str(exc))
+    except (TimeoutError, CurlError) as exc:
         err = httpclient.describe_error(exc, url, timeout)[1]
         return Answer(err, None, err)
+    said = f"HTTP {resp.status}"
+    if 200 <= resp.status < 300:
+        return Answer(None, resp.status, said)
+    if 300 <= resp.status < 400:
+        said += " (a redirect: not followed; use the final URL)"
+        return Answer(said, resp.status, said)
+    # the receiver's own words (Alertmanager's, Slack's "invalid_payload") say why; the
+    # delivery log shows them beside the status
+    answer = answer_text(resp.body)
+    if answer:
+        said += f": {answer}"
+    return Answer(said, resp.status, said)
 
 
 class Sender:

@@ -1,13 +1,11 @@
-"""What the HTTP plugins and the webhook sender (healthd/notify/sender.py) share: the
-words for a failed request, and the sender's aiohttp session (one per event loop). Public,
-though it lives among the plugins.
+"""What the HTTP plugins and the webhook sender (healthd/notify/sender.py) share: a
+request through libcurl that follows redirects itself (``fetch``), and the words for a
+failed request. Public, though it lives among the plugins.
 
-The probes' requests go through libcurl (healthd/http/engine.py); the sender still posts
-with aiohttp. Both keep the same rules: a fresh TCP connection per request (force_close
-here, FRESH_CONNECT there): a health check that rides a pooled keep-alive connection would
-not notice a listener that stopped accepting. No cookie jar either: each request starts as
-a stranger, so a cookie one answer sets (a login session, say) never rides along on the
-next one (it also spares the jar's lookup on every request).
+Every request goes through libcurl (healthd/http/engine.py) on a fresh TCP connection: a
+health check that rides a pooled keep-alive connection would not notice a listener that
+stopped accepting. No cookies either: each request starts as a stranger, so a cookie one
+answer sets (a login session, say) never rides along on the next one.
 """
 
 from __future__ import annotations
@@ -16,12 +14,10 @@ import asyncio
 import errno
 import os
 import re
-import ssl
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import pycurl
 
 from healthd.core.phases import Phases
@@ -33,75 +29,24 @@ from healthd.http.wire import userinfo
 MAX_REDIRECTS = 10
 REDIRECTS = (301, 302, 303, 307, 308)
 
-_sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
-
-
-def session() -> aiohttp.ClientSession:
-    loop = asyncio.get_running_loop()
-    s = _sessions.get(loop)
-    if s is None or s.closed:
-        connector = aiohttp.TCPConnector(limit=0, force_close=True, ttl_dns_cache=10)
-        s = aiohttp.ClientSession(
-            connector=connector,
-            trust_env=False,
-            headers={"User-Agent": "healthd"},
-            cookie_jar=aiohttp.DummyCookieJar(),
-        )
-        _sessions[loop] = s
-    return s
-
 
 async def close_session() -> None:
-    """Close this loop's aiohttp session and its libcurl engine (at the loop's end)."""
+    """Close this loop's libcurl engine (at the loop's end)."""
     await close_engine()
-    loop = asyncio.get_running_loop()
-    s = _sessions.pop(loop, None)
-    if s is not None:
-        await s.close()
-
-
-def ssl_context(verify: bool, ca_file: str | None = None) -> ssl.SSLContext | bool:
-    if not verify:
-        return False
-    if ca_file:
-        return ssl.create_default_context(cafile=ca_file)
-    return True
 
 
 def describe_error(exc: BaseException, url: str, timeout: float) -> tuple[str, str]:
     """(status, message) for an exception raised while reaching ``url``; the message never
-    carries aiohttp's own text, which can quote the URL with its credentials."""
+    carries libcurl's own text, which can quote the URL with its credentials."""
     where = safe_url(url)
     if isinstance(exc, CurlError):
         return _curl_error(exc, where, timeout, url)
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError | aiohttp.ServerTimeoutError):
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return DISCONNECTED, f"timed out after {timeout:g} s ({where})"
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return (
-            DISCONNECTED,
-            f"TLS certificate rejected: {_reason(exc.certificate_error)} ({where})",
-        )
-    if isinstance(exc, aiohttp.ClientSSLError):
-        return DISCONNECTED, f"TLS handshake failed ({where})"
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return DISCONNECTED, f"DNS lookup failed for {exc.host} ({where})"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return DISCONNECTED, f"{_os_reason(exc.os_error)} ({where})"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return DISCONNECTED, f"server closed the connection ({where})"
-    if isinstance(exc, aiohttp.InvalidURL):
-        return ERROR, "invalid URL"
-    if isinstance(exc, aiohttp.TooManyRedirects):
-        return ERROR, f"too many redirects ({where})"
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return ERROR, f"bad response: HTTP {exc.status} ({where})"
-    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientOSError):
-        return DISCONNECTED, f"connection broken while reading ({where})"
     return ERROR, f"{type(exc).__name__} ({where})"
 
 
-# libcurl's result codes, worded as the aiohttp errors above are: the same words for the
-# same failure, whichever client met it
+# libcurl's result codes, in the words healthd has always used for each failure
 _BROKEN = (
     pycurl.E_RECV_ERROR,
     pycurl.E_SEND_ERROR,
@@ -165,20 +110,6 @@ def _host(url: str) -> str:
         return urlsplit(url).hostname or ""
     except ValueError:
         return ""
-
-
-def _os_reason(err: OSError) -> str:
-    if isinstance(err, ConnectionRefusedError):
-        return "connection refused"
-    if err.strerror:
-        return err.strerror.lower()
-    return type(err).__name__
-
-
-def _reason(err: Any) -> str:
-    return (
-        getattr(err, "verify_message", None) or getattr(err, "reason", None) or type(err).__name__
-    )
 
 
 class RedirectRefused(Exception):
@@ -251,16 +182,3 @@ async def fetch(
             continue
         return resp, total, first
     raise RedirectRefused(f"more than {MAX_REDIRECTS} redirects ({safe_url(url)})")
-
-
-async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
-    """At most ``limit`` bytes of the body, and whether there was more: a server that
-    answers with gigabytes costs this process ``limit`` bytes, not the whole answer."""
-    buf = bytearray()
-    while len(buf) <= limit:
-        chunk = await resp.content.read(min(65536, limit + 1 - len(buf)))
-        if not chunk:
-            return bytes(buf), False
-        buf += chunk
-    del buf[limit:]
-    return bytes(buf), True

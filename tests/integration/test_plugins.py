@@ -186,7 +186,7 @@ def test_no_probe_carries_a_cookie_another_probe_was_given() -> None:
 
     srv = ThreadingHTTPServer(("127.0.0.1", 0), SetsCookie)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
-    # a host name, not an IP: aiohttp's default jar keeps cookies only for names
+    # a host name, not an IP: a cookie jar (aiohttp's did) keeps cookies only for names
     url = f"http://localhost:{srv.server_address[1]}/"
 
     async def twice() -> list[ProbeResult]:
