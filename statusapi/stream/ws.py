@@ -1,5 +1,6 @@
 """GET /api/v1/ws: the stream's events over a WebSocket, as JSON text frames
-{"id", "event", "data"} (the same id, event name and data as the SSE stream), resumable
+{"id", "event", "data"} (the same id, event name and data as the SSE stream, both
+rendered from the event by sse.Event, never one from the other's text), resumable
 with ?after=ID. Fed by the SSE stream's per-worker broadcaster: one tail of the history
 table per worker, however many clients listen on either.
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 from simple_websocket import ConnectionClosed, Server  # type: ignore[import-untyped]
 
@@ -27,18 +27,6 @@ bp = Blueprint("ws", __name__)
 
 PING_S = 25  # keeps proxies from timing the connection out, and finds clients that left
 WAIT_S = 1.0  # how often a quiet connection checks that its client is still there
-
-
-def frame(sse_text: str) -> str:
-    """The SSE event's id, name and data as one JSON text frame."""
-    fields: dict[str, str] = {}
-    for line in sse_text.splitlines():
-        key, _, value = line.partition(": ")
-        fields[key] = value
-    return (
-        f'{{"id":{int(fields["id"])},"event":{orjson.dumps(fields["event"]).decode()},'
-        f'"data":{fields["data"]}}}'
-    )
 
 
 class _Done(Response):
@@ -78,25 +66,19 @@ def ws() -> Response:
     return _Done(sock.mode)
 
 
-def _backlog(last: int) -> list[tuple[int, str]]:
-    # one page at a time, never the whole history in memory (?after=0 of a long one)
-    rows = queries.events_after(last, stream.PAGE)
-    return [(r["id"], stream.format_event(r)) for r in rows]
-
-
 def _serve(app: Flask, sock: Server, last: int) -> None:
     b = stream.broadcaster(app)  # subscribed by ws(), which unsubscribes
     while sock.connected:
         items = b.after(last, WAIT_S)
         if items is None:
             try:
-                items = _backlog(last)
+                items = stream.backlog(last)
             except ApiError:
                 return  # database gone: the client reconnects with ?after=
             if not items:
                 last = max(last, b.complete_after or last)
                 continue
-        for event_id, text in items:
-            if event_id > last:
-                sock.send(frame(text))
-                last = event_id
+        for event in items:
+            if event.id > last:
+                sock.send(event.frame)
+                last = event.id
