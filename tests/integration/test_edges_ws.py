@@ -4,12 +4,15 @@ that close normally, and an empty STATUSAPI_TOKENS, all under a real gunicorn.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import socket
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +21,15 @@ from typing import Any
 import psycopg
 import pytest
 from simple_websocket import Client  # type: ignore[import-untyped]
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (
+    AcceptConnection,
+    CloseConnection,
+    Ping,
+    Pong,
+    Request,
+    TextMessage,
+)
 
 from tests.fix_procs import DaemonProcess, Gunicorn, wait_for
 from tests.fix_servers import Request as HttpRequest
@@ -159,6 +171,168 @@ def test_target_words_with_unicode_line_breaks_reach_every_client_exactly(
             daemon.stop()
         fake.close()
     assert "Traceback" not in api.log_path.read_text()
+
+
+# -- 4: a client that floods the WebSocket ------------------------------------------------
+
+
+def worker_pid(g: Gunicorn) -> int:
+    def only_child() -> int | None:
+        path = Path(f"/proc/{g.proc.pid}/task/{g.proc.pid}/children")
+        kids = path.read_text().split()
+        return int(kids[0]) if len(kids) == 1 else None
+
+    pid = wait_for(only_child, what="gunicorn's worker")
+    assert isinstance(pid, int)
+    return pid
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+class RawClient:
+    """A WebSocket client on wsproto that can send pre-built frames as fast as the socket
+    takes them, while a thread reads what the server says (its close code)."""
+
+    def __init__(self, port: int, path: str = "/api/v1/ws") -> None:
+        self.conn = WSConnection(ConnectionType.CLIENT)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.sendall(self.conn.send(Request(host="127.0.0.1", target=path)))
+        self.close_code: int | None = None
+        self.pongs = 0
+        self.texts: list[str] = []
+        self.eof = threading.Event()
+        accepted = False
+        while not accepted:
+            data = self.sock.recv(65536)
+            assert data, "closed during the handshake"
+            self.conn.receive_data(data)
+            accepted = any(isinstance(e, AcceptConnection) for e in self.conn.events())
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                self.eof.set()
+                return
+            self.conn.receive_data(data)
+            for e in self.conn.events():
+                if isinstance(e, CloseConnection) and self.close_code is None:
+                    self.close_code = e.code
+                elif isinstance(e, Pong):
+                    self.pongs += 1
+                elif isinstance(e, TextMessage):
+                    self.texts.append(e.data)
+
+    def frame(self, text: str) -> bytes:
+        return self.conn.send(TextMessage(data=text))
+
+    def close(self) -> None:
+        # shutdown first: a close() alone sends no FIN while our reader is inside recv()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+
+
+def test_a_flooding_client_is_closed_and_the_worker_stays_small(
+    api: Gunicorn, db: psycopg.Connection[Any]
+) -> None:
+    good = Client.connect(f"ws://127.0.0.1:{api.port}/api/v1/ws")
+    flooder = RawClient(api.port)
+    try:
+        pid = worker_pid(api)
+        before = rss_mib(pid)
+        blob = flooder.frame("x" * 4000) * 256  # 1 MiB of small, valid messages
+        flooder.sock.settimeout(0.5)
+        sent, deadline = 0, time.monotonic() + 5
+        while sent < 96 << 20 and time.monotonic() < deadline and not flooder.eof.is_set():
+            try:
+                flooder.sock.sendall(blob)
+                sent += len(blob)
+            except TimeoutError:
+                continue  # the server reads slower than we write: keep pushing
+            except OSError:
+                break  # the server closed on us
+        grown = rss_mib(pid) - before
+        said = f"the worker grew {grown:.0f} MiB ({sent >> 20} MiB sent)"
+        assert grown < 16, said
+        wait_for(flooder.eof.is_set, timeout=5, what="the server to close the flooder")
+        assert flooder.close_code in (1008, 1009), (flooder.close_code, said)
+        # one message over the limit is closed at once, as too big
+        big = RawClient(api.port)
+        try:
+            big.sock.sendall(big.frame("y" * 65536))
+            wait_for(big.eof.is_set, timeout=5, what="the server to close the big sender")
+            assert big.close_code == 1009
+        finally:
+            big.close()
+        # a client that pings now and then and says a few words is kept, and answered
+        chatty = RawClient(api.port)
+        try:
+            for i in range(8):
+                chatty.sock.sendall(chatty.conn.send(Ping(payload=b"%d" % i)))
+                chatty.sock.sendall(chatty.frame("hello"))
+            wait_for(lambda: chatty.pongs >= 8, timeout=5, what="the pongs")
+            # the well-behaved clients on the same worker are still served
+            row = db.execute(
+                "INSERT INTO status_history (source_id, from_status, to_status)"
+                " VALUES ('web', 'unknown', 'connected') RETURNING id"
+            ).fetchone()
+            assert row is not None
+            assert receive(good, 1)[0]["id"] == row[0]
+            wait_for(lambda: chatty.texts, timeout=5, what="the event on the chatty client")
+            assert json.loads(chatty.texts[0])["id"] == row[0]
+            assert chatty.close_code is None and not chatty.eof.is_set()
+        finally:
+            chatty.close()
+    finally:
+        flooder.close()
+        good.close()
+
+
+# -- 12: a normal close is not an error ---------------------------------------------------
+
+
+def ws_requests(port: int) -> dict[str, float]:
+    """statusapi_requests_total for /api/v1/ws, by code."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("statusapi_requests_total{") and 'route="/api/v1/ws"' in line:
+            code = re.search(r'code="([^"]+)"', line)
+            assert code is not None
+            out[code[1]] = out.get(code[1], 0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def test_clients_that_close_normally_are_no_error(api: Gunicorn) -> None:
+    for _ in range(3):  # simple-websocket's client: a close frame, then its socket shut
+        Client.connect(f"ws://127.0.0.1:{api.port}/api/v1/ws").close()
+    # a client that waits for the server's answer to its close, as browsers do
+    polite = RawClient(api.port)
+    try:
+        polite.sock.sendall(polite.conn.send(CloseConnection(code=1000, reason="bye")))
+        wait_for(polite.eof.is_set, timeout=5, what="the server to end the connection")
+        assert polite.close_code == 1000
+    finally:
+        polite.close()
+    counts = wait_for(
+        lambda: (c := ws_requests(api.port)) and sum(c.values()) >= 4 and c,
+        what="the four WebSocket requests in /metrics",
+    )
+    assert counts == {"200": 4}, counts
+    log = api.log_path.read_text()
+    assert "Traceback" not in log and "Error handling request" not in log, log
 
 
 # -- 13: STATUSAPI_TOKENS set but holding no token ------------------------------------------
