@@ -371,3 +371,35 @@ def test_empty_tokens_stop_gunicorn_in_one_line(db_url: str, raw: str, tmp_path:
     assert "Traceback" not in text, text
     lines = [ln for ln in text.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("STATUSAPI_TOKENS: "), text
+
+
+# -- the handshake is checked before the upgrade, and answered in JSON ----------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "status", "needle"),
+    [
+        (
+            b"Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+            426,
+            b"13",
+        ),
+        (b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: c2hvcnQ=\r\n", 400, b"Key"),
+        (b"Sec-WebSocket-Version: 13\r\n", 400, b"Key"),
+    ],
+)
+def test_a_wrong_handshake_is_json_before_the_upgrade(
+    api: Gunicorn, extra: bytes, status: int, needle: bytes
+) -> None:
+    with socket.create_connection(("127.0.0.1", api.port), timeout=10) as s:
+        s.sendall(
+            b"GET /api/v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\n" + extra + b"\r\n"
+        )
+        buf = b""
+        while b"}}" not in buf:
+            chunk = s.recv(4096)
+            assert chunk, buf
+            buf += chunk
+    assert buf.startswith(b"HTTP/1.1 %d" % status), buf
+    assert b"application/json" in buf and needle in buf.partition(b"\r\n\r\n")[2], buf
