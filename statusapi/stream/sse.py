@@ -10,13 +10,14 @@ table, so nothing is missed.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
@@ -39,7 +40,7 @@ class Broadcaster:
     def __init__(self, app: Flask) -> None:
         self.app = app
         self.cond = threading.Condition()
-        self.ring: deque[tuple[int, str]] = deque(maxlen=RING)
+        self.ring: deque[Event] = deque(maxlen=RING)
         self.complete_after: int | None = None  # the ring holds every event with id > this
         self.head = 0
         self.subscribers = 0
@@ -65,7 +66,7 @@ class Broadcaster:
             self.subscribe()
             return True
 
-    def after(self, last: int, timeout: float) -> list[tuple[int, str]] | None:
+    def after(self, last: int, timeout: float) -> list[Event] | None:
         """Events with id > last (waiting up to ``timeout``); None when the ring no longer
         covers ``last`` and the caller must read the table."""
         deadline = time.monotonic() + timeout
@@ -75,7 +76,7 @@ class Broadcaster:
                     if self.complete_after is not None:
                         return None
                 elif self.head > last:
-                    return [e for e in self.ring if e[0] > last]
+                    return [e for e in self.ring if e.id > last]
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return []
@@ -113,15 +114,43 @@ class Broadcaster:
         with self.cond:
             for r in rows:
                 if len(self.ring) == self.ring.maxlen:
-                    self.complete_after = self.ring[0][0]
-                self.ring.append((r["id"], format_event(r)))
+                    self.complete_after = self.ring[0].id
+                self.ring.append(Event.of(r))
             self.head = rows[-1]["id"]
             self.cond.notify_all()
 
 
-def format_event(row: dict[str, Any]) -> str:
-    kind = "status" if row["event"] == TRANSITION else "flapping"
-    return f"id: {row['id']}\nevent: {kind}\ndata: {dumps(shapes.event(row))}\n\n"
+# Line breaks JSON may carry raw inside a string (orjson leaves them so) that readers
+# splitting on every Unicode line break (Python's str.splitlines, some SSE clients) would
+# cut a data: line at. The SSE format itself ends lines at CR and LF only, which orjson
+# always escapes; these are escaped too, so no reader can see a line end in the data.
+_LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\u0085": "\\u0085"})
+
+
+@dataclass(frozen=True)
+class Event:
+    """One history row as the streams send it, rendered from the row, never re-read from
+    another rendering: ``sse`` for /api/v1/stream and ``frame`` for /api/v1/ws carry the
+    same id, event name and data."""
+
+    id: int
+    kind: str  # the SSE event name: "status" (a transition) or "flapping"
+    data: str  # the row's JSON (shapes.event), with no line break left raw
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> Event:
+        kind = "status" if row["event"] == TRANSITION else "flapping"
+        return cls(int(row["id"]), kind, dumps(shapes.event(row)).translate(_LINE_BREAKS))
+
+    # rendered once per event, however many clients it goes to (the ring keeps both)
+    @cached_property
+    def sse(self) -> str:
+        return f"id: {self.id}\nevent: {self.kind}\ndata: {self.data}\n\n"
+
+    @cached_property
+    def frame(self) -> str:
+        """The WebSocket text frame: {"id", "event", "data"}."""
+        return f'{{"id":{self.id},"event":"{self.kind}","data":{self.data}}}'
 
 
 def broadcaster(app: Flask) -> Broadcaster:
@@ -208,14 +237,10 @@ class _Subscription:
         self.b.unsubscribe()
 
 
-def _backlog(last: int) -> Iterator[tuple[int, str]]:
-    while True:
-        rows = queries.events_after(last, PAGE)
-        for r in rows:
-            yield r["id"], format_event(r)
-        if len(rows) < PAGE:
-            return
-        last = rows[-1]["id"]
+def backlog(last: int) -> list[Event]:
+    """One page of events after ``last`` from the table (a client behind the ring): never
+    the whole backlog in memory (a Last-Event-ID: 0 client of a long history)."""
+    return [Event.of(r) for r in queries.events_after(last, PAGE)]
 
 
 def client_gone(sock: Any) -> bool:
@@ -246,7 +271,7 @@ def _events(app: Flask, last: int, sub: _Subscription, sock: Any = None) -> Iter
                     # behind the ring: one page from the table at a time, never the whole
                     # backlog in memory (a Last-Event-ID: 0 client of a long history)
                     try:
-                        items = list(itertools.islice(_backlog(last), PAGE))
+                        items = backlog(last)
                     except ApiError:
                         return  # database gone: the client reconnects with Last-Event-ID
                     if not items:
@@ -258,10 +283,10 @@ def _events(app: Flask, last: int, sub: _Subscription, sock: Any = None) -> Iter
                         quiet_since = time.monotonic()
                         yield ": keepalive\n\n"
                     continue
-                for event_id, text in items:
-                    if event_id > last:
-                        last = event_id
-                        yield text
+                for event in items:
+                    if event.id > last:
+                        last = event.id
+                        yield event.sse
                 quiet_since = time.monotonic()
         finally:
             sub.release()

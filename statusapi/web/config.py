@@ -40,6 +40,7 @@ class ApiSettings:
     default_fall: int = 3
 
 
+TOKENS_VAR = "STATUSAPI_TOKENS"
 _ENV: dict[str, Var] = {
     # env var -> (ApiSettings field, reader, meaning); one line per variable
     "STATUSAPI_DATABASE_URL": Var(
@@ -47,10 +48,11 @@ _ENV: dict[str, Var] = {
         text,
         "the API's connection (default: HEALTHD_DATABASE_URL); the read-only role or a standby",
     ),
-    "STATUSAPI_TOKENS": Var(
+    TOKENS_VAR: Var(
         "tokens",
         words,
-        "comma-separated bearer tokens; when set, every route but /healthz needs one",
+        "comma-separated bearer tokens; when set, every route but /healthz needs one"
+        "; set but holding none (empty, blanks, commas) it stops the API at start",
     ),
     "STATUSAPI_AI_SOURCE_ID": Var("ai_source_id", text, "the source behind the /api/ai/* routes"),
     "STATUSAPI_CORS_ORIGINS": Var(
@@ -109,6 +111,7 @@ def load(environ: Mapping[str, str] | None = None) -> ApiSettings:
     try:
         daemon = settings.load(env)
         api = ApiSettings(**settings.read(_ENV, env))
+        _tokens_given(env)
     except ConfigError as exc:
         raise BadSetting(exc.field, exc.problem, exc.where) from None
     return replace(
@@ -117,6 +120,20 @@ def load(environ: Mapping[str, str] | None = None) -> ApiSettings:
         default_rise=daemon.rise,
         default_fall=daemon.fall,
     )
+
+
+def _tokens_given(env: Mapping[str, str]) -> None:
+    """STATUSAPI_TOKENS set to blanks or commas only is refused, not read as unset: the
+    operator meant to require tokens (a template whose value came out empty, a stray
+    comma), and serving every route to anyone would be the quiet failure. The other
+    variables take a blank value for "unset"; this one fails closed."""
+    raw = env.get(TOKENS_VAR)
+    if raw is not None and not words(TOKENS_VAR, raw):
+        raise ConfigError(
+            TOKENS_VAR,
+            "is set but holds no token; give comma-separated tokens, or unset it to serve"
+            " without authentication",
+        )
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

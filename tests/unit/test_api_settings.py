@@ -55,3 +55,14 @@ def test_bad_value_fails_app_creation_in_one_line(
     message = str(err.value)
     assert message.startswith(f"{name}: ") and repr(raw) in message and "\n" not in message
     assert err.value.__suppress_context__  # no chained traceback behind the one line
+
+
+@pytest.mark.parametrize("raw", ["", " ", ",", " , ,"])
+def test_tokens_set_but_empty_are_refused(raw: str) -> None:
+    """Not read as "no tokens, no auth": the operator meant to require one."""
+    with pytest.raises(ConfigError) as err:
+        config.load({"STATUSAPI_TOKENS": raw})
+    message = str(err.value)
+    assert message.startswith("STATUSAPI_TOKENS: is set but holds no token") and "\n" not in message
+    assert config.load({}).tokens == ()  # unset: no auth, as before
+    assert config.load({"STATUSAPI_TOKENS": " a, ,b "}).tokens == ("a", "b")
