@@ -1,9 +1,9 @@
 """Dependencies between sources: checked before anything is stored. Pure.
 
 A child's failure while a parent is not connected is recorded but pages nobody (the
-daemon's transition write decides that in SQL, with ``silences``); here: that every
-parent exists and that the graph has no cycle, since a cycle would let two sources
-silence each other.
+daemon's transition write decides that in SQL, healthd/store/parents.py; a disabled
+parent counts as absent); here: that every parent exists and that
+the graph has no cycle, since a cycle would let two sources silence each other.
 """
 
 from __future__ import annotations
@@ -11,18 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from healthd.core.errors import ConfigError
-from healthd.core.words import CONNECTED, sql_list
-
-
-def silences(parent: str, status: str | None = None) -> str:
-    """The SQL condition under which the data_sources row ``parent`` (an alias) silences
-    its children: enabled and not connected (``status``: the expression of its status,
-    its row's by default). A disabled parent counts as absent: it is never probed, so it
-    stays ``unknown`` for ever and would otherwise silence them for good. One condition
-    for the daemon's transition write (healthd/store/status.py) and the API's
-    ``unreachable_via`` (statusapi/data/queries.py)."""
-    st = status or f"{parent}.connection_status"
-    return f"({parent}.enabled AND {st} <> {sql_list((CONNECTED,))})"
 
 
 def parse_ids(raw: str) -> list[str]:

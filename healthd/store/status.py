@@ -30,10 +30,10 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from healthd.core import dependencies, rollups
+from healthd.core import rollups
 from healthd.core.phases import NAMES
 from healthd.core.words import CONNECTED, DOWN, FAILED, SUCCESS, TRANSITION, sql_list
-from healthd.store import rollbuf
+from healthd.store import parents, rollbuf
 from healthd.store.codec import Pending, ResultRow, obs_json, ts
 from healthd.store.leases import shard_of
 from healthd.store.rollbuf import Taken
@@ -186,7 +186,7 @@ WITH fence AS ({_LEASES}), ev AS (
     SELECT pr.id, array_agg(pr.pid ORDER BY pr.pid) AS parents
     FROM pairs pr JOIN data_sources p ON p.id = pr.pid
     LEFT JOIN ev pe ON pe.held AND pe.event = %(transition)s AND pe.id = pr.pid
-    WHERE {dependencies.silences("p", "coalesce(pe.to_status, p.connection_status)")}
+    WHERE {parents.silences("p", "coalesce(pe.to_status, p.connection_status)")}
     GROUP BY pr.id
 ), marked AS (
     -- recorded either way; marked so that no webhook goes out
