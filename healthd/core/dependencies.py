@@ -1,7 +1,8 @@
 """Dependencies between sources: checked before anything is stored. Pure.
 
 A child's failure while a parent is not connected is recorded but pages nobody (the
-daemon's transition write decides that in SQL); here: that every parent exists and that
+daemon's transition write decides that in SQL, healthd/store/parents.py; a disabled
+parent counts as absent); here: that every parent exists and that
 the graph has no cycle, since a cycle would let two sources silence each other.
 """
 

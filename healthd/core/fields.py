@@ -74,7 +74,7 @@ FIELDS: tuple[Column, ...] = (
     Column("rise", "integer", "operator", setting=True, daemon=True),
     Column("fall", "integer", "operator", setting=True, daemon=True),
     Column("retry_interval_s", "real", "operator", setting=True, daemon=True),
-    # parents: a failure while one is not connected is recorded but pages nobody
+    # parents: a failure while one (enabled) is not connected is recorded but pages nobody
     # (healthd/store/status.py marks it suppressed)
     Column(
         "depends_on",
@@ -115,7 +115,7 @@ FIELDS: tuple[Column, ...] = (
         {
             "type": "array",
             "items": STR,
-            "description": "the parents (depends_on) that are not connected now",
+            "description": "the parents (depends_on) that are enabled and not connected now",
         },
         cli=False,
         computed=True,

@@ -34,7 +34,7 @@ from healthd.daemon.sdnotify import Notifier
 from healthd.daemon.sourcesync import LEASE_TTL, LeaseBook, SourceSync
 from healthd.notify.sender import Sender
 from healthd.plugins import httpclient
-from healthd.store import retention
+from healthd.store import retention, uptimedays
 from healthd.store.facade import Store
 from healthd.store.keeper import LeaseKeeper
 from healthd.store.writer import Unavailable
@@ -56,6 +56,7 @@ MAX_BACKOFF = LEASE_TTL / 3
 PRUNE_EVERY = 600.0  # retention: a round of small batches this often (the first soon after start)
 PRUNE_FIRST = 5.0
 PRUNE_BATCHES = 100  # per round, at most: the rest waits for the next round
+UPTIME_DAYS_EVERY = 60.0  # the daily uptime rollup: a round of batches (same bound) this often
 
 
 class Daemon:
@@ -91,6 +92,7 @@ class Daemon:
         # worker reports its summary to it (over NOTIFY_SOCKET) instead of logging it
         self.supervised = supervised.supervisor_pid() is not None
         self.loop_turned_at = time.monotonic()
+        self.uptime_days = uptimedays.Roller()
         w = self.store.writer
         self.keeper = LeaseKeeper(
             w.url,
@@ -183,6 +185,18 @@ class Daemon:
             log.info("pruned %d rows older than %d days", total, self.settings.history_days)
 
     @quiet_job
+    async def job_uptime_days(self) -> None:
+        """The daily uptime rollup (healthd/store/uptimedays.py), a small batch at a time on
+        the writer thread, like retention."""
+        for _ in range(PRUNE_BATCHES):
+            if self.stopping.is_set():
+                return
+            n = await self.store.roll_uptime_days(self.uptime_days)
+            if n is None or n < uptimedays.BATCH:
+                return
+            await asyncio.sleep(0)
+
+    @quiet_job
     async def send_webhooks(self) -> None:
         while await self.sender.run_once() and not self.stopping.is_set():
             pass
@@ -224,6 +238,13 @@ class Daemon:
             "interval",
             seconds=PRUNE_EVERY,
             id="prune",
+            next_run_time=datetime.now(UTC) + timedelta(seconds=PRUNE_FIRST),
+        )
+        sch.add_job(
+            self.job_uptime_days,
+            "interval",
+            seconds=UPTIME_DAYS_EVERY,
+            id="uptime_days",
             next_run_time=datetime.now(UTC) + timedelta(seconds=PRUNE_FIRST),
         )
         sch.start()

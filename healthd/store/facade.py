@@ -25,7 +25,7 @@ from healthd.core import fields
 from healthd.core.debounce import Event
 from healthd.core.errors import first_line
 from healthd.core.selfmetrics import SelfMetrics
-from healthd.store import leases, refusals, retention, status
+from healthd.store import leases, refusals, retention, status, uptimedays
 from healthd.store.buffers import MAX_EVENTS, Buffers
 from healthd.store.codec import Pending, ResultRow
 from healthd.store.outbox import Outbox
@@ -347,3 +347,14 @@ class Store:
         conn = self.writer.connection()
         with self.writer.outage_guard():
             return retention.prune_batch(conn, cut)
+
+    # -- the daily uptime rollup ----------------------------------------------------------
+    async def roll_uptime_days(self, roller: uptimedays.Roller) -> int | None:
+        """One small batch of the daily uptime rollup on the writer thread (a flush waits
+        at most one batch); None when another process holds its lock."""
+        return await self.writer.call(self._roll_sync, roller)
+
+    def _roll_sync(self, roller: uptimedays.Roller) -> int | None:
+        conn = self.writer.connection()
+        with self.writer.outage_guard():
+            return roller.batch(conn)

@@ -33,7 +33,7 @@ from psycopg.types.json import Jsonb
 from healthd.core import rollups
 from healthd.core.phases import NAMES
 from healthd.core.words import CONNECTED, DOWN, FAILED, SUCCESS, TRANSITION, sql_list
-from healthd.store import rollbuf
+from healthd.store import parents, rollbuf
 from healthd.store.codec import Pending, ResultRow, obs_json, ts
 from healthd.store.leases import shard_of
 from healthd.store.rollbuf import Taken
@@ -135,7 +135,6 @@ SELECT x.id FROM healthd_results x WHERE NOT {_HELD}
 # row for each one that won and for each flapping event, and the webhook outbox rows for
 # those. A source appears at most once per kind in one pass (see waves).
 DOWN_SQL = sql_list(DOWN)
-CONNECTED_SQL = sql_list((CONNECTED,))
 
 EVENTS_TEMP = """
 CREATE TEMP TABLE IF NOT EXISTS healthd_events (
@@ -182,12 +181,12 @@ WITH fence AS ({_LEASES}), ev AS (
     WHERE c.event = %(transition)s AND c.to_status IN ({DOWN_SQL})
       AND cardinality(c.parents) > 0
 ), down AS (
-    -- a failing child's parents that are not connected: the status this wave gives a
-    -- parent, else its row's (the statement sees the rows as they were before it)
+    -- a failing child's enabled parents that are not connected: the status this wave
+    -- gives a parent, else its row's (the statement sees the rows as they were before it)
     SELECT pr.id, array_agg(pr.pid ORDER BY pr.pid) AS parents
     FROM pairs pr JOIN data_sources p ON p.id = pr.pid
     LEFT JOIN ev pe ON pe.held AND pe.event = %(transition)s AND pe.id = pr.pid
-    WHERE coalesce(pe.to_status, p.connection_status) <> {CONNECTED_SQL}
+    WHERE {parents.silences("p", "coalesce(pe.to_status, p.connection_status)")}
     GROUP BY pr.id
 ), marked AS (
     -- recorded either way; marked so that no webhook goes out

@@ -7,7 +7,7 @@ from typing import Any
 from healthd.core import fields
 from healthd.core.phases import NAMES as PHASES
 from healthd.core.words import CONNECTED, DOWN, STATUSES, UNKNOWN, sql_list
-from healthd.store import deliverylog
+from healthd.store import deliverylog, parents
 from statusapi.data.db import fetch_all, fetch_one, fetch_one_binary
 
 # what the original /api/ai/* routes need of their source
@@ -21,13 +21,14 @@ EVENT_COLUMNS = (
 
 
 # What the API computes for the Source fields healthd/core/fields.py marks computed:
-# the parents not connected now (skipped for the many sources without parents), and
-# whether a maintenance window is open, read once per query (uncorrelated subqueries are
-# InitPlans; per row it doubled the cost of a 100-source page).
+# the parents that silence it now (enabled and not connected: healthd/store/parents.py;
+# skipped for the many sources without parents), and whether a maintenance window is open,
+# read once per query (uncorrelated subqueries are InitPlans; per row it doubled the cost
+# of a 100-source page).
 COMPUTED: dict[str, str] = {
     "unreachable_via": "CASE WHEN cardinality(depends_on) = 0 THEN '{}'::varchar[] ELSE ARRAY("
     " SELECT p.id FROM data_sources p WHERE p.id = ANY (data_sources.depends_on)"
-    f" AND p.connection_status <> {sql_list((CONNECTED,))} ORDER BY p.id) END",
+    f" AND {parents.silences('p')} ORDER BY p.id) END",
     "in_maintenance": "(SELECT coalesce(bool_or(w.source_ids IS NULL), false)"
     " FROM maintenance_windows w WHERE healthd_window_occurrence(w, now()) @> now())"
     " OR id = ANY (ARRAY(SELECT s FROM maintenance_windows w, unnest(w.source_ids) AS s"

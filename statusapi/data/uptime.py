@@ -6,6 +6,13 @@ a maintenance window, whatever it was). ``uptime = up / (up + down)``; unknown a
 maintenance time are counted apart and held against nobody. Time before the source was
 created counts as nothing at all.
 
+Two ways to the same figures. ``Timeline`` reads every transition of the range: exact,
+but a source that flaps every few seconds has millions in 90 days. ``Plan`` (what the
+API serves) reads the daily rollup the daemon keeps (migrations/0015_uptime_days.sql):
+a closed day is one row, and only the parts of days that a figure cuts (today, so far;
+the first day of a window; a maintenance window) are asked of the transitions, each
+within one day. tests/integration/test_uptime_days.py holds the two against each other.
+
 The timeline is cut into segments once, kept per kind with the running total of the
 segments before each, so the seconds of a kind in any interval are two binary searches:
 four windows and 90 days cost one pass over the transitions plus a few hundred searches.
@@ -14,7 +21,7 @@ four windows and 90 days cost one pass over the transitions plus a few hundred s
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
@@ -136,3 +143,137 @@ def _overlay(
         out_t.append(t)
         out_k.append(k)
     return out_t, out_k
+
+
+Seconds = tuple[float, float, float]  # up, down, unknown
+
+
+def _merged(spans: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for s, e in sorted(spans):
+        if e <= s:
+            continue
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+class Plan:
+    """The figures of one source as of ``now`` from its daily rollup.
+
+    The range every figure reads (from the start of the day the 90-day window begins in,
+    or the creation, to now) is cut into atoms at every day boundary, window start,
+    maintenance edge and the creation: each atom lies in one day and is either wholly
+    inside maintenance or wholly outside it. An atom outside maintenance counts its
+    seconds up, down and unknown; one inside counts as maintenance, whatever it was.
+
+    Where the seconds come from: a closed day with a rollup row (``rolled``: day start ->
+    seconds) gives the whole day; of its atoms, all but the longest one outside
+    maintenance are asked of the transitions (``asks``) and the longest is the row minus
+    them, so a day no figure cuts asks nothing. Any other day (today, a day not rolled up
+    yet) asks every atom outside maintenance. ``figures(answers)`` then adds them up."""
+
+    def __init__(
+        self,
+        now: float,
+        created_at: float,
+        rolled: dict[float, Seconds],
+        maintenance: Sequence[tuple[float, float]] = (),
+    ) -> None:
+        self.now = now
+        self.created_at = created_at
+        first = now - WINDOWS["90d"]
+        begin = max(created_at, first - first % DAY)
+        spans = [(max(s, begin), min(e, now)) for s, e in _merged(maintenance)]
+        spans = [(s, e) for s, e in spans if s < e]
+        cuts = {begin, now}
+        day = begin - begin % DAY + DAY
+        while day < now:
+            cuts.add(day)
+            day += DAY
+        cuts.update(now - span for span in WINDOWS.values() if now - span > begin)
+        for s, e in spans:
+            cuts.update((s, e))
+        points = sorted(t for t in cuts if begin <= t <= now)
+        # (start, end, inside maintenance)
+        self.atoms: list[tuple[float, float, bool]] = []
+        j = 0
+        for lo, hi in zip(points, points[1:], strict=False):
+            while j < len(spans) and spans[j][1] <= lo:
+                j += 1
+            inside = j < len(spans) and spans[j][0] <= lo
+            self.atoms.append((lo, hi, inside))
+        self.asks: list[tuple[float, float]] = []
+        self._ask_of: dict[int, int] = {}  # atom index -> its ask's index
+        self._derived: dict[int, tuple[Seconds, list[int]]] = {}  # atom -> (row, others)
+        by_day: dict[float, list[int]] = {}
+        for i, (lo, _, _) in enumerate(self.atoms):
+            by_day.setdefault(lo - lo % DAY, []).append(i)
+        today = now - now % DAY
+        for start, members in by_day.items():
+            row = rolled.get(start) if start < today else None
+            outside = [i for i in members if not self.atoms[i][2]]
+            if row is not None and outside:
+                longest = max(outside, key=lambda i: self.atoms[i][1] - self.atoms[i][0])
+                others = [i for i in members if i != longest]
+                self._derived[longest] = (row, others)
+                need = others
+            else:
+                need = outside
+            for i in need:
+                self._ask_of[i] = len(self.asks)
+                self.asks.append(self.atoms[i][:2])
+
+    def figures(
+        self, answers: Sequence[Seconds]
+    ) -> tuple[dict[str, Figures], list[dict[str, object]]]:
+        """(windows, daily) as Timeline.windows and Timeline.daily give them, from the
+        seconds of each ask, in order."""
+        known: dict[int, Seconds] = {i: answers[k] for i, k in self._ask_of.items()}
+        for i, (row, others) in self._derived.items():
+            rest = [known[k] for k in others]
+            known[i] = (
+                max(0.0, row[0] - sum(r[0] for r in rest)),
+                max(0.0, row[1] - sum(r[1] for r in rest)),
+                max(0.0, row[2] - sum(r[2] for r in rest)),
+            )
+        # running totals of up, down, unknown, maintenance before each atom
+        prefix = [(0.0, 0.0, 0.0, 0.0)]
+        for i, (lo, hi, inside) in enumerate(self.atoms):
+            p = prefix[-1]
+            if inside:
+                prefix.append((p[0], p[1], p[2], p[3] + hi - lo))
+            else:
+                k = known[i]
+                prefix.append((p[0] + k[0], p[1] + k[1], p[2] + k[2], p[3]))
+        starts = [a[0] for a in self.atoms]
+        now = self.now
+
+        def total(lo: float, hi: float) -> Figures:
+            # atoms are cut at every day and window start, so [lo, hi) is whole atoms
+            a, b = prefix[bisect_left(starts, lo)], prefix[bisect_left(starts, min(hi, now))]
+            up, down = round(b[0] - a[0], 3), round(b[1] - a[1], 3)
+            return {
+                "uptime": round(100.0 * up / (up + down), 4) if up + down > 0 else None,
+                "up_s": up,
+                "down_s": down,
+                "unknown_s": round(b[2] - a[2], 3),
+                "maintenance_s": round(b[3] - a[3], 3),
+            }
+
+        windows = {name: total(now - span, now) for name, span in WINDOWS.items()}
+        today = now - now % DAY
+        daily: list[dict[str, object]] = []
+        for n in range(DAYS - 1, -1, -1):
+            start = today - n * DAY
+            fig = total(start, start + DAY)
+            daily.append(
+                {
+                    "date": datetime.fromtimestamp(start, UTC).date().isoformat(),
+                    "uptime": fig["uptime"],
+                    "down_s": fig["down_s"],
+                }
+            )
+        return windows, daily

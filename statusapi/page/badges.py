@@ -105,10 +105,9 @@ def uptime_badge(source_id: str, window: str, kind: str) -> Response:
     label = opts.label_or(f"uptime {window}")
     if window not in WINDOWS:
         return _badge(kind, 404, label, f"not {'|'.join(WINDOWS)}", badge.UNKNOWN_GREY, opts)
-    found = figures.timeline(source_id)
+    found = figures.source_uptime(source_id)
     if found is None:
         return _badge(kind, 404, label, "not found", badge.UNKNOWN_GREY, opts)
-    tl, now = found
-    pct = tl.between(now - WINDOWS[window], now, now)["uptime"]
+    pct = found[0][window]["uptime"]
     assert pct is None or isinstance(pct, float)
     return _badge(kind, 200, label, badge.uptime_text(pct), badge.uptime_colour(pct), opts)

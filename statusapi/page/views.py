@@ -241,15 +241,16 @@ def _render_rows(groups: list[Group], now: float) -> list[list[Markup]]:
     """Each group's rows as HTML; a row is re-rendered only when something it shows has
     changed (the per-worker cache), and only the rows shown cost a timeline."""
     tls = timelines.of(current_app)
-    tls.refresh()
+    tls.refresh(now)
     budget = [timelines.REFRESH_PER_REQUEST]
+    figs = tls.figures([(s["id"], s["created_s"]) for g in groups for s in g.shown], now, budget)
     prefix = url_for("page.status") + "/"
     rendered = _rendered_rows(current_app)
     out = []
     for g in groups:
         rows = []
         for s in g.shown:
-            fig = tls.figures(s["id"], s["created_s"], now, budget)
+            fig = figs.get(s["id"]) or timelines.blank(now)
             changed = s["status_changed_at"]
             since = pageview.duration(now - changed.timestamp()) if changed else None
             lat = s["latency_ms"]
@@ -315,14 +316,13 @@ def detail(source_id: str) -> Response:
     window = params.choice("window", figures.LATENCY_WINDOWS, "1h")
     head, now = queries.page_head()
     src = queries.page_source(source_id, cfg["DEFAULT_RISE"], cfg["DEFAULT_FALL"])
-    found = figures.timeline(source_id)
+    found = figures.source_uptime(source_id)
     if src is None or found is None:
         raise ApiError(404, "not_found", f"no source with id {source_id!r}")
-    tl, now = found
-    windows = tl.windows(now)
+    windows, daily, now = found
     row = _row(src, None, now)
     uptime = {k: pageview.percent(v["uptime"]) for k, v in windows.items()}
-    row["bar"] = pageview.bar(tl.daily(now))
+    row["bar"] = pageview.bar(daily)
     span, step = figures.LATENCY_WINDOWS[window]
     buckets = figures.latency(source_id, window)
     for b in buckets:

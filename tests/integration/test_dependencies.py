@@ -132,3 +132,44 @@ def test_unknown_and_cyclic_dependencies_are_refused(
     assert {s["id"]: s.get("depends_on") for s in exported}["y"] == ["x", "a"]
     assert healthd_cli("sources", "update", "c", "--depends-on", "").returncode == 0
     assert db.execute("SELECT depends_on FROM data_sources WHERE id = 'c'").fetchone() == ([],)
+
+
+@pytest.mark.slow
+def test_a_disabled_parent_counts_as_absent(
+    db: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    """A parent added disabled is never probed and stays unknown: it must not silence its
+    children for ever. Enabled, and down, it silences them again."""
+    parent, child = Target(), Target()
+    parent.set("fail")
+    add_source(db, "db", parent.url)
+    db.execute("UPDATE data_sources SET enabled = false WHERE id = 'db'")
+    add_source(db, "app", child.url, depends_on=("db",))
+    d = DaemonProcess(db_url, tmp_path / "d.log", **FAST)
+    try:
+        wait_for(lambda: status_of(db, "app") == "connected", what="the child up")
+        child.set("fail")
+        wait_for(lambda: status_of(db, "app") == "error", what="the child down")
+        # probed, and its failure is its own: not suppressed by the disabled parent
+        assert transitions(db, "app")[-1][:4] == ("connected", "error", False, None)
+        assert status_of(db, "db") == "unknown"
+        assert parent.count("fail") == 0
+        with api(db_url) as client:
+            app = client.get("/api/v1/sources/app").get_json()
+            assert (app["depends_on"], app["unreachable_via"]) == (["db"], [])
+            (ev, *_) = client.get("/api/v1/sources/app/events").get_json()["events"]
+            assert ev["suppressed_by"] is None
+        # enabled (and failing), the parent silences the child's next failure
+        db.execute("UPDATE data_sources SET enabled = true WHERE id = 'db'")
+        wait_for(lambda: status_of(db, "db") == "error", what="the parent probed and down")
+        child.set("ok")
+        wait_for(lambda: status_of(db, "app") == "connected", what="the child back")
+        child.set("fail")
+        wait_for(lambda: status_of(db, "app") == "error", what="the child down again")
+        assert transitions(db, "app")[-1][:4] == ("connected", "error", False, ["db"])
+        with api(db_url) as client:
+            assert client.get("/api/v1/sources/app").get_json()["unreachable_via"] == ["db"]
+    finally:
+        d.stop()
+        parent.close()
+        child.close()
