@@ -14,8 +14,10 @@ from typing import Any
 
 import psycopg
 
+from healthd.store import locks
+
 # pg_try_advisory_xact_lock key: one pruner at a time across every daemon and CLI
-LOCK_KEY = 0x4EA17E
+LOCK_KEY = locks.PRUNE
 BATCH = 1000
 
 _OUTBOX = """
@@ -24,13 +26,23 @@ DELETE FROM webhook_outbox WHERE id IN (
     WHERE created_at < %(cut)s AND (delivered_at IS NOT NULL OR gave_up_at IS NOT NULL)
     ORDER BY id LIMIT %(batch)s)
 """
+# The transition kept per source is its newest before the cut-off by time (what uptime reads
+# as the state a window starts in; the highest id among equal times), found by two probes of
+# the (source_id, at) index of transitions (migrations/0008_latency_rollups.sql): max(id)
+# alone walked the primary key down from the newest row of all, past every row written
+# since the cut-off, once per candidate row, and with ORDER BY at, id the planner sorted
+# every old row of the source, once per candidate row: under a steady flow of transitions
+# a batch ran into the statement timeout.
 _HISTORY = """
 DELETE FROM status_history WHERE id IN (
     SELECT h.id FROM status_history h
     WHERE h.at < %(cut)s
       AND NOT (h.event = 'transition' AND h.id = (
           SELECT max(k.id) FROM status_history k
-          WHERE k.source_id = h.source_id AND k.event = 'transition' AND k.at < %(cut)s))
+          WHERE k.source_id = h.source_id AND k.event = 'transition' AND k.at = (
+              SELECT max(m.at) FROM status_history m
+              WHERE m.source_id = h.source_id AND m.event = 'transition'
+                AND m.at < %(cut)s)))
       AND NOT EXISTS (SELECT 1 FROM webhook_outbox o
           WHERE o.history_id = h.id AND o.delivered_at IS NULL AND o.gave_up_at IS NULL)
     ORDER BY h.id LIMIT %(batch)s)

@@ -33,7 +33,7 @@ from psycopg.types.json import Jsonb
 from healthd.core import rollups
 from healthd.core.phases import NAMES
 from healthd.core.words import CONNECTED, DOWN, FAILED, SUCCESS, TRANSITION, sql_list
-from healthd.store import rollbuf
+from healthd.store import locks, rollbuf
 from healthd.store.codec import Pending, ResultRow, obs_json, ts
 from healthd.store.leases import shard_of
 from healthd.store.rollbuf import Taken
@@ -221,8 +221,8 @@ WITH fence AS ({_LEASES}), ev AS (
 SELECT id, source_id, event, false AS stale FROM h
 UNION ALL SELECT NULL, id, event, true FROM ev WHERE NOT held
 """
-# pg_advisory_xact_lock key of the history feed (migrate.py's lock is 0x4EA17D)
-HISTORY_LOCK = 0x4EA17E
+# pg_advisory_xact_lock key of the history feed
+HISTORY_LOCK = locks.HISTORY
 SETUP = (RESULTS_TEMP, EVENTS_TEMP, ROLLUPS_TEMP)
 # the rollups alone (written row by row's way, or with no result to ride with)
 _ROLLUPS_SQL = f"WITH fence AS ({_LEASES}), {_ROLL} SELECT 1"

@@ -6,13 +6,19 @@ point), the real `healthd` command and statusapi under a real gunicorn."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
+from healthd.core.debounce import Event
+from healthd.core.words import CONNECTED, ERROR, TRANSITION
+from healthd.store import status
+from healthd.store.codec import Pending
 from tests.fix_procs import DaemonProcess, wait_for
 from tests.fix_servers import Target
 
@@ -64,3 +70,70 @@ def test_a_source_changed_while_no_daemon_ran_is_probed_at_once(
         assert time.monotonic() - started < 10
     finally:
         d.stop()
+
+
+# -- pruning under load ------------------------------------------------------------------
+
+
+def _flap_writer(db_url: str, sid: str, stop: threading.Event, written: list[int]) -> None:
+    """The daemon's own transition write (healthd/store/status.py), as fast as it goes:
+    the source flips between connected and error, one transaction per transition."""
+    with psycopg.connect(db_url, row_factory=dict_row) as conn:
+        for sql in status.SETUP:
+            conn.execute(sql)
+        conn.commit()
+        cur, nxt = CONNECTED, ERROR
+        while not stop.is_set():
+            ev = Event(TRANSITION, cur, nxt, "flap", time.time())
+            out = status.write_batch(conn, [], [Pending(sid, ev)])
+            written[0] += len(out.ids)
+            cur, nxt = nxt, cur
+
+
+def test_the_daemon_prunes_while_transitions_are_written_fast(
+    db: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    """20,000 rows past retention and a writer recording transitions as fast as it can:
+    the daemon's first pruning round removes them (it gave up at the first moment the
+    writer held the history lock, which was the pruning lock too)."""
+    old = 20_000
+    for sid in ("old", "busy"):
+        db.execute(
+            "INSERT INTO data_sources (id, name, plugin, config, enabled, connection_status)"
+            ' VALUES (%s, %s, \'tcp\', \'{"host": "127.0.0.1", "port": 9}\', false,'
+            " 'connected')",
+            (sid, sid),
+        )
+    db.execute(
+        "INSERT INTO status_history (source_id, event, from_status, to_status, at)"
+        " SELECT 'old', 'transition', 'connected', 'error',"
+        " now() - interval '500 days' + g * interval '1 second' FROM generate_series(1, %s) g",
+        (old,),
+    )
+    stop, written = threading.Event(), [0]
+    writer = threading.Thread(target=_flap_writer, args=(db_url, "busy", stop, written))
+    writer.start()
+    try:
+        wait_for(lambda: written[0] > 100, what="the writer under way")
+        d = DaemonProcess(db_url, tmp_path / "d.log")
+        try:
+            started = time.monotonic()
+            wait_for(
+                lambda: (
+                    db.execute(
+                        "SELECT count(*) FROM status_history WHERE at < now() - interval '400 days'"
+                    ).fetchone()[0]
+                    <= 1
+                ),  # the newest transition before the cut-off is kept
+                timeout=25,
+                what="the old rows pruned",
+            )
+            took = time.monotonic() - started
+        finally:
+            d.stop()
+    finally:
+        stop.set()
+        writer.join(10)
+    rate = written[0] / (time.monotonic() - started)
+    assert rate > 50, f"the writer wrote only {rate:.0f} transitions/s"
+    assert took < 25
