@@ -24,6 +24,19 @@ from tests.fix_servers import Target
 
 pytestmark = pytest.mark.slow
 
+# libfaketime (Debian's faketime/libfaketime, installed by .ci/run): a daemon whose clock
+# runs ahead of the database's and of the other daemons'
+FAKETIME_LIB = next(iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))), None)
+needs_faketime = pytest.mark.skipif(
+    FAKETIME_LIB is None,
+    reason="libfaketime is not installed (apt-get install faketime libfaketime)",
+)
+
+
+def ahead(offset: str) -> dict[str, str]:
+    """The environment of a process whose clocks run ``offset`` (``+1h``) ahead."""
+    return {"LD_PRELOAD": str(FAKETIME_LIB), "FAKETIME": offset}
+
 
 def _source(db: psycopg.Connection[Any], sid: str, url: str, **cols: Any) -> None:
     names = ", ".join(["id", "name", "plugin", "config", *cols])
@@ -137,3 +150,60 @@ def test_the_daemon_prunes_while_transitions_are_written_fast(
     rate = written[0] / (time.monotonic() - started)
     assert rate > 50, f"the writer wrote only {rate:.0f} transitions/s"
     assert took < 25
+
+
+# -- whose clock places a probe --------------------------------------------------------
+
+
+def _status(db: psycopg.Connection[Any], sid: str) -> str:
+    return str(
+        db.execute("SELECT connection_status FROM data_sources WHERE id = %s", (sid,)).fetchone()[0]
+    )
+
+
+@needs_faketime
+def test_a_take_over_from_a_daemon_an_hour_ahead_probes_promptly(
+    db: psycopg.Connection[Any], db_url: str, tmp_path: Path, target: Target
+) -> None:
+    """The source's last probe was written by a daemon whose clock ran an hour ahead; the
+    daemon that takes it over probes it within its interval, not an hour later, so the
+    target's failure shows (it made no probe at all, and the status stayed connected)."""
+    _source(db, "web", target.url, interval_s=1, fall=1)
+    fast = DaemonProcess(db_url, tmp_path / "fast.log", **ahead("+1h"))
+    slow: DaemonProcess | None = None
+    try:
+        wait_for(
+            lambda: db.execute(
+                "SELECT connection_status = 'connected' AND last_tested_at > now() + '50 min'"
+                " FROM data_sources WHERE id = 'web'"
+            ).fetchone()[0],
+            what="the fast daemon's probes, an hour ahead",
+        )
+        slow = DaemonProcess(db_url, tmp_path / "slow.log")
+        wait_for(lambda: "Health check service started" in slow.log(), what="the other daemon")
+        assert fast.stop() == 0  # hands its shards back: the other takes them over
+        target.set("fail")
+        wait_for(lambda: target.count("fail") >= 1, timeout=8, what="a probe by the new holder")
+        wait_for(lambda: _status(db, "web") == ERROR, timeout=8, what="the failure recorded")
+    finally:
+        fast.stop()
+        if slow is not None:
+            slow.stop()
+
+
+def test_a_last_probe_in_the_future_by_sql_does_not_hold_a_source_back(
+    db: psycopg.Connection[Any], db_url: str, tmp_path: Path, target: Target
+) -> None:
+    """last_tested_at set a day ahead by SQL: the daemon still probes within the interval."""
+    _source(db, "web", target.url, interval_s=1, fall=1, connection_status=CONNECTED)
+    db.execute(
+        "UPDATE data_sources SET last_tested_at = now() + interval '1 day',"
+        " test_status = 'success', recent_results = 'sss' WHERE id = 'web'"
+    )
+    target.set("fail")
+    d = DaemonProcess(db_url, tmp_path / "d.log")
+    try:
+        wait_for(lambda: target.count("fail") >= 1, timeout=8, what="a probe")
+        wait_for(lambda: _status(db, "web") == ERROR, timeout=8, what="the failure recorded")
+    finally:
+        d.stop()
