@@ -34,7 +34,7 @@ from healthd.daemon.sdnotify import Notifier
 from healthd.daemon.sourcesync import LEASE_TTL, LeaseBook, SourceSync
 from healthd.notify.sender import Sender
 from healthd.plugins import httpclient
-from healthd.store import retention
+from healthd.store import retention, status
 from healthd.store.facade import Store
 from healthd.store.keeper import LeaseKeeper
 from healthd.store.writer import Unavailable
@@ -82,6 +82,7 @@ class Daemon:
         )
         self.stopping = asyncio.Event()
         self.last_watchdog = 0.0
+        self.unevaluable: set[tuple[int, str]] = set()  # maintenance windows said to be so
         self.withholding_watchdog = False
         self.spool_dir = Path(settings.spool_dir) if settings.spool_dir else spool.default_dir()
         self.sync = SourceSync(
@@ -183,6 +184,21 @@ class Daemon:
             log.info("pruned %d rows older than %d days", total, self.settings.history_days)
 
     @quiet_job
+    async def job_windows(self) -> None:
+        """Say once per window that the database cannot evaluate it (a time zone it does
+        not know): it fails only itself, never open, so transitions inside it page."""
+        rows = await self.store.run(status.UNEVALUABLE_WINDOWS)
+        now = {(int(r["id"]), str(r["tz"])) for r in rows}
+        for wid, tz in sorted(now - self.unevaluable):
+            log.error(
+                "maintenance window %d: time zone %r is not known to the database server;"
+                " the window is ignored (never open) until it is removed or fixed",
+                wid,
+                tz,
+            )
+        self.unevaluable = now
+
+    @quiet_job
     async def send_webhooks(self) -> None:
         while await self.sender.run_once() and not self.stopping.is_set():
             pass
@@ -219,6 +235,13 @@ class Daemon:
         every = min(s.interval, 1.0) if self.supervised else s.interval
         sch.add_job(self.job_summary, "interval", seconds=every, id="summary")
         sch.add_job(self.job_webhook_tick, "interval", seconds=1.0, id="webhooks")
+        sch.add_job(
+            self.job_windows,
+            "interval",
+            seconds=RESYNC_EVERY,
+            id="windows",
+            next_run_time=datetime.now(UTC),
+        )
         sch.add_job(
             self.job_prune,
             "interval",

@@ -221,6 +221,11 @@ WITH fence AS ({_LEASES}), ev AS (
 SELECT id, source_id, event, false AS stale FROM h
 UNION ALL SELECT NULL, id, event, true FROM ev WHERE NOT held
 """
+# Maintenance windows the server cannot evaluate (a time zone it does not know): never open,
+# so a transition inside one is recorded unmarked and pages as usual (migrations/0016)
+UNEVALUABLE_WINDOWS = (
+    "SELECT id, tz FROM maintenance_windows w WHERE NOT healthd_window_evaluable(w) ORDER BY id"
+)
 # pg_advisory_xact_lock key of the history feed
 HISTORY_LOCK = locks.HISTORY
 SETUP = (RESULTS_TEMP, EVENTS_TEMP, ROLLUPS_TEMP)

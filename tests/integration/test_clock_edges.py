@@ -6,6 +6,7 @@ point), the real `healthd` command and statusapi under a real gunicorn."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -207,3 +208,111 @@ def test_a_last_probe_in_the_future_by_sql_does_not_hold_a_source_back(
         wait_for(lambda: _status(db, "web") == ERROR, timeout=8, what="the failure recorded")
     finally:
         d.stop()
+
+
+# -- a time zone the database does not know --------------------------------------------
+
+
+def _get(base: str, path: str) -> tuple[int, Any]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(base + path, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_a_window_in_a_zone_the_server_does_not_know_fails_only_itself(
+    db: psycopg.Connection[Any], db_url: str, tmp_path: Path, target: Target
+) -> None:
+    """A recurring window in a zone PostgreSQL does not know, written by SQL, beside a good
+    one-off window: transitions are stored, the API answers 200, the good window still
+    counts, the bad one is said once in the daemon's log and shown as not evaluable."""
+    from tests.fix_procs import Gunicorn, invoke
+
+    _source(db, "web", target.url, interval_s=0.2, rise=1, fall=1)
+    _source(db, "api", target.url, interval_s=3600)
+    bad = db.execute(
+        "INSERT INTO maintenance_windows (source_ids, starts_at, every_time, tz, duration)"
+        " VALUES (NULL, now() - interval '2 days', '00:00', 'Mars/Olympus', '23 hours')"
+        " RETURNING id"
+    ).fetchone()[0]
+    db.execute(
+        "INSERT INTO maintenance_windows (source_ids, starts_at, ends_at)"
+        " VALUES ('{api}', now() - interval '1 hour', now() + interval '1 hour')"
+    )
+    target.set("alternate")
+    d = DaemonProcess(db_url, tmp_path / "d.log")
+    api = Gunicorn(db_url, tmp_path / "api.log")
+    try:
+        wait_for(
+            lambda: (
+                db.execute(
+                    "SELECT count(*) FROM status_history WHERE source_id = 'web'"
+                ).fetchone()[0]
+                >= 3
+            ),
+            timeout=15,
+            what="transitions stored",
+        )
+        assert db.execute(
+            "SELECT bool_or(maintenance) FROM status_history WHERE source_id = 'web'"
+        ).fetchone() == (False,)
+        for path in ("/api/v1/sources", "/status", "/api/v1/maintenance", "/api/v1/sources/web"):
+            code, body = _get(api.base, path)
+            assert code == 200, (path, body[:300])
+        sources = {s["id"]: s for s in json.loads(_get(api.base, "/api/v1/sources")[1])["sources"]}
+        assert sources["api"]["in_maintenance"] is True  # the good window still counts
+        assert sources["web"]["in_maintenance"] is False
+        windows = json.loads(_get(api.base, "/api/v1/maintenance")[1])
+        assert [w["source_ids"] for w in windows["windows"]] == [["api"]]
+        assert _get(api.base, "/api/v1/sources/web/uptime")[0] == 200
+        said = [line for line in d.log().splitlines() if "Mars/Olympus" in line]
+        assert len(said) == 1 and f"maintenance window {bad}" in said[0], said
+    finally:
+        api.stop()
+        d.stop()
+    r = invoke("maintenance", "list", "--json", env={"HEALTHD_DATABASE_URL": db_url})
+    assert r.returncode == 0, r.stderr
+    shown = {w["id"]: w for w in json.loads(r.stdout)["windows"]}
+    assert shown[bad]["evaluable"] is False and shown[bad]["active"] is False
+    r = invoke("maintenance", "list", env={"HEALTHD_DATABASE_URL": db_url})
+    assert "not evaluable" in r.stdout
+
+
+def test_maintenance_add_refuses_a_zone_the_server_does_not_know(
+    db: psycopg.Connection[Any], healthd_cli: Any, tmp_path: Path
+) -> None:
+    """A zone Python knows (PYTHONTZPATH with one of its own) and PostgreSQL does not: one
+    line naming the option, nothing stored."""
+    zones = tmp_path / "zoneinfo"
+    (zones / "Healthd").mkdir(parents=True)
+    (zones / "Healthd" / "Test").write_bytes(Path("/usr/share/zoneinfo/UTC").read_bytes())
+    db.execute(
+        "INSERT INTO data_sources (id, name, plugin, config) VALUES ('db', 'db', 'tcp', '{}')"
+    )
+    env = {"PYTHONTZPATH": f"{zones}{os.pathsep}/usr/share/zoneinfo"}
+    for args, field in (
+        (("--every", "daily 02:00", "--tz", "Healthd/Test"), "--tz"),
+        (("--every", "sun 02:00 Healthd/Test"), "--every"),
+    ):
+        r = healthd_cli("maintenance", "add", "--source", "db", *args, "--for", "1h", env=env)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 1 and len(lines) == 1, r.stderr
+        assert lines[0].endswith(
+            f"{field}: time zone 'Healthd/Test' is not known to the database server"
+        ), lines
+    assert db.execute("SELECT count(*) FROM maintenance_windows").fetchone() == (0,)
+    r = healthd_cli(
+        "maintenance",
+        "add",
+        "--source",
+        "db",
+        "--every",
+        "daily 02:00 Europe/Berlin",
+        "--for",
+        "1h",
+    )
+    assert r.returncode == 0, r.stderr
