@@ -136,7 +136,7 @@ def prune(ctx: Ctx, older_than: str | None) -> None:
         if older_than
         else timedelta(days=ctx.settings.history_days)
     )
-    done = catalog.prune(ctx.url, datetime.now(UTC) - age)
+    done = catalog.prune(ctx.url, age)
     if done.busy:
         click.echo("another process is pruning right now; it will finish the job")
     click.echo(

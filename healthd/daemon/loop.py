@@ -167,13 +167,14 @@ class Daemon:
     @quiet_job
     async def job_prune(self) -> None:
         """Retention in small batches, each its own short transaction on the writer
-        thread, so probing results never wait long behind it."""
-        cut = datetime.now(UTC) - timedelta(days=self.settings.history_days)
+        thread, so probing results never wait long behind it. The cut-off is counted on
+        the database's clock (healthd/store/retention.py), not this daemon's."""
+        age = timedelta(days=self.settings.history_days)
         total = 0
         for _ in range(PRUNE_BATCHES):
             if self.stopping.is_set():
                 return
-            done = await self.store.prune_batch(cut)
+            done = await self.store.prune_batch(age)
             if done is None:
                 return  # another daemon is pruning
             total += done.history + done.rollups + done.deliveries

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
@@ -428,7 +428,8 @@ def remove_maintenance(url: str, window_id: int) -> None:
             raise NotFound(f"no maintenance window with id {window_id}")
 
 
-def prune(url: str, cut: datetime) -> retention.Pruned:
+def prune(url: str, age: timedelta) -> retention.Pruned:
+    """Everything older than ``age`` by the database's clock (healthd/store/retention.py)."""
     with connect(url) as conn:
         conn.autocommit = True  # each batch commits on its own
-        return retention.prune_all(conn, cut)
+        return retention.prune_all(conn, age)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,7 +158,10 @@ _EVENTS_TYPES = [
 ]
 _EVENTS_SQL = f"""
 WITH fence AS ({_LEASES}), ev AS (
-    SELECT x.*, {_HELD} AS held FROM healthd_events x
+    -- db_at: the event's time on the database's clock (its age on the daemon's clock,
+    -- counted back from the database's now), for the maintenance check below
+    SELECT x.*, {_HELD} AS held, statement_timestamp() - (%(sent)s - x.at) AS db_at
+    FROM healthd_events x
 ), upd AS (
     UPDATE data_sources d SET connection_status = e.to_status, status_changed_at = e.at,
         updated_at = now()
@@ -173,10 +177,12 @@ WITH fence AS ({_LEASES}), ev AS (
     WHERE u.id IS NOT NULL OR s.id IS NOT NULL
 ), maint AS (
     -- inside a maintenance window at the event's time (set-based: windows are few, events
-    -- many; the source filter runs before the window's occurrence is computed)
+    -- many; the source filter runs before the window's occurrence is computed). By the
+    -- database's clock, as the API shows windows: a daemon whose clock ran an hour ahead
+    -- marked a transition inside an open window as outside it, and paged.
     SELECT DISTINCT won.id, won.event FROM won
     JOIN maintenance_windows w ON w.source_ids IS NULL OR won.id = ANY (w.source_ids)
-    WHERE healthd_window_occurrence(w, won.at) @> won.at
+    WHERE healthd_window_occurrence(w, won.db_at) @> won.db_at
 ), pairs AS MATERIALIZED (
     SELECT c.id, unnest(c.parents) AS pid FROM won c
     WHERE c.event = %(transition)s AND c.to_status IN ({DOWN_SQL})
@@ -378,7 +384,9 @@ def write_events(conn: psycopg.Connection[Any], events: list[Pending] | Pending)
         if len(wave) > ANALYZE_OVER:
             conn.execute("ANALYZE healthd_events")
         shards = sorted({shard_of(p.source_id) for p in wave})
-        rows = conn.execute(_EVENTS_SQL, {"transition": TRANSITION, "shards": shards}).fetchall()
+        # the daemon's clock now: an event's age on it is what carries over to the database's
+        params = {"transition": TRANSITION, "shards": shards, "sent": ts(time.time())}
+        rows = conn.execute(_EVENTS_SQL, params).fetchall()
         out.ids.extend(int(r["id"]) for r in rows if not r["stale"])
         out.stale.extend(r["source_id"] for r in rows if r["stale"])
         written = {(r["source_id"], r["event"]) for r in rows}

@@ -316,3 +316,79 @@ def test_maintenance_add_refuses_a_zone_the_server_does_not_know(
         "1h",
     )
     assert r.returncode == 0, r.stderr
+
+
+# -- what is kept, and what is inside a window, by the database's clock ----------------
+
+
+@needs_faketime
+def test_a_daemon_500_days_ahead_keeps_the_recent_history_and_rollups(
+    db: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    """The last month's 1,000 transitions and the last 17 h of rollups survive the pruning
+    round of a daemon whose clock runs 500 days ahead; history 450 days old by the
+    database's clock still goes (the newest transition before the cut-off is kept)."""
+    db.execute(
+        "INSERT INTO data_sources (id, name, plugin, config, enabled)"
+        " VALUES ('web', 'web', 'tcp', '{\"host\": \"127.0.0.1\", \"port\": 9}', false)"
+    )
+    db.execute(
+        "INSERT INTO status_history (source_id, event, from_status, to_status, at)"
+        " SELECT 'web', 'transition', 'connected', 'error', now() - g * interval '43 minutes'"
+        " FROM generate_series(1, 1000) g"
+        " UNION ALL SELECT 'web', 'transition', 'error', 'connected',"
+        " now() - interval '450 days' - g * interval '1 hour' FROM generate_series(1, 10) g"
+    )
+    db.execute(
+        "INSERT INTO latency_rollups (source_id, bucket, count, hist)"
+        " SELECT 'web', date_trunc('minute', now()) - g * interval '1 minute', 1, '{1}'"
+        " FROM generate_series(1, 1020) g"
+    )
+    d = DaemonProcess(db_url, tmp_path / "d.log", **ahead("+500d"))
+    try:
+        wait_for(
+            lambda: (
+                db.execute(
+                    "SELECT count(*) FROM status_history WHERE at < now() - interval '400 days'"
+                ).fetchone()[0]
+                <= 1
+            ),
+            timeout=20,
+            what="the daemon's pruning round",
+        )
+    finally:
+        d.stop()
+    recent = db.execute(
+        "SELECT count(*) FROM status_history WHERE at > now() - interval '31 days'"
+    ).fetchone()[0]
+    rollups = db.execute("SELECT count(*) FROM latency_rollups").fetchone()[0]
+    assert (recent, rollups) == (1000, 1020)
+
+
+@needs_faketime
+def test_a_daemon_an_hour_ahead_inside_an_open_window_records_maintenance(
+    db: psycopg.Connection[Any], db_url: str, tmp_path: Path, target: Target, healthd_cli: Any
+) -> None:
+    """A window the database (and the API) sees as open for the next 30 minutes; the
+    daemon's clock is an hour ahead: its transition is marked maintenance and queues no
+    webhook (it was recorded maintenance=false and a webhook queued)."""
+    _source(db, "web", target.url, interval_s=0.2, rise=1, fall=1)
+    db.execute(
+        "INSERT INTO maintenance_windows (source_ids, starts_at, ends_at)"
+        " VALUES ('{web}', now() - interval '10 minutes', now() + interval '30 minutes')"
+    )
+    assert healthd_cli("webhooks", "add", "http://127.0.0.1:9/hook").returncode == 0
+    target.set("fail")
+    d = DaemonProcess(db_url, tmp_path / "d.log", **ahead("+1h"))
+    try:
+        row = wait_for(
+            lambda: db.execute(
+                "SELECT maintenance, at > now() + interval '50 minutes' FROM status_history"
+                " WHERE source_id = 'web' AND to_status = 'error'"
+            ).fetchone(),
+            what="the failure recorded",
+        )
+    finally:
+        d.stop()
+    assert row == (True, True)  # stamped by the daemon's clock, judged by the database's
+    assert db.execute("SELECT count(*) FROM webhook_outbox").fetchone() == (0,)
