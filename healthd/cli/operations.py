@@ -51,7 +51,7 @@ def maintenance_add(
     now = datetime.now(UTC)
     ids = tuple(dict.fromkeys(source_ids)) if source_ids else None
     window = mw.build(ids, now, start, end, for_, every, tz, reason)
-    wid = catalog.add_maintenance(ctx.url, window, now)
+    wid = catalog.add_maintenance(ctx.url, window, now, "--tz" if tz else "--every")
     click.echo(f"added maintenance window {wid}: {window.describe()}")
 
 
@@ -67,10 +67,16 @@ def maintenance_list(ctx: Ctx, as_json: bool) -> None:
         return
     for r in rows:
         w = catalog.window_of(r)
-        state = "active" if r["active"] else "upcoming" if r["next_start"] else "over"
+        state = _state(r)
         when = f"{mw.iso(r['next_start'])} to {mw.iso(r['next_end'])}" if r["next_start"] else "-"
         sources_shown = ",".join(w.source_ids) if w.source_ids is not None else "all"
         click.echo(f"{r['id']}\t{sources_shown}\t{w.describe()}\t{state}\t{when}\t{r['reason']}")
+
+
+def _state(r: dict[str, Any]) -> str:
+    if not r["evaluable"]:
+        return "not evaluable (time zone unknown to the database server)"
+    return "active" if r["active"] else "upcoming" if r["next_start"] else "over"
 
 
 def _window_view(r: dict[str, Any]) -> dict[str, Any]:
@@ -96,6 +102,7 @@ def _window_view(r: dict[str, Any]) -> dict[str, Any]:
             }
         ),
         "active": bool(r["active"]),
+        "evaluable": bool(r["evaluable"]),
         "current_or_next": (
             {"start": r["next_start"], "end": r["next_end"]} if r["next_start"] else None
         ),
@@ -129,7 +136,7 @@ def prune(ctx: Ctx, older_than: str | None) -> None:
         if older_than
         else timedelta(days=ctx.settings.history_days)
     )
-    done = catalog.prune(ctx.url, datetime.now(UTC) - age)
+    done = catalog.prune(ctx.url, age)
     if done.busy:
         click.echo("another process is pruning right now; it will finish the job")
     click.echo(

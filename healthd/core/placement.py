@@ -13,6 +13,9 @@ after a resync (added or changed sources) and when shards move between daemons. 
   others a quarter faster than it, so sources already spread keep their time (the queue
   never builds up) while bunched ones (probed at one moment under a shorter interval)
   are spread out again. Nobody is placed more than one period after its natural time.
+- and nobody is placed more than one period from now: the last probe's time was written
+  on the clock of whichever daemon probed (or by hand with SQL), and one running an hour
+  ahead would otherwise hold the source back for that hour after a take-over.
 
 Pure: times are the event loop's monotonic clock.
 """
@@ -46,7 +49,9 @@ def natural_due(
     period: float,
 ) -> float | None:
     """Last probe + period on the monotonic clock; None when the source was never probed
-    or its definition changed after its last probe (that probe tested something else)."""
+    or its definition changed after its last probe (that probe tested something else).
+    The last probe's time comes from another clock (see the module's docstring): it may
+    lie in the future, and ``place`` bounds what this returns by now + period."""
     if last_probe_wall is None:
         return None
     if changed_wall is not None and changed_wall > last_probe_wall:
@@ -63,7 +68,7 @@ def place(
     queue = sorted(
         items,
         key=lambda c: (
-            c.natural if c.natural is not None and c.natural > now else now,
+            _key(c, now),
             0 if c.natural is None else 1,  # among those due now: changed or new first,
             c.natural if c.natural is not None else 0.0,  # then the most overdue
             _hash(c.id),
@@ -72,8 +77,16 @@ def place(
     due: dict[str, float] = {}
     t = now - 1.0 / rate
     for c in queue:
-        key = c.natural if c.natural is not None and c.natural > now else now
+        key = _key(c, now)
         step = 1.0 / rate if key <= now else 1.0 / (SPREAD * rate)
-        t = min(max(key, t + step), key + c.period)
+        t = min(max(key, t + step), key + c.period, now + c.period)
         due[c.id] = t
     return due
+
+
+def _key(c: Candidate, now: float) -> float:
+    """When the source would be due on its own: its natural time, but not before now and
+    never more than one period from now (a last probe stamped by a clock ahead of ours)."""
+    if c.natural is None or c.natural <= now:
+        return now
+    return min(c.natural, now + c.period)

@@ -226,7 +226,9 @@ class Runtime:
             period = th.retry_interval if src.state.pending else th.interval
             natural = None
             if old is None:
-                last, changed = row.get("last_tested_at"), row.get("updated_at")
+                # config_changed_at, not updated_at: every status write moves updated_at
+                # (migrations/0006_config_changed_at.sql), and the daemon loads only this one
+                last, changed = row.get("last_tested_at"), row.get("config_changed_at")
                 natural = placement.natural_due(
                     now,
                     wall,

@@ -34,7 +34,7 @@ from healthd.daemon.sdnotify import Notifier
 from healthd.daemon.sourcesync import LEASE_TTL, LeaseBook, SourceSync
 from healthd.notify.sender import Sender
 from healthd.plugins import httpclient
-from healthd.store import retention, uptimedays
+from healthd.store import retention, status, uptimedays
 from healthd.store.facade import Store
 from healthd.store.keeper import LeaseKeeper
 from healthd.store.writer import Unavailable
@@ -83,6 +83,7 @@ class Daemon:
         )
         self.stopping = asyncio.Event()
         self.last_watchdog = 0.0
+        self.unevaluable: set[tuple[int, str]] = set()  # maintenance windows said to be so
         self.withholding_watchdog = False
         self.spool_dir = Path(settings.spool_dir) if settings.spool_dir else spool.default_dir()
         self.sync = SourceSync(
@@ -168,13 +169,14 @@ class Daemon:
     @quiet_job
     async def job_prune(self) -> None:
         """Retention in small batches, each its own short transaction on the writer
-        thread, so probing results never wait long behind it."""
-        cut = datetime.now(UTC) - timedelta(days=self.settings.history_days)
+        thread, so probing results never wait long behind it. The cut-off is counted on
+        the database's clock (healthd/store/retention.py), not this daemon's."""
+        age = timedelta(days=self.settings.history_days)
         total = 0
         for _ in range(PRUNE_BATCHES):
             if self.stopping.is_set():
                 return
-            done = await self.store.prune_batch(cut)
+            done = await self.store.prune_batch(age)
             if done is None:
                 return  # another daemon is pruning
             total += done.history + done.rollups + done.deliveries
@@ -195,6 +197,21 @@ class Daemon:
             if n is None or n < uptimedays.BATCH:
                 return
             await asyncio.sleep(0)
+
+    @quiet_job
+    async def job_windows(self) -> None:
+        """Say once per window that the database cannot evaluate it (a time zone it does
+        not know): it fails only itself, never open, so transitions inside it page."""
+        rows = await self.store.run(status.UNEVALUABLE_WINDOWS)
+        now = {(int(r["id"]), str(r["tz"])) for r in rows}
+        for wid, tz in sorted(now - self.unevaluable):
+            log.error(
+                "maintenance window %d: time zone %r is not known to the database server;"
+                " the window is ignored (never open) until it is removed or fixed",
+                wid,
+                tz,
+            )
+        self.unevaluable = now
 
     @quiet_job
     async def send_webhooks(self) -> None:
@@ -233,6 +250,13 @@ class Daemon:
         every = min(s.interval, 1.0) if self.supervised else s.interval
         sch.add_job(self.job_summary, "interval", seconds=every, id="summary")
         sch.add_job(self.job_webhook_tick, "interval", seconds=1.0, id="webhooks")
+        sch.add_job(
+            self.job_windows,
+            "interval",
+            seconds=RESYNC_EVERY,
+            id="windows",
+            next_run_time=datetime.now(UTC),
+        )
         sch.add_job(
             self.job_prune,
             "interval",

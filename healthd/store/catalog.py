@@ -9,8 +9,9 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfoNotFoundError
 
 import psycopg
 from psycopg.rows import dict_row
@@ -341,17 +342,34 @@ def window_of(row: dict[str, Any]) -> maintenance.Window:
     )
 
 
-def add_maintenance(url: str, w: maintenance.Window, now: datetime) -> int:
+def add_maintenance(
+    url: str, w: maintenance.Window, now: datetime, zone_field: str = "--tz"
+) -> int:
     """Store a window unless it overlaps another one for the same source (checked under a
-    lock, so two operators adding at once cannot both slip past the check)."""
+    lock, so two operators adding at once cannot both slip past the check), or names a
+    time zone the database server does not know (``zone_field``: the option it came from)."""
     with connect(url) as conn, conn.transaction():
+        if w.recurring:
+            _require_zone(conn, w.tz, zone_field)
         conn.execute("LOCK TABLE maintenance_windows IN SHARE ROW EXCLUSIVE MODE")
         _require_sources(conn, list(w.source_ids or []), "--source")
-        stored = conn.execute(f"SELECT {MAINTENANCE_COLUMNS} FROM maintenance_windows w")
+        # a stored window the server cannot evaluate is never open (migrations/0016), so
+        # nothing can overlap it
+        stored = conn.execute(
+            f"SELECT {MAINTENANCE_COLUMNS} FROM maintenance_windows w"
+            " WHERE healthd_window_evaluable(w)"
+        )
         for other in map(window_of, stored):
             if not maintenance.shares_sources(w, other):
                 continue
-            both = maintenance.overlap(w, other, now)
+            try:
+                both = maintenance.overlap(w, other, now)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ConfigError(
+                    "window",
+                    f"cannot check it against window {other.id}: its time zone {other.tz!r}"
+                    " is not known here (only to the database server)",
+                ) from None
             if both:
                 raise ConfigError(
                     "window",
@@ -378,6 +396,16 @@ def add_maintenance(url: str, w: maintenance.Window, now: datetime) -> int:
     return int(new["id"])
 
 
+def _require_zone(conn: psycopg.Connection[dict[str, Any]], tz: str, field: str) -> None:
+    """The server evaluates windows (healthd_window_occurrence), with its own zone data:
+    a zone Python knows may still be unknown to it."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = %s) AS known", (tz,)
+    ).fetchone()
+    if not row or not row["known"]:
+        raise ConfigError(field, f"time zone {tz!r} is not known to the database server")
+
+
 def _shared(a: maintenance.Window, b: maintenance.Window) -> str:
     if a.source_ids is None and b.source_ids is None:
         return "every source"
@@ -388,8 +416,8 @@ def _shared(a: maintenance.Window, b: maintenance.Window) -> str:
 def list_maintenance(url: str) -> list[dict[str, Any]]:
     with connect(url) as conn:
         return conn.execute(
-            f"SELECT {MAINTENANCE_COLUMNS}, healthd_window_occurrence(w, now()) @> now() AS active"
-            " FROM maintenance_windows w ORDER BY w.id"
+            f"SELECT {MAINTENANCE_COLUMNS}, healthd_window_occurrence(w, now()) @> now() AS active,"
+            " healthd_window_evaluable(w) AS evaluable FROM maintenance_windows w ORDER BY w.id"
         ).fetchall()
 
 
@@ -400,7 +428,8 @@ def remove_maintenance(url: str, window_id: int) -> None:
             raise NotFound(f"no maintenance window with id {window_id}")
 
 
-def prune(url: str, cut: datetime) -> retention.Pruned:
+def prune(url: str, age: timedelta) -> retention.Pruned:
+    """Everything older than ``age`` by the database's clock (healthd/store/retention.py)."""
     with connect(url) as conn:
         conn.autocommit = True  # each batch commits on its own
-        return retention.prune_all(conn, cut)
+        return retention.prune_all(conn, age)

@@ -16,7 +16,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -338,15 +338,15 @@ class Store:
         await self.outbox.failed(outbox_id, error, retry_in, status)
 
     # -- retention -----------------------------------------------------------------------
-    async def prune_batch(self, cut: datetime) -> retention.Pruned | None:
+    async def prune_batch(self, age: timedelta) -> retention.Pruned | None:
         """One small batch of pruning on the writer thread (a flush waits at most one
         batch); None when another process holds the pruning lock."""
-        return await self.writer.call(self._prune_sync, cut)
+        return await self.writer.call(self._prune_sync, age)
 
-    def _prune_sync(self, cut: datetime) -> retention.Pruned | None:
+    def _prune_sync(self, age: timedelta) -> retention.Pruned | None:
         conn = self.writer.connection()
         with self.writer.outage_guard():
-            return retention.prune_batch(conn, cut)
+            return retention.prune_batch(conn, age)
 
     # -- the daily uptime rollup ----------------------------------------------------------
     async def roll_uptime_days(self, roller: uptimedays.Roller) -> int | None:

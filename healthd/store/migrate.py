@@ -24,12 +24,11 @@ import psycopg
 from healthd.core.errors import DatabaseError
 from healthd.core.errors import first_line as first_line  # re-exported: older importers
 from healthd.core.schema import Adopted, Applied, SchemaState, judge
-from healthd.store import adopt
+from healthd.store import adopt, locks
 
 log = logging.getLogger(__name__)
 
-# An arbitrary constant: "healthd" spelt in hex-ish, shared by every healthd process.
-LOCK_KEY = 0x4EA17D
+LOCK_KEY = locks.MIGRATE
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 

@@ -1,6 +1,10 @@
 """Retention: history, latency rollups and finished webhook deliveries older than the
 cut-off go, in small batches, one process at a time.
 
+The cut-off is an age, counted back from the database's clock: what is kept must not
+depend on the clock of whichever daemon or CLI happens to prune (one running 500 days
+ahead deleted the last month's history).
+
 Kept whatever their age: the newest transition of each source before the cut-off (it
 says what state the kept window starts in, so uptime over it stays exact), and every
 history row a delivery still waits on (pending, so at-least-once holds).
@@ -9,13 +13,15 @@ history row a delivery still waits on (pending, so at-least-once holds).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 
+from healthd.store import locks
+
 # pg_try_advisory_xact_lock key: one pruner at a time across every daemon and CLI
-LOCK_KEY = 0x4EA17E
+LOCK_KEY = locks.PRUNE
 BATCH = 1000
 
 _OUTBOX = """
@@ -24,13 +30,23 @@ DELETE FROM webhook_outbox WHERE id IN (
     WHERE created_at < %(cut)s AND (delivered_at IS NOT NULL OR gave_up_at IS NOT NULL)
     ORDER BY id LIMIT %(batch)s)
 """
+# The transition kept per source is its newest before the cut-off by time (what uptime reads
+# as the state a window starts in; the highest id among equal times), found by two probes of
+# the (source_id, at) index of transitions (migrations/0008_latency_rollups.sql): max(id)
+# alone walked the primary key down from the newest row of all, past every row written
+# since the cut-off, once per candidate row, and with ORDER BY at, id the planner sorted
+# every old row of the source, once per candidate row: under a steady flow of transitions
+# a batch ran into the statement timeout.
 _HISTORY = """
 DELETE FROM status_history WHERE id IN (
     SELECT h.id FROM status_history h
     WHERE h.at < %(cut)s
       AND NOT (h.event = 'transition' AND h.id = (
           SELECT max(k.id) FROM status_history k
-          WHERE k.source_id = h.source_id AND k.event = 'transition' AND k.at < %(cut)s))
+          WHERE k.source_id = h.source_id AND k.event = 'transition' AND k.at = (
+              SELECT max(m.at) FROM status_history m
+              WHERE m.source_id = h.source_id AND m.event = 'transition'
+                AND m.at < %(cut)s)))
       AND NOT EXISTS (SELECT 1 FROM webhook_outbox o
           WHERE o.history_id = h.id AND o.delivered_at IS NULL AND o.gave_up_at IS NULL)
     ORDER BY h.id LIMIT %(batch)s)
@@ -54,21 +70,30 @@ class Pruned:
         return {"history": self.history, "rollups": self.rollups, "deliveries": self.deliveries}
 
 
-def prune_batch(conn: psycopg.Connection[Any], cut: datetime, batch: int = BATCH) -> Pruned | None:
-    """One batch of each kind, in one short transaction; None when another process is
-    pruning (it will do the work)."""
+def prune_batch(conn: psycopg.Connection[Any], age: timedelta, batch: int = BATCH) -> Pruned | None:
+    """One batch of each kind older than ``age`` (by the database's clock), in one short
+    transaction; None when another process is pruning (it will do the work)."""
     out = Pruned(batches=1)
     with conn.transaction():
         row = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (LOCK_KEY,)).fetchone()
         if not row or not _first(row):
             return None
-        p = {"cut": cut, "batch": batch}
+        p = {"cut": cut_off(conn, age), "batch": batch}
         out.deliveries = conn.execute(_OUTBOX, p).rowcount
         out.history = conn.execute(_HISTORY, p).rowcount
         has = conn.execute("SELECT to_regclass('latency_rollups') IS NOT NULL").fetchone()
         if has and _first(has):
             out.rollups = conn.execute(_ROLLUPS, p).rowcount
     return out
+
+
+def cut_off(conn: psycopg.Connection[Any], age: timedelta) -> datetime:
+    """The database's now() minus ``age``."""
+    row = conn.execute("SELECT now() - %s::interval", (age,)).fetchone()
+    assert row is not None
+    cut = _first(row)
+    assert isinstance(cut, datetime)
+    return cut
 
 
 def _first(row: Any) -> Any:
@@ -80,12 +105,12 @@ def more(p: Pruned, batch: int = BATCH) -> bool:
 
 
 def prune_all(
-    conn: psycopg.Connection[Any], cut: datetime, batch: int = BATCH, max_batches: int = 10_000
+    conn: psycopg.Connection[Any], age: timedelta, batch: int = BATCH, max_batches: int = 10_000
 ) -> Pruned:
     """Batches until nothing older is left (or another process is pruning)."""
     total = Pruned()
     for _ in range(max_batches):
-        p = prune_batch(conn, cut, batch)
+        p = prune_batch(conn, age, batch)
         if p is None:
             total.busy = True
             break

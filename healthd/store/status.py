@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +34,7 @@ from psycopg.types.json import Jsonb
 from healthd.core import rollups
 from healthd.core.phases import NAMES
 from healthd.core.words import CONNECTED, DOWN, FAILED, SUCCESS, TRANSITION, sql_list
-from healthd.store import parents, rollbuf
+from healthd.store import locks, parents, rollbuf
 from healthd.store.codec import Pending, ResultRow, obs_json, ts
 from healthd.store.leases import shard_of
 from healthd.store.rollbuf import Taken
@@ -156,7 +157,10 @@ _EVENTS_TYPES = [
 ]
 _EVENTS_SQL = f"""
 WITH fence AS ({_LEASES}), ev AS (
-    SELECT x.*, {_HELD} AS held FROM healthd_events x
+    -- db_at: the event's time on the database's clock (its age on the daemon's clock,
+    -- counted back from the database's now), for the maintenance check below
+    SELECT x.*, {_HELD} AS held, statement_timestamp() - (%(sent)s - x.at) AS db_at
+    FROM healthd_events x
 ), upd AS (
     UPDATE data_sources d SET connection_status = e.to_status, status_changed_at = e.at,
         updated_at = now()
@@ -172,10 +176,12 @@ WITH fence AS ({_LEASES}), ev AS (
     WHERE u.id IS NOT NULL OR s.id IS NOT NULL
 ), maint AS (
     -- inside a maintenance window at the event's time (set-based: windows are few, events
-    -- many; the source filter runs before the window's occurrence is computed)
+    -- many; the source filter runs before the window's occurrence is computed). By the
+    -- database's clock, as the API shows windows: a daemon whose clock ran an hour ahead
+    -- marked a transition inside an open window as outside it, and paged.
     SELECT DISTINCT won.id, won.event FROM won
     JOIN maintenance_windows w ON w.source_ids IS NULL OR won.id = ANY (w.source_ids)
-    WHERE healthd_window_occurrence(w, won.at) @> won.at
+    WHERE healthd_window_occurrence(w, won.db_at) @> won.db_at
 ), pairs AS MATERIALIZED (
     SELECT c.id, unnest(c.parents) AS pid FROM won c
     WHERE c.event = %(transition)s AND c.to_status IN ({DOWN_SQL})
@@ -220,8 +226,13 @@ WITH fence AS ({_LEASES}), ev AS (
 SELECT id, source_id, event, false AS stale FROM h
 UNION ALL SELECT NULL, id, event, true FROM ev WHERE NOT held
 """
-# pg_advisory_xact_lock key of the history feed (migrate.py's lock is 0x4EA17D)
-HISTORY_LOCK = 0x4EA17E
+# Maintenance windows the server cannot evaluate (a time zone it does not know): never open,
+# so a transition inside one is recorded unmarked and pages as usual (migrations/0016)
+UNEVALUABLE_WINDOWS = (
+    "SELECT id, tz FROM maintenance_windows w WHERE NOT healthd_window_evaluable(w) ORDER BY id"
+)
+# pg_advisory_xact_lock key of the history feed
+HISTORY_LOCK = locks.HISTORY
 SETUP = (RESULTS_TEMP, EVENTS_TEMP, ROLLUPS_TEMP)
 # the rollups alone (written row by row's way, or with no result to ride with)
 _ROLLUPS_SQL = f"WITH fence AS ({_LEASES}), {_ROLL} SELECT 1"
@@ -372,7 +383,9 @@ def write_events(conn: psycopg.Connection[Any], events: list[Pending] | Pending)
         if len(wave) > ANALYZE_OVER:
             conn.execute("ANALYZE healthd_events")
         shards = sorted({shard_of(p.source_id) for p in wave})
-        rows = conn.execute(_EVENTS_SQL, {"transition": TRANSITION, "shards": shards}).fetchall()
+        # the daemon's clock now: an event's age on it is what carries over to the database's
+        params = {"transition": TRANSITION, "shards": shards, "sent": ts(time.time())}
+        rows = conn.execute(_EVENTS_SQL, params).fetchall()
         out.ids.extend(int(r["id"]) for r in rows if not r["stale"])
         out.stale.extend(r["source_id"] for r in rows if r["stale"])
         written = {(r["source_id"], r["event"]) for r in rows}

@@ -18,8 +18,10 @@ from typing import Any
 
 import psycopg
 
+from healthd.store import locks
+
 # pg_try_advisory_xact_lock key: one roller at a time across every daemon
-LOCK_KEY = 0x4EA180
+LOCK_KEY = locks.UPTIME_DAYS
 # The API's longest window (90 days, statusapi/data/uptime.py) starts inside the 91st day
 # back; one more is kept so that the window's first day is there just after midnight.
 DAYS_KEPT = 92

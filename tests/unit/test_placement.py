@@ -69,7 +69,36 @@ def test_every_source_is_due_within_one_period_or_at_its_natural_time(
     due = place(cands, now=0.0)
     assert set(due) == {c.id for c in cands}
     for c in cands:
-        if c.natural is not None and c.natural > 0.0:
+        assert 0.0 <= due[c.id] <= c.period  # never more than one period from now
+        if c.natural is not None and 0.0 < c.natural <= c.period:
             assert c.natural <= due[c.id] <= c.natural + c.period
-        else:
-            assert 0.0 <= due[c.id] <= c.period
+        elif c.natural is not None and c.natural > c.period:
+            assert due[c.id] == c.period  # a last probe stamped by a clock ahead of ours
+
+
+def test_a_last_probe_an_hour_ahead_is_due_within_one_period() -> None:
+    """Written by a daemon whose clock ran an hour ahead: due one period from now at the
+    latest, not an hour and a period."""
+    natural = natural_due(10.0, 1000.0, 1000.0 + 3600.0, None, 30.0)
+    assert natural == 10.0 + 3630.0
+    assert place([Candidate("a", 30.0, natural)], now=10.0) == {"a": 40.0}
+
+
+@given(
+    now=st.floats(-1e6, 1e6),
+    ahead=st.floats(0, 1e7),
+    periods=st.lists(st.floats(0.05, 86_400), min_size=1, max_size=100),
+)
+def test_no_clock_ahead_of_ours_places_a_source_past_one_period(
+    now: float, ahead: float, periods: list[float]
+) -> None:
+    """Whatever a last probe's clock said (a take-over, a row written by SQL), every source
+    is due within one period of now, and not before now."""
+    wall = 1.7e9
+    cands = [
+        Candidate(f"s{i}", p, natural_due(now, wall, wall + ahead, None, p))
+        for i, p in enumerate(periods)
+    ]
+    due = place(cands, now)
+    for c in cands:
+        assert now <= due[c.id] <= now + c.period
