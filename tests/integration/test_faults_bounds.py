@@ -1,0 +1,141 @@
+"""Bounds at the edges, against real processes: one target that floods or never answers
+does not cost the others their probes or their notifications."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.fix_procs import DaemonProcess, wait_for
+from tests.fix_servers import Request, Scripted
+
+pytestmark = pytest.mark.slow
+CANARIES = 50
+
+
+@contextlib.contextmanager
+def flooding_listener() -> Iterator[int]:
+    """A TCP port whose every connection is sent bytes as fast as the peer reads them,
+    never a newline, until the peer hangs up."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    srv.settimeout(0.2)
+    stop = threading.Event()
+    chunk = b"x" * 65536
+
+    def flood(conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            while not stop.is_set():
+                conn.sendall(chunk)
+
+    def accept() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError, OSError):
+                conn = srv.accept()[0]
+                threading.Thread(target=flood, args=(conn,), daemon=True).start()
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    try:
+        yield srv.getsockname()[1]
+    finally:
+        stop.set()
+        t.join()
+        srv.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (/proc/<pid>/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Canaries:
+    """One Scripted server for CANARIES http sources of 1 s, each on its own path; keeps
+    when each path was asked."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, list[float]] = {}
+        self.server = Scripted(self._answer)
+        self.base = self.server.base
+
+    def _answer(self, req: Request) -> tuple[int, dict[str, str], bytes]:
+        with self.server.lock:
+            self.times.setdefault(req.path, []).append(time.monotonic())
+        return 200, {}, b"ok"
+
+    def all_probed(self) -> bool:
+        with self.server.lock:
+            return len(self.times) == CANARIES
+
+    def since(self, t0: float, t1: float) -> tuple[int, float]:
+        """(probes, median gap between a canary's consecutive probes) within [t0, t1]."""
+        with self.server.lock:
+            runs = [[t for t in ts if t0 <= t <= t1] for ts in self.times.values()]
+        gaps = [b - a for ts in runs for a, b in zip(ts, ts[1:], strict=False)]
+        return sum(map(len, runs)), statistics.median(gaps) if gaps else float("inf")
+
+
+def _canary_rows(db: psycopg.Connection[Any], base: str) -> None:
+    for i in range(CANARIES):
+        db.execute(
+            "INSERT INTO data_sources (id, name, plugin, config, interval_s)"
+            " VALUES (%s, %s, 'http', %s, 1)",
+            (f"c{i}", f"c{i}", json.dumps({"url": f"{base}/c{i}"})),
+        )
+
+
+def test_a_flooding_tcp_target_does_not_starve_the_others(
+    db: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    canaries = Canaries()
+    try:
+        with flooding_listener() as port:
+            _canary_rows(db, canaries.base)
+            db.execute(
+                "INSERT INTO data_sources (id, name, plugin, config, interval_s, timeout_s)"
+                " VALUES ('flood', 'flood', 'tcp', %s, 1, 5)",
+                (json.dumps({"host": "127.0.0.1", "port": port, "expect": "\n"}),),
+            )
+            d = DaemonProcess(db_url, tmp_path / "d.log")
+            try:
+                # the daemon is up and probing every canary
+                wait_for(canaries.all_probed, what="every canary probed")
+                window = 5.0
+                cpu0, t0 = cpu_seconds(d.proc.pid), time.monotonic()
+                time.sleep(window)  # the measurement window itself, not a wait for a condition
+                t1 = time.monotonic()
+                cpu = cpu_seconds(d.proc.pid) - cpu0
+                probes, gap = canaries.since(t0, t1)
+                # a canary is probed 1 s after its last result (about 1.05 s apart here);
+                # on main the flood's probe spun the loop for its whole timeout: the
+                # canaries probed 2.4 s apart (103 probes of 250) and ~80% of a core
+                assert gap < 1.35, (gap, probes, cpu)
+                assert probes >= 0.65 * CANARIES * (t1 - t0), (probes, gap, cpu)
+                assert cpu < 0.4 * (t1 - t0), (cpu, probes, gap)
+                wanted = "no '\\n' in the first 1 MiB of the reply"
+                wait_for(
+                    lambda: (
+                        db.execute(
+                            "SELECT test_error_message FROM data_sources WHERE id = 'flood'"
+                        ).fetchone()
+                        == (wanted,)
+                    ),
+                    what="the flood judged on its first MiB",
+                )
+            finally:
+                d.stop()
+    finally:
+        canaries.server.close()
