@@ -11,6 +11,7 @@ import statistics
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import psycopg
 import pytest
 
 from tests.fix_procs import DaemonProcess, wait_for
-from tests.fix_servers import Request, Scripted
+from tests.fix_servers import Request, Scripted, Target, hanging_listener
 
 pytestmark = pytest.mark.slow
 CANARIES = 50
@@ -139,3 +140,64 @@ def test_a_flooding_tcp_target_does_not_starve_the_others(
                 d.stop()
     finally:
         canaries.server.close()
+
+
+class Receiver:
+    """A webhook receiver that answers 200 at once and keeps, for each delivery, how long
+    after its transition it arrived."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+        self.server = Scripted(self._answer)
+        self.url = self.server.base + "/hook"
+
+    def _answer(self, req: Request) -> tuple[int, dict[str, str], bytes]:
+        at = datetime.fromisoformat(json.loads(req.body)["at"].replace("Z", "+00:00"))
+        with self.server.lock:
+            self.delays.append(time.time() - at.timestamp())
+        return 200, {}, b""
+
+    def count(self) -> int:
+        with self.server.lock:
+            return len(self.delays)
+
+
+def test_a_receiver_that_never_answers_does_not_delay_the_others(
+    db: psycopg.Connection[Any], db_url: str, tmp_path: Path, cli: Any
+) -> None:
+    flipping = Target()
+    flipping.set("alternate")  # every probe the other answer: a transition each time
+    good = Receiver()
+    try:
+        with hanging_listener() as dead_port:
+            for url in (f"http://127.0.0.1:{dead_port}/hook", good.url):
+                assert cli("webhooks", "add", url).returncode == 0
+            for i in range(3):
+                db.execute(
+                    "INSERT INTO data_sources (id, name, plugin, config, interval_s)"
+                    " VALUES (%s, %s, 'http', %s, 0.5)",
+                    (f"s{i}", f"s{i}", json.dumps({"url": flipping.url})),
+                )
+            d = DaemonProcess(db_url, tmp_path / "d.log", HEALTHD_RISE="1", HEALTHD_FALL="1")
+            try:
+                # past the first wave, when the dead receiver's attempts have started
+                wait_for(lambda: good.count() >= 30, timeout=30, what="30 deliveries")
+                with good.server.lock:
+                    delays = good.delays[6:]
+                median = statistics.median(delays)
+                # each round of the sender used to wait for its whole batch, the dead
+                # receiver's 10 s attempts with it
+                assert median < 1.0, (median, max(delays))
+                assert max(delays) < 3.0, (median, max(delays))
+                outbox = db.execute(
+                    "SELECT count(*) FILTER (WHERE delivered_at IS NULL), count(*)"
+                    " FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id"
+                    " WHERE w.url LIKE %s",
+                    (f"%:{dead_port}/%",),
+                ).fetchone()
+                assert outbox[0] == outbox[1] > 0, outbox  # the dead one's are all pending
+            finally:
+                d.stop()
+    finally:
+        good.server.close()
+        flipping.close()
