@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Any
 
+from healthd.core.errors import ConfigError
 from healthd.core.words import CONNECTED
 from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
 
@@ -26,6 +28,11 @@ class TcpPlugin(Plugin):
         ),
         "expect": Field("str", help="the reply must contain this"),
     }
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        if not 0 < self.config["port"] < 65536:
+            raise ConfigError("config.port", "must be 1-65535")
 
     async def check(self, timeout: float) -> ProbeResult:
         cfg = self.resolved()

@@ -201,3 +201,116 @@ def test_a_receiver_that_never_answers_does_not_delay_the_others(
     finally:
         good.server.close()
         flipping.close()
+
+
+# -- control characters, terminal escapes, the tcp port ------------------------------
+
+
+def one_line(r: Any) -> str:
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
+    return str(lines[0])
+
+
+TCP = json.dumps({"host": "127.0.0.1", "port": 1})
+
+
+@pytest.mark.parametrize("name", ["a\x1b[31mred", "bell\x07", "tab\there", "c1\x9b2J"])
+def test_control_characters_in_a_name_are_refused_in_one_line(
+    cli: Any, db: psycopg.Connection[Any], tmp_path: Path, name: str
+) -> None:
+    r = cli("sources", "add", "web", "--plugin", "tcp", "--config", TCP, "--name", name)
+    assert r.returncode == 1
+    assert "name: must not contain control characters" in one_line(r)
+    f = tmp_path / "s.json"
+    f.write_text(
+        json.dumps(
+            {
+                "sources": [
+                    {"id": "t", "plugin": "tcp", "config": {"host": "h", "port": 1}, "name": name}
+                ]
+            }
+        )
+    )
+    r = cli("sources", "import", str(f))
+    assert r.returncode == 1
+    assert "entry 1 (id 't'): name: must not contain control characters" in one_line(r)
+    assert db.execute("SELECT count(*) FROM data_sources").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("port", [0, 65536, -1, 1 << 40])
+def test_the_tcp_port_is_range_checked_at_import(
+    cli: Any, db: psycopg.Connection[Any], tmp_path: Path, port: int
+) -> None:
+    f = tmp_path / "s.json"
+    cfg = {"host": "h", "port": port}
+    f.write_text(json.dumps({"sources": [{"id": "t", "plugin": "tcp", "config": cfg}]}))
+    r = cli("sources", "import", str(f))
+    assert r.returncode == 1
+    assert "entry 1 (id 't'): config.port: must be 1-65535" in one_line(r)
+    assert db.execute("SELECT count(*) FROM data_sources").fetchone() == (0,)
+
+
+def test_a_control_character_row_written_by_sql_fails_only_itself(
+    db: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    good = Target()
+    try:
+        for sid, name in (("good", "Good"), ("bad", "Bad\x1b]0;owned\x07"), ("b\x1bd", "x")):
+            db.execute(
+                "INSERT INTO data_sources (id, name, plugin, config, interval_s)"
+                " VALUES (%s, %s, 'http', %s, 0.2)",
+                (sid, name, json.dumps({"url": good.url})),
+            )
+        d = DaemonProcess(db_url, tmp_path / "d.log")
+        try:
+            rows = wait_for(
+                lambda: (
+                    dict(
+                        db.execute(
+                            "SELECT id, test_error_message FROM data_sources"
+                            " WHERE id <> 'good' AND connection_status = 'error'"
+                        ).fetchall()
+                    )
+                    if db.execute(
+                        "SELECT count(*) FROM data_sources WHERE connection_status = 'error'"
+                    ).fetchone()[0]
+                    == 2
+                    else None
+                ),
+                what="both rows reported",
+            )
+            assert "name: must not contain control characters" in rows["bad"]
+            assert "id: must not contain control characters" in rows["b\x1bd"]
+            first = good.count("ok")
+            wait_for(lambda: good.count("ok") >= first + 5, what="the good source still probed")
+        finally:
+            d.stop()
+        assert "\x1b" not in d.log() and "\x07" not in d.log(), d.log()
+    finally:
+        good.close()
+
+
+def test_terminal_escapes_from_a_target_are_shown_not_obeyed(
+    healthd_cli: Any, db: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    evil = "\x1b[2J\x1b]0;pwned\x07\x9b31m"
+    cfg = json.dumps({"argv": ["sh", "-c", f"printf 'CRITICAL {evil}'; exit 2"]})
+    r = healthd_cli("probe", "--plugin", "command", "--config", cfg)
+    assert r.returncode == 2, r
+    assert not any(c in r.stdout for c in "\x1b\x07\x9b"), repr(r.stdout)
+    assert "\\x1b[2J" in r.stdout, repr(r.stdout)
+    # the daemon's log line for the source's transition says the same
+    db.execute(
+        "INSERT INTO data_sources (id, name, plugin, config) VALUES ('evil', 'Evil', 'command', %s)",
+        (json.dumps({"argv": ["sh", "-c", f"printf 'CRITICAL {evil}'; exit 2"]}),),
+    )
+    d = DaemonProcess(db_url, tmp_path / "d.log", HEALTHD_RISE="1", HEALTHD_FALL="1")
+    try:
+        wait_for(lambda: "source evil: unknown -> error" in d.log(), what="the transition line")
+    finally:
+        d.stop()
+    log = d.log()
+    assert not any(c in log for c in "\x1b\x07\x9b"), repr(log)
+    assert "\\x1b[2J" in log, log
