@@ -25,6 +25,7 @@ from healthd.config import settings
 from healthd.core.errors import ConfigError, HealthdError, NotFound
 from healthd.core.phases import NAMES as PHASES
 from healthd.core.schema import Adopted, SchemaState
+from healthd.core.text import visible
 from healthd.core.words import (
     CONNECTED,
 )
@@ -261,10 +262,11 @@ def probe(
             }
         )
     else:
-        label = source_id or name
+        # the message is the target's own words: shown, never obeyed by the terminal
+        label = visible(source_id or name)
         click.echo(
             f"{label}: {result.status} ({result.latency_ms:.0f} ms)"
-            + (f" - {result.message}" if result.message else "")
+            + (f" - {visible(result.message)}" if result.message else "")
         )
         if result.phases:
             # blackbox_exporter's phase names (healthd/core/phases.py), in their order

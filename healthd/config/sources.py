@@ -14,6 +14,7 @@ from healthd import plugins
 from healthd.config.settings import RANGES, check_number
 from healthd.core import fields
 from healthd.core.errors import ConfigError, NotFound
+from healthd.core.text import CONTROL_RULE, has_control
 
 # What one URL path segment carries unescaped (/api/v1/sources/<id>): letters, digits and
 # . _ ~ : -, starting with a letter or digit (so never "." or ".."). \Z, not $: "$" also
@@ -107,6 +108,8 @@ def _text(entry: dict[str, Any], key: str, default: str, limit: int, where: str)
     if not isinstance(value, str) or not value or len(value) > limit:
         raise ConfigError(key, f"must be a non-empty string of at most {limit} characters", where)
     _storable(value, key, where)
+    if has_control(value):
+        raise ConfigError(key, CONTROL_RULE, where)
     return value
 
 
@@ -153,6 +156,18 @@ def _positive(entry: dict[str, Any], key: str, where: str) -> Any:
     if value is None:
         return None
     return number_field(key, value, where)
+
+
+def check_row(row: dict[str, Any]) -> None:
+    """What the daemon checks of a row it loads, which plain SQL may have written past the
+    CLI's rules: the per-source numbers and no control character in the id or the name.
+    Raises ConfigError naming the field."""
+    for key in SETTINGS_FIELDS:
+        if row.get(key) is not None:
+            number_field(key, row[key])
+    for key in ("id", "name"):
+        if isinstance(row.get(key), str) and has_control(row[key]):
+            raise ConfigError(key, CONTROL_RULE)
 
 
 def number_field(key: str, value: Any, where: str = "") -> Any:

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from healthd import plugins
 from healthd.config.settings import Settings, default_retry
-from healthd.config.sources import number_field
+from healthd.config.sources import check_row
 from healthd.core import debounce, placement
 from healthd.core.debounce import Observation, State, Thresholds
 from healthd.core.errors import HealthdError
@@ -76,9 +76,7 @@ def build_source(row: dict[str, Any], s: Settings, state: State | None = None) -
     try:
         # a row edited with plain SQL can hold NaN (the CHECK > 0 lets it through): it
         # would break the heap's order and starve every other source
-        for key in ("interval_s", "timeout_s", "rise", "fall", "retry_interval_s"):
-            if row.get(key) is not None:
-                number_field(key, row[key])
+        check_row(row)
         bad = None
     except HealthdError as exc:
         bad = f"invalid source: {exc}"

@@ -7,6 +7,17 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from healthd.core.text import visible
+
+
+class TextFormatter(logging.Formatter):
+    """Each record on one line, inert on a terminal: a control character in a message (a
+    target's answer, a source id written with SQL) is shown as its escape. A traceback
+    appended after the message keeps its lines. JSON escapes control characters itself."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return visible(super().formatMessage(record))
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -30,7 +41,7 @@ def setup(fmt: str = "text", level: int = logging.INFO) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         # journald adds its own timestamps; a terminal user still wants them
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

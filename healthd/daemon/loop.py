@@ -215,14 +215,17 @@ class Daemon:
 
     @quiet_job
     async def send_webhooks(self) -> None:
-        while await self.sender.run_once() and not self.stopping.is_set():
+        while await self.sender.run_once(wait=False) and not self.stopping.is_set():
             pass
 
     async def webhook_waker(self) -> None:
-        while not self.stopping.is_set():
-            await self.sender.wake.wait()
-            self.sender.wake.clear()
-            await self.send_webhooks()
+        try:
+            while not self.stopping.is_set():
+                await self.sender.wake.wait()
+                self.sender.wake.clear()
+                await self.send_webhooks()
+        finally:
+            await self.sender.cancel()  # the per-target batches it started
 
     # -- lifecycle -----------------------------------------------------------------
     def beat(self) -> None:

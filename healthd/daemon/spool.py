@@ -142,12 +142,19 @@ def save(
     }
     path = directory / f"spool-{time.time_ns()}-{os.getpid()}.json"
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        # surrogatepass is not needed: every message passed the plugin guard
-        json.dump(body, f, ensure_ascii=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            # surrogatepass is not needed: every message passed the plugin guard
+            json.dump(body, f, ensure_ascii=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        # a disk full at stop (ENOSPC) must not leave half a file behind for the next
+        # start to stumble on and for the operator to clean up
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     with contextlib.suppress(OSError):
         fd = os.open(directory, os.O_RDONLY)
         try:

@@ -39,7 +39,10 @@ ANSWER_CHARS = 200  # how much of a refusal's body the delivery log keeps
 BASE_DELAY = 2.0
 MAX_DELAY = 3600.0
 POST_TIMEOUT = 10.0
-BATCH = 100
+BATCH = 100  # deliveries claimed at most in one round
+# attempts at one target at once: its batch, claimed together and sent side by side (so
+# they all end within one lease); its next batch is claimed when this one is done
+PER_TARGET = 10
 
 
 def backoff(attempts: int, rng: random.Random | None = None) -> float:
@@ -183,16 +186,50 @@ class Sender:
         self.metrics: SelfMetrics | None = None
         # the status page's address, for the link in a person's message (HEALTHD_PUBLIC_URL)
         self.public_url: str | None = None
+        # each target's batch in flight, by webhook id: a receiver that never answers holds
+        # its own batch for POST_TIMEOUT, never another target's deliveries nor the claim
+        self._batches: dict[int, asyncio.Task[None]] = {}
 
-    async def run_once(self) -> int:
-        """Send what is due; return how many were attempted."""
+    async def run_once(self, wait: bool = True) -> int:
+        """Claim what is due and start it, one batch per target (none for a target whose
+        batch is still in flight: its deliveries go in order, PER_TARGET at a time); return
+        how many were claimed. With ``wait`` (`healthd` commands, tests), when this round's
+        batches are done; without (the daemon's webhook_waker), at once."""
         try:
-            due = await self.store.claim_deliveries(BATCH, lease_s=POST_TIMEOUT * 3)
+            due = await self.store.claim_deliveries(
+                BATCH, lease_s=POST_TIMEOUT * 3, per_target=PER_TARGET, busy=sorted(self._batches)
+            )
         except Unavailable:
             return 0
-        if due:
-            await asyncio.gather(*(self._deliver(d) for d in due))
+        by_target: dict[int, list[dict[str, Any]]] = {}
+        for d in due:
+            by_target.setdefault(d["webhook_id"], []).append(d)
+        started = [self._start(target, batch) for target, batch in by_target.items()]
+        if wait and started:
+            await asyncio.gather(*started)
         return len(due)
+
+    def _start(self, target: int, batch: list[dict[str, Any]]) -> asyncio.Task[None]:
+        async def send() -> None:
+            await asyncio.gather(*(self._deliver(d) for d in batch))
+
+        task = asyncio.ensure_future(send())
+        self._batches[target] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._batches.pop(target, None)
+            self.wake.set()  # its next batch, if one is due, is claimed now
+
+        task.add_done_callback(done)
+        return task
+
+    async def cancel(self) -> None:
+        """At stop: end the attempts in flight (their leases expire and they are tried
+        again: at least once)."""
+        batches = list(self._batches.values())
+        for task in batches:
+            task.cancel()
+        await asyncio.gather(*batches, return_exceptions=True)
 
     async def _deliver(self, d: dict[str, Any]) -> None:
         error = await self._post(d)

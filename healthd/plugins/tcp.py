@@ -5,9 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Any
 
+from healthd.core.errors import ConfigError
 from healthd.core.words import CONNECTED
 from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
+
+# what of a reply is searched for ``expect``: as much as the http plugin reads of a body
+# for body_contains (healthd/plugins/http.py); a reply without it by then is an error
+REPLY_LIMIT = 1 << 20
+READ_SIZE = 65536
 
 
 class TcpPlugin(Plugin):
@@ -21,6 +28,11 @@ class TcpPlugin(Plugin):
         ),
         "expect": Field("str", help="the reply must contain this"),
     }
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        if not 0 < self.config["port"] < 65536:
+            raise ConfigError("config.port", "must be 1-65535")
 
     async def check(self, timeout: float) -> ProbeResult:
         cfg = self.resolved()
@@ -60,21 +72,41 @@ class TcpPlugin(Plugin):
         expect = cfg.get("expect")
         if not expect:
             return ProbeResult.connected(CONNECTED, elapsed_ms(started))
-        data = b""
+        wanted = str(expect).encode()
         left = timeout - (time.perf_counter() - started)
         try:
             async with asyncio.timeout(max(left, 0.01)):
-                while str(expect).encode() not in data:
-                    chunk = await reader.read(4096)
-                    if not chunk:
-                        break
-                    data += chunk
+                found = await _find(reader, wanted)
         except TimeoutError:
             return ProbeResult.error(
                 f"no {expect!r} in the reply within {timeout:g} s", elapsed_ms(started)
             )
-        if str(expect).encode() in data:
+        if found is True:
             return ProbeResult.connected(f"got {expect!r}", elapsed_ms(started))
+        if found is None:
+            return ProbeResult.error(
+                f"no {expect!r} in the first {REPLY_LIMIT >> 20} MiB of the reply",
+                elapsed_ms(started),
+            )
         return ProbeResult.error(
             f"connection closed without {expect!r} in the reply", elapsed_ms(started)
         )
+
+
+async def _find(reader: asyncio.StreamReader, wanted: bytes) -> bool | None:
+    """Read until ``wanted`` is seen (True), the peer closes (False) or REPLY_LIMIT bytes
+    came without it (None). Each chunk is searched once, with the last len(wanted) - 1
+    bytes before it, so a match split across two reads is found and a peer that streams
+    costs the limit, not its speed times the timeout."""
+    tail = b""
+    seen = 0
+    while seen < REPLY_LIMIT:
+        chunk = await reader.read(min(READ_SIZE, REPLY_LIMIT - seen))
+        if not chunk:
+            return False
+        seen += len(chunk)
+        window = tail + chunk
+        if wanted in window:
+            return True
+        tail = window[-(len(wanted) - 1) :] if len(wanted) > 1 else b""
+    return None

@@ -326,8 +326,10 @@ class Store:
             leases.release(conn, self.node_id, shards)
 
     # -- webhook outbox (kept under these names for webhooks.Sender) --------------------
-    async def claim_deliveries(self, limit: int, lease_s: float) -> list[dict[str, Any]]:
-        return await self.outbox.claim(limit, lease_s)
+    async def claim_deliveries(
+        self, limit: int, lease_s: float, per_target: int, busy: list[int]
+    ) -> list[dict[str, Any]]:
+        return await self.outbox.claim(limit, lease_s, per_target, busy)
 
     async def delivery_done(self, outbox_id: int, status: int | None = None) -> None:
         await self.outbox.done(outbox_id, status)

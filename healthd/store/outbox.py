@@ -12,18 +12,27 @@ class Outbox:
     def __init__(self, writer: Writer) -> None:
         self._db = writer
 
-    async def claim(self, limit: int, lease_s: float) -> list[dict[str, Any]]:
-        """Take due deliveries; the lease (next_attempt_at pushed ahead) keeps another
-        daemon from sending the same one while this one is trying."""
+    async def claim(
+        self, limit: int, lease_s: float, per_target: int, busy: list[int]
+    ) -> list[dict[str, Any]]:
+        """Take due deliveries, oldest first, at most ``per_target`` of one target and none
+        of the targets in ``busy`` (this sender's batch for them is still in flight); the
+        lease (next_attempt_at pushed ahead) keeps another daemon from sending the same one
+        while this one is trying."""
         return await self._db.run(
             "UPDATE webhook_outbox o SET next_attempt_at = now() + make_interval(secs => %s),"
             " attempts = o.attempts + 1"
             " FROM webhooks w WHERE w.id = o.webhook_id AND o.id IN ("
             "  SELECT id FROM webhook_outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL"
-            "  AND next_attempt_at <= now() ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
-            " RETURNING o.id, o.delivery_id, o.event, o.payload, o.attempts, w.url, w.url_ref,"
-            " w.secret_ref, w.format",
-            (lease_s, limit),
+            "  AND next_attempt_at <= now() AND id IN ("
+            # a locking clause may not sit beside the window function: ranked one level down
+            "   SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY webhook_id ORDER BY id)"
+            "    AS n FROM webhook_outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL"
+            "    AND next_attempt_at <= now() AND webhook_id <> ALL(%s)) ranked WHERE n <= %s)"
+            "  ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
+            " RETURNING o.id, o.webhook_id, o.delivery_id, o.event, o.payload, o.attempts,"
+            " w.url, w.url_ref, w.secret_ref, w.format",
+            (lease_s, busy, per_target, limit),
         )
 
     async def done(self, outbox_id: int, status: int | None = None) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from healthd.core.text import CONTROL
 from healthd.core.words import CONNECTED, DISCONNECTED, ERROR, UNKNOWN
 from statusapi.page.pageview import band
 
@@ -39,7 +40,10 @@ def shorten(text: str, limit: int = LABEL_MAX) -> str:
     """``text`` on one line and at most ``limit`` characters: cut at the last word that
     fits (mid-word only when the first word alone is longer than half) and end with an
     ellipsis."""
-    text = " ".join(text.split())
+    # whitespace (tab, newline) becomes one space; any other control character (a name
+    # written with SQL, a ?label=) is not allowed in XML even escaped: U+FFFD in its place
+    # keeps the SVG well-formed
+    text = CONTROL.sub("\ufffd", " ".join(text.split()))
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]

@@ -154,3 +154,18 @@ def test_shields_endpoint_json_renders_with_badge_maker(
     # badge-maker took our colours as they are (an unknown one falls back to its grey)
     assert f'fill="{badge_svg.STATUS_COLOURS["error"]}"' in rendered
     assert f'fill="{badge_svg.LABEL_GREY}"' in rendered
+
+
+def test_a_control_character_leaves_the_svg_well_formed(
+    client: FlaskClient, db: psycopg.Connection[Any]
+) -> None:
+    from xml.etree import ElementTree
+
+    # a name written with SQL, past the CLI's refusal (healthd/config/sources.py)
+    db.execute("UPDATE data_sources SET name = 'Web\x1b[31m\x07shop' WHERE id = 'web'")
+    for url in ("/badge/web.svg", "/badge/pay.svg?label=a%1Bb%07", "/badge/web.svg?label=%0Bx"):
+        svg = client.get(url).get_data(as_text=True)
+        ElementTree.fromstring(svg)  # raises on a character XML does not allow
+    assert (
+        texts(client.get("/badge/web.svg").get_data(as_text=True))[0] == "Web\ufffd[31m\ufffdshop"
+    )

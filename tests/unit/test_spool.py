@@ -57,3 +57,27 @@ def test_default_dir_follows_systemd_then_xdg() -> None:
     assert spool.default_dir({"STATE_DIRECTORY": "/var/lib/healthd:/x"}) == Path("/var/lib/healthd")
     assert spool.default_dir({"XDG_STATE_HOME": "/s"}) == Path("/s/healthd")
     assert spool.default_dir({"HOME": "/home/h"}) == Path("/home/h/.local/state/healthd")
+
+
+def test_a_spool_that_cannot_be_written_leaves_no_tmp(tmp_path: Path) -> None:
+    """The disk full at stop (RLIMIT_FSIZE in a child process: writes past 4 KiB fail with
+    EFBIG as they would with ENOSPC): save raises, and no half-written .tmp is left."""
+    import subprocess
+    import sys
+
+    child = f"""
+import resource, signal, sys
+sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+from tests.unit.test_spool import DB, rows
+from healthd.daemon import spool
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+results, events = rows()
+try:
+    spool.save(__import__("pathlib").Path({str(tmp_path)!r}), DB, "n", results * 200, events)
+except OSError as exc:
+    print("refused", exc.errno)
+"""
+    r = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)
+    assert r.stdout.startswith("refused"), r
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
