@@ -132,3 +132,13 @@ def heartbeat(db: psycopg.Connection[Any], age_s: float = 0) -> None:
         " ('n1', 'h', 1, now() - make_interval(secs => %s))",
         (age_s,),
     )
+
+
+def ws_frames(ws: Any, n: int, timeout: float = 10) -> list[dict[str, Any]]:
+    """The next ``n`` WebSocket frames of a simple-websocket client, as JSON."""
+    out = []
+    for _ in range(n):
+        raw = ws.receive(timeout=timeout)
+        assert raw is not None, f"no frame within {timeout} s (got {len(out)} of {n})"
+        out.append(json.loads(raw))
+    return out

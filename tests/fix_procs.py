@@ -167,6 +167,15 @@ class Gunicorn:
 
 
 @pytest.fixture
+def gunicorn_1w(db_url: str, tmp_path: Path) -> Iterator[Gunicorn]:
+    """The read-only API under a real gunicorn: one gthread worker of 8 threads (what a
+    stream or WebSocket test needs to see one worker's behaviour)."""
+    g = Gunicorn(db_url, tmp_path / "gunicorn.log", workers=1, STATUSAPI_THREADS="8")
+    yield g
+    g.stop()
+
+
+@pytest.fixture
 def daemons(db_url: str, tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
     """Start `healthd run` processes on this test's database; all stopped at the end."""
     started: list[DaemonProcess] = []

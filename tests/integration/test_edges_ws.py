@@ -14,7 +14,6 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from wsproto.events import (
     TextMessage,
 )
 
+from tests.fix_api import ws_frames
 from tests.fix_procs import DaemonProcess, Gunicorn, wait_for
 from tests.fix_servers import Request as HttpRequest
 from tests.fix_servers import Scripted, json_answer
@@ -40,22 +40,6 @@ pytestmark = pytest.mark.slow
 # Unicode line breaks that str.splitlines() (and other "any line break" readers) split on,
 # which JSON allows raw inside a string and orjson leaves raw
 BREAKS = "\u2028\u2029\u0085"
-
-
-@pytest.fixture
-def api(db_url: str, tmp_path: Path) -> Iterator[Gunicorn]:
-    g = Gunicorn(db_url, tmp_path / "gunicorn.log", workers=1, STATUSAPI_THREADS="8")
-    yield g
-    g.stop()
-
-
-def receive(ws: Any, n: int, timeout: float = 10) -> list[dict[str, Any]]:
-    out = []
-    for _ in range(n):
-        raw = ws.receive(timeout=timeout)
-        assert raw is not None, f"no frame within {timeout} s (got {len(out)} of {n})"
-        out.append(json.loads(raw))
-    return out
 
 
 def get_json(port: int, path: str) -> Any:
@@ -115,7 +99,7 @@ def parse_sse(text: str) -> list[dict[str, Any]]:
 
 
 def test_target_words_with_unicode_line_breaks_reach_every_client_exactly(
-    api: Gunicorn,
+    gunicorn_1w: Gunicorn,
     db: psycopg.Connection[Any],
     db_url: str,
     tmp_path: Path,
@@ -126,7 +110,7 @@ def test_target_words_with_unicode_line_breaks_reach_every_client_exactly(
         "b": "bad key\u2028id: 999999999\u2028x",
     }
     fake = FakeAI(messages)
-    live = Client.connect(f"ws://127.0.0.1:{api.port}/api/v1/ws")
+    live = Client.connect(f"ws://127.0.0.1:{gunicorn_1w.port}/api/v1/ws")
     daemon = None
     try:
         for sid in messages:
@@ -148,19 +132,19 @@ def test_target_words_with_unicode_line_breaks_reach_every_client_exactly(
         for sid, text in messages.items():
             stored = next(r[3] for r in rows if r[1] == sid and r[2] == "error")
             assert text in stored, (sid, stored)
-        truth = get_json(api.port, "/api/v1/events?after=0")["events"]
+        truth = get_json(gunicorn_1w.port, "/api/v1/events?after=0")["events"]
         want = [{"id": e["id"], "event": "status", "data": e} for e in truth]
         assert [w["id"] for w in want] == [r[0] for r in rows]
 
-        assert receive(live, 4) == want  # live, through the broadcaster
+        assert ws_frames(live, 4) == want  # live, through the broadcaster
         for after, expect in ((0, want), (want[0]["id"], want[1:]), (want[1]["id"], want[2:])):
-            resumed = Client.connect(f"ws://127.0.0.1:{api.port}/api/v1/ws?after={after}")
+            resumed = Client.connect(f"ws://127.0.0.1:{gunicorn_1w.port}/api/v1/ws?after={after}")
             try:
-                assert receive(resumed, len(expect)) == expect, after
+                assert ws_frames(resumed, len(expect)) == expect, after
             finally:
                 resumed.close()
 
-        text = read_sse(api.port, 0, 4)
+        text = read_sse(gunicorn_1w.port, 0, 4)
         assert parse_sse(text) == want
         # and a reader that splits lines on any Unicode line break reads the same events
         # (Python's str.splitlines, the parser our own WebSocket used): none is left raw
@@ -170,7 +154,7 @@ def test_target_words_with_unicode_line_breaks_reach_every_client_exactly(
         if daemon is not None:
             daemon.stop()
         fake.close()
-    assert "Traceback" not in api.log_path.read_text()
+    assert "Traceback" not in gunicorn_1w.log_path.read_text()
 
 
 # -- 4: a client that floods the WebSocket ------------------------------------------------
@@ -244,12 +228,12 @@ class RawClient:
 
 
 def test_a_flooding_client_is_closed_and_the_worker_stays_small(
-    api: Gunicorn, db: psycopg.Connection[Any]
+    gunicorn_1w: Gunicorn, db: psycopg.Connection[Any]
 ) -> None:
-    good = Client.connect(f"ws://127.0.0.1:{api.port}/api/v1/ws")
-    flooder = RawClient(api.port)
+    good = Client.connect(f"ws://127.0.0.1:{gunicorn_1w.port}/api/v1/ws")
+    flooder = RawClient(gunicorn_1w.port)
     try:
-        pid = worker_pid(api)
+        pid = worker_pid(gunicorn_1w)
         before = rss_mib(pid)
         blob = flooder.frame("x" * 4000) * 256  # 1 MiB of small, valid messages
         flooder.sock.settimeout(0.5)
@@ -268,7 +252,7 @@ def test_a_flooding_client_is_closed_and_the_worker_stays_small(
         wait_for(flooder.eof.is_set, timeout=5, what="the server to close the flooder")
         assert flooder.close_code in (1008, 1009), (flooder.close_code, said)
         # one message over the limit is closed at once, as too big
-        big = RawClient(api.port)
+        big = RawClient(gunicorn_1w.port)
         try:
             big.sock.sendall(big.frame("y" * 65536))
             wait_for(big.eof.is_set, timeout=5, what="the server to close the big sender")
@@ -276,7 +260,7 @@ def test_a_flooding_client_is_closed_and_the_worker_stays_small(
         finally:
             big.close()
         # a client that pings now and then and says a few words is kept, and answered
-        chatty = RawClient(api.port)
+        chatty = RawClient(gunicorn_1w.port)
         try:
             for i in range(8):
                 chatty.sock.sendall(chatty.conn.send(Ping(payload=b"%d" % i)))
@@ -288,7 +272,7 @@ def test_a_flooding_client_is_closed_and_the_worker_stays_small(
                 " VALUES ('web', 'unknown', 'connected') RETURNING id"
             ).fetchone()
             assert row is not None
-            assert receive(good, 1)[0]["id"] == row[0]
+            assert ws_frames(good, 1)[0]["id"] == row[0]
             wait_for(lambda: chatty.texts, timeout=5, what="the event on the chatty client")
             assert json.loads(chatty.texts[0])["id"] == row[0]
             assert chatty.close_code is None and not chatty.eof.is_set()
@@ -315,11 +299,11 @@ def ws_requests(port: int) -> dict[str, float]:
     return out
 
 
-def test_clients_that_close_normally_are_no_error(api: Gunicorn) -> None:
+def test_clients_that_close_normally_are_no_error(gunicorn_1w: Gunicorn) -> None:
     for _ in range(3):  # simple-websocket's client: a close frame, then its socket shut
-        Client.connect(f"ws://127.0.0.1:{api.port}/api/v1/ws").close()
+        Client.connect(f"ws://127.0.0.1:{gunicorn_1w.port}/api/v1/ws").close()
     # a client that waits for the server's answer to its close, as browsers do
-    polite = RawClient(api.port)
+    polite = RawClient(gunicorn_1w.port)
     try:
         polite.sock.sendall(polite.conn.send(CloseConnection(code=1000, reason="bye")))
         wait_for(polite.eof.is_set, timeout=5, what="the server to end the connection")
@@ -327,11 +311,11 @@ def test_clients_that_close_normally_are_no_error(api: Gunicorn) -> None:
     finally:
         polite.close()
     counts = wait_for(
-        lambda: (c := ws_requests(api.port)) and sum(c.values()) >= 4 and c,
+        lambda: (c := ws_requests(gunicorn_1w.port)) and sum(c.values()) >= 4 and c,
         what="the four WebSocket requests in /metrics",
     )
     assert counts == {"200": 4}, counts
-    log = api.log_path.read_text()
+    log = gunicorn_1w.log_path.read_text()
     assert "Traceback" not in log and "Error handling request" not in log, log
 
 
@@ -389,9 +373,9 @@ def test_empty_tokens_stop_gunicorn_in_one_line(db_url: str, raw: str, tmp_path:
     ],
 )
 def test_a_wrong_handshake_is_json_before_the_upgrade(
-    api: Gunicorn, extra: bytes, status: int, needle: bytes
+    gunicorn_1w: Gunicorn, extra: bytes, status: int, needle: bytes
 ) -> None:
-    with socket.create_connection(("127.0.0.1", api.port), timeout=10) as s:
+    with socket.create_connection(("127.0.0.1", gunicorn_1w.port), timeout=10) as s:
         s.sendall(
             b"GET /api/v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
             b"Connection: Upgrade\r\n" + extra + b"\r\n"

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 from simple_websocket import Client  # type: ignore[import-untyped]
 
+from tests.fix_api import ws_frames
 from tests.fix_procs import Gunicorn
 
 
@@ -25,52 +23,40 @@ def add_event(db: psycopg.Connection[Any], sid: str, frm: str, to: str) -> int:
     return int(row[0])
 
 
-@pytest.fixture
-def api(db_url: str, tmp_path: Path) -> Iterator[Gunicorn]:
-    g = Gunicorn(db_url, tmp_path / "gunicorn.log", workers=1, STATUSAPI_THREADS="8")
-    yield g
-    g.stop()
-
-
-def frames(ws: Any, n: int, timeout: float = 10) -> list[dict[str, Any]]:
-    out = []
-    for _ in range(n):
-        raw = ws.receive(timeout=timeout)
-        assert raw is not None, f"no frame within {timeout} s (got {len(out)} of {n})"
-        out.append(json.loads(raw))
-    return out
-
-
-def test_ws_replays_after_id_then_follows(api: Gunicorn, db: psycopg.Connection[Any]) -> None:
+def test_ws_replays_after_id_then_follows(
+    gunicorn_1w: Gunicorn, db: psycopg.Connection[Any]
+) -> None:
     ids = [add_event(db, "web", "unknown", "connected"), add_event(db, "web", "connected", "error")]
     ids.append(add_event(db, "db", "unknown", "error"))
-    ws = Client.connect(f"ws://127.0.0.1:{api.port}/api/v1/ws?after={ids[0]}")
+    ws = Client.connect(f"ws://127.0.0.1:{gunicorn_1w.port}/api/v1/ws?after={ids[0]}")
     try:
-        got = frames(ws, 2)
+        got = ws_frames(ws, 2)
         assert [f["id"] for f in got] == ids[1:]
         assert got[0]["event"] == "status"
         assert got[0]["data"]["source_id"] == "web" and got[0]["data"]["to"] == "error"
         assert got[0]["data"]["id"] == ids[1]
         new = add_event(db, "db", "error", "connected")  # live, through the broadcaster
-        (live,) = frames(ws, 1)
+        (live,) = ws_frames(ws, 1)
         assert live["id"] == new and live["data"]["to"] == "connected"
     finally:
         ws.close()
 
 
-def test_ws_without_after_starts_at_the_head(api: Gunicorn, db: psycopg.Connection[Any]) -> None:
+def test_ws_without_after_starts_at_the_head(
+    gunicorn_1w: Gunicorn, db: psycopg.Connection[Any]
+) -> None:
     add_event(db, "web", "unknown", "connected")
-    ws = Client.connect(f"ws://127.0.0.1:{api.port}/api/v1/ws")
+    ws = Client.connect(f"ws://127.0.0.1:{gunicorn_1w.port}/api/v1/ws")
     try:
         assert ws.receive(timeout=0.5) is None  # nothing old is replayed
         new = add_event(db, "web", "connected", "error")
-        assert frames(ws, 1)[0]["id"] == new
+        assert ws_frames(ws, 1)[0]["id"] == new
     finally:
         ws.close()
 
 
-def test_ws_bad_after_is_a_json_400(api: Gunicorn) -> None:
-    with socket.create_connection(("127.0.0.1", api.port), timeout=5) as s:
+def test_ws_bad_after_is_a_json_400(gunicorn_1w: Gunicorn) -> None:
+    with socket.create_connection(("127.0.0.1", gunicorn_1w.port), timeout=5) as s:
         s.sendall(
             b"GET /api/v1/ws?after=x HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
             b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
@@ -85,9 +71,9 @@ def test_ws_bad_after_is_a_json_400(api: Gunicorn) -> None:
     assert head.startswith("HTTP/1.1 400") and "bad_parameter" in head
 
 
-def test_sse_after_query_parameter(api: Gunicorn, db: psycopg.Connection[Any]) -> None:
+def test_sse_after_query_parameter(gunicorn_1w: Gunicorn, db: psycopg.Connection[Any]) -> None:
     ids = [add_event(db, "web", "unknown", "connected") for _ in range(3)]
-    with socket.create_connection(("127.0.0.1", api.port), timeout=10) as s:
+    with socket.create_connection(("127.0.0.1", gunicorn_1w.port), timeout=10) as s:
         s.sendall(f"GET /api/v1/stream?after={ids[0]} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         buf = b""
         while buf.count(b"event: status") < 2:
