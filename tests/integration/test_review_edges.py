@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import psycopg
-import pytest
 
 from healthd.notify.sender import PER_TARGET, Sender
 from healthd.plugins import httpclient
@@ -35,13 +34,6 @@ def _deliveries(db: psycopg.Connection[Any], url: str, n: int) -> None:
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the claim knows only this daemon's batches in flight (busy): a second daemon"
-    " sharing the outbox claims the same target's next batch while the first one's is still"
-    " out, so N daemons hold N*PER_TARGET attempts at one slow target; needs a lease the"
-    " claim can tell from a backoff (a column, a migration)",
-)
 def test_two_daemons_sharing_an_outbox_hold_at_most_per_target_in_flight(
     db: psycopg.Connection[Any], db_url: str
 ) -> None:
