@@ -4,8 +4,10 @@ real processes and a real PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -13,6 +15,7 @@ import psycopg
 from healthd.notify.sender import PER_TARGET, Sender
 from healthd.plugins import httpclient
 from healthd.store.facade import Store
+from tests.fix_procs import DaemonProcess, wait_for
 from tests.fix_servers import Request, Scripted
 
 
@@ -73,5 +76,63 @@ def test_two_daemons_sharing_an_outbox_hold_at_most_per_target_in_flight(
         assert got_a == PER_TARGET
         assert live[1] <= PER_TARGET, (got_a, got_b, live)
         assert got_b == 0
+    finally:
+        srv.close()
+
+
+def test_sigkill_mid_batch_loses_nothing_and_leaves_no_target_stuck(
+    db: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    """A daemon killed (SIGKILL) while a slow target's batch is on the wire: a second
+    daemon delivers every delivery of both targets; only the batch in flight at the kill
+    is sent twice, and no target is left leased."""
+    lock = threading.Lock()
+    slow_left = [PER_TARGET]  # the first batch of /slow hangs 20 s
+
+    def answer(r: Request) -> tuple[int, dict[str, str], bytes]:
+        if r.path == "/slow":
+            with lock:
+                hang = slow_left[0] > 0
+                slow_left[0] -= 1
+            if hang:
+                time.sleep(20)
+        return 200, {}, b"ok"
+
+    srv = Scripted(answer)
+    try:
+        _deliveries(db, srv.base + "/slow", 25)
+        db.execute("INSERT INTO webhooks (url) VALUES (%s)", (srv.base + "/fast",))
+        db.execute(
+            "INSERT INTO webhook_outbox (webhook_id, history_id, event, payload)"
+            " SELECT w.id, h.id, 'transition', '{}' FROM webhooks w, status_history h"
+            " WHERE w.url LIKE '%%/fast' AND h.id <= 5"
+        )
+        a = DaemonProcess(db_url, tmp_path / "a.log")
+        try:
+            wait_for(lambda: len(srv.requests) >= PER_TARGET + 5, timeout=20, what="a's sends")
+        finally:
+            a.stop(signal.SIGKILL)
+        b = DaemonProcess(db_url, tmp_path / "b.log")
+        try:
+            started = time.monotonic()
+
+            def all_done() -> bool:
+                row = db.execute(
+                    "SELECT count(*) FILTER (WHERE delivered_at IS NULL) FROM webhook_outbox"
+                ).fetchone()
+                return row is not None and row[0] == 0
+
+            wait_for(all_done, timeout=90, what="every delivery delivered")
+            took = time.monotonic() - started
+        finally:
+            b.stop()
+        ids = [r["headers"]["x-healthd-delivery"] for r in srv.requests]
+        want = {str(r[0]) for r in db.execute("SELECT delivery_id FROM webhook_outbox")}
+        assert set(ids) == want
+        twice = len(ids) - len(set(ids))
+        assert twice <= PER_TARGET, (twice, took)
+        left = db.execute("SELECT count(*) FROM webhooks WHERE busy_until > now()").fetchone()
+        assert left is not None and left[0] == 0
+        assert took < 60, took
     finally:
         srv.close()
