@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -15,8 +16,9 @@ import psycopg
 from healthd.notify.sender import PER_TARGET, Sender
 from healthd.plugins import httpclient
 from healthd.store.facade import Store
-from tests.fix_procs import DaemonProcess, wait_for
+from tests.fix_procs import DaemonProcess, Gunicorn, wait_for
 from tests.fix_servers import Request, Scripted
+from tests.integration.test_edges_ws import RawClient
 
 
 def _deliveries(db: psycopg.Connection[Any], url: str, n: int) -> None:
@@ -136,3 +138,37 @@ def test_sigkill_mid_batch_loses_nothing_and_leaves_no_target_stuck(
         assert took < 60, took
     finally:
         srv.close()
+
+
+def test_sigterm_closes_websockets_going_away_and_stops_at_once(
+    db_url: str, tmp_path: Path
+) -> None:
+    """gunicorn told to stop (SIGTERM, a deploy) with WebSocket clients connected: each is
+    told 1001 (going away: reconnect, elsewhere) and the worker is gone in a few seconds,
+    not graceful_timeout (10 s) later with every client cut without a close frame (1006
+    to a browser), and an SSE client's stream ends as well."""
+    g = Gunicorn(db_url, tmp_path / "g.log", workers=1, STATUSAPI_THREADS="8")
+    clients = [RawClient(g.port) for _ in range(3)]
+    sse = socket.create_connection(("127.0.0.1", g.port), timeout=15)
+    try:
+        sse.sendall(b"GET /api/v1/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert b"200" in sse.recv(4096).split(b"\r\n")[0]
+        time.sleep(0.5)
+        started = time.monotonic()
+        g.proc.send_signal(signal.SIGTERM)
+        g.proc.wait(30)
+        took = time.monotonic() - started
+        for c in clients:
+            c.eof.wait(5)
+        codes = [c.close_code for c in clients]
+        assert codes == [1001] * 3 and took < 6, (codes, round(took, 1))
+        sse.settimeout(5)
+        tail = b""
+        while chunk := sse.recv(65536):
+            tail += chunk
+        assert tail.endswith(b"0\r\n\r\n"), tail[-200:]  # the stream ended, not cut
+    finally:
+        for c in clients:
+            c.close()
+        sse.close()
+        g.stop()
