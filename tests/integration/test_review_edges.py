@@ -85,6 +85,49 @@ def test_two_daemons_sharing_an_outbox_hold_at_most_per_target_in_flight(
         srv.close()
 
 
+def test_two_running_daemons_keep_one_batch_of_a_slow_target_in_flight(
+    db: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    """The same with two `healthd run` sharing the database: 40 deliveries of a target
+    answering in 1 s each, never more than PER_TARGET of them at the receiver at once,
+    and every one delivered once."""
+    lock = threading.Lock()
+    live = [0, 0]
+
+    def slow(_: Request) -> tuple[int, dict[str, str], bytes]:
+        with lock:
+            live[0] += 1
+            live[1] = max(live[1], live[0])
+        time.sleep(1)
+        with lock:
+            live[0] -= 1
+        return 200, {}, b"ok"
+
+    srv = Scripted(slow)
+    try:
+        _deliveries(db, srv.base + "/hook", 4 * PER_TARGET)
+        db.execute("UPDATE data_sources SET enabled = false")
+        a = DaemonProcess(db_url, tmp_path / "a.log")
+        b = DaemonProcess(db_url, tmp_path / "b.log")
+        try:
+
+            def all_done() -> bool:
+                row = db.execute(
+                    "SELECT count(*) FROM webhook_outbox WHERE delivered_at IS NULL"
+                ).fetchone()
+                return row is not None and row[0] == 0
+
+            wait_for(all_done, timeout=60, what="every delivery delivered")
+        finally:
+            a.stop()
+            b.stop()
+        ids = [r["headers"]["x-healthd-delivery"] for r in srv.requests]
+        assert len(ids) == len(set(ids)) == 4 * PER_TARGET
+        assert live[1] <= PER_TARGET, live
+    finally:
+        srv.close()
+
+
 def test_sigkill_mid_batch_loses_nothing_and_leaves_no_target_stuck(
     db: psycopg.Connection[Any], db_url: str, tmp_path: Path
 ) -> None:
