@@ -149,6 +149,7 @@ def test_sigkill_mid_batch_loses_nothing_and_leaves_no_target_stuck(
     srv = Scripted(answer)
     try:
         _deliveries(db, srv.base + "/slow", 25)
+        db.execute("UPDATE data_sources SET enabled = false")
         db.execute("INSERT INTO webhooks (url) VALUES (%s)", (srv.base + "/fast",))
         db.execute(
             "INSERT INTO webhook_outbox (webhook_id, history_id, event, payload)"
@@ -160,6 +161,8 @@ def test_sigkill_mid_batch_loses_nothing_and_leaves_no_target_stuck(
             wait_for(lambda: len(srv.requests) >= PER_TARGET + 5, timeout=20, what="a's sends")
         finally:
             a.stop(signal.SIGKILL)
+        with srv.lock:
+            at_kill = len(srv.requests)
         b = DaemonProcess(db_url, tmp_path / "b.log")
         try:
             started = time.monotonic()
@@ -182,6 +185,14 @@ def test_sigkill_mid_batch_loses_nothing_and_leaves_no_target_stuck(
         left = db.execute("SELECT count(*) FROM webhooks WHERE busy_until > now()").fetchone()
         assert left is not None and left[0] == 0
         assert took < 60, took
+        # in order per target: the batch cut by the kill goes again before the next one
+
+        def slow_ids(reqs: list[dict[str, Any]]) -> list[str]:
+            return [r["headers"]["x-healthd-delivery"] for r in reqs if r["path"] == "/slow"]
+
+        cut = set(slow_ids(srv.requests[:at_kill]))
+        assert len(cut) == PER_TARGET
+        assert set(slow_ids(srv.requests[at_kill:])[:PER_TARGET]) == cut
     finally:
         srv.close()
 
