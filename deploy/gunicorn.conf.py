@@ -60,7 +60,7 @@ def when_ready(server):  # type: ignore[no-untyped-def]
 
 
 timeout = 30  # a worker silent this long is restarted (gthread heartbeats from its main loop)
-graceful_timeout = 10  # SIGTERM: streams are cut after this; clients resume with Last-Event-ID
+graceful_timeout = 10  # SIGTERM: streams end within 1 s (WebSocket 1001), requests get this
 keepalive = 5
 
 accesslog = os.environ.get("STATUSAPI_ACCESS_LOG", "-") or None  # "" turns it off

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from healthd.core.errors import ConfigError
 
 DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # PostgreSQL's dow: 0 = Sunday
+DAY_NAMES = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 MAX_STEPS = 20_000  # occurrences expanded for one overlap check, at most
 
@@ -111,8 +112,10 @@ def parse_every(raw: str) -> tuple[int | None, time, str | None]:
     if not parts:
         raise bad
     dow: int | None = None
-    if parts[0].lower()[:3] in DAYS and not parts[0][0].isdigit():
-        dow = DAYS.index(parts[0].lower()[:3])
+    word = parts[0].lower()
+    # a day by its name, short or long: "mon-fri" or "monkey" is no Monday
+    if word[:3] in DAYS and word in (word[:3], DAY_NAMES[DAYS.index(word[:3])]):
+        dow = DAYS.index(word[:3])
         parts = parts[1:]
     elif parts[0].lower() in ("daily", "day", "every-day"):
         parts = parts[1:]
@@ -122,6 +125,8 @@ def parse_every(raw: str) -> tuple[int | None, time, str | None]:
         at = time.fromisoformat(parts[0])
     except ValueError:
         raise bad from None
+    if at.tzinfo is not None:  # "02:00+05:00": the window's zone says where 02:00 is
+        raise bad
     return dow, at, (check_zone(parts[1]) if len(parts) == 2 else None)
 
 

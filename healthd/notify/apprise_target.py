@@ -113,7 +113,10 @@ def secrets_of(url: str) -> list[str]:
 
 def scrub(text: str, url: str) -> str:
     for secret in secrets_of(url):
-        text = text.replace(secret, "***")
+        if len(secret) < 4:  # a short user name or password: where it stands as a word
+            text = re.sub(rf"(?<![^\W_]){re.escape(secret)}(?![^\W_])", "***", text)
+        else:
+            text = text.replace(secret, "***")
     text = _MASKED.sub("***", text)
     return strip_url_credentials(text)
 

@@ -14,6 +14,7 @@ PERMANENT_ATTEMPTS instead, with the receiver's answer in the delivery log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -203,15 +204,24 @@ class Sender:
             return 0
         by_target: dict[int, list[dict[str, Any]]] = {}
         for d in due:
-            by_target.setdefault(d["webhook_id"], []).append(d)
-        started = [self._start(target, batch) for target, batch in by_target.items()]
+            by_target.setdefault(d["webhook_id"], [])
+            if d["id"] is not None:  # None: the target leased with nothing claimed
+                by_target[d["webhook_id"]].append(d)
+        started = [self._start(target, batch, due) for target, batch in by_target.items()]
         if wait and started:
             await asyncio.gather(*started)
-        return len(due)
+        return sum(1 for d in due if d["id"] is not None)
 
-    def _start(self, target: int, batch: list[dict[str, Any]]) -> asyncio.Task[None]:
+    def _start(
+        self, target: int, batch: list[dict[str, Any]], due: list[dict[str, Any]]
+    ) -> asyncio.Task[None]:
+        lease = next(d.get("busy_until") for d in due if d["webhook_id"] == target)
+
         async def send() -> None:
             await asyncio.gather(*(self._deliver(d) for d in batch))
+            # every daemon may claim its next batch now (else when the lease runs out)
+            with contextlib.suppress(Unavailable):
+                await self.store.release_target(target, lease)
 
         task = asyncio.ensure_future(send())
         self._batches[target] = task

@@ -19,6 +19,8 @@ from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
 
 STATES = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
 MESSAGE_LIMIT = 1000  # the first line whole, perfdata included, up to this
+OUTPUT_LIMIT = 64 << 10  # what of a command's output is kept: its first line is within it
+READ_SIZE = 64 << 10
 
 
 class CommandPlugin(Plugin):
@@ -67,11 +69,13 @@ class CommandPlugin(Plugin):
                 f"cannot run {cfg['argv'][0]}: {exc.strerror}", elapsed_ms(started)
             )
         try:
-            out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+            out = await asyncio.wait_for(_output(proc), timeout)
         except TimeoutError:
             _kill_group(proc.pid)
-            with contextlib.suppress(ProcessLookupError):
-                await proc.wait()
+            # read the pipe to its end too (dropped), so that the transport closes now
+            # and not when the loop that owned it is gone
+            with contextlib.suppress(ProcessLookupError, TimeoutError):
+                await asyncio.wait_for(_output(proc), 1.0)
             return ProbeResult.disconnected(
                 f"timed out after {timeout:g} s (process group killed)", elapsed_ms(started)
             )
@@ -90,6 +94,19 @@ class CommandPlugin(Plugin):
             # a WARNING's text is the point of it
             return ProbeResult.connected(message, elapsed_ms(started))
         return ProbeResult.error(message, elapsed_ms(started))
+
+
+async def _output(proc: asyncio.subprocess.Process) -> bytes:
+    """The first OUTPUT_LIMIT bytes the command prints; the rest is read and dropped (so
+    that it is not blocked on a full pipe), never kept: a command that floods its output
+    costs the limit, not its speed times the timeout."""
+    assert proc.stdout is not None
+    kept = bytearray()
+    while chunk := await proc.stdout.read(READ_SIZE):
+        if len(kept) < OUTPUT_LIMIT:
+            kept += chunk[: OUTPUT_LIMIT - len(kept)]
+    await proc.wait()
+    return bytes(kept)
 
 
 def first_line(out: bytes) -> str:

@@ -54,7 +54,12 @@ class TcpPlugin(Plugin):
         try:
             return await self._converse(reader, writer, cfg, started, timeout)
         finally:
-            writer.close()
+            if writer.transport.get_write_buffer_size():
+                # bytes the peer never took: closing would wait for them to flush, for
+                # ever if it reads nothing (and nothing is left to cancel that wait)
+                writer.transport.abort()
+            else:
+                writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
 
@@ -68,7 +73,14 @@ class TcpPlugin(Plugin):
     ) -> ProbeResult:
         if cfg.get("send"):
             writer.write(str(cfg["send"]).encode())
-            await writer.drain()
+            try:
+                async with asyncio.timeout(max(timeout - (time.perf_counter() - started), 0.01)):
+                    await writer.drain()
+            except TimeoutError:
+                return ProbeResult.error(
+                    f"the peer did not take what was sent within {timeout:g} s",
+                    elapsed_ms(started),
+                )
         expect = cfg.get("expect")
         if not expect:
             return ProbeResult.connected(CONNECTED, elapsed_ms(started))

@@ -331,6 +331,9 @@ class Store:
     ) -> list[dict[str, Any]]:
         return await self.outbox.claim(limit, lease_s, per_target, busy)
 
+    async def release_target(self, webhook_id: int, lease: Any) -> None:
+        await self.outbox.release(webhook_id, lease)
+
     async def delivery_done(self, outbox_id: int, status: int | None = None) -> None:
         await self.outbox.done(outbox_id, status)
 

@@ -27,6 +27,7 @@ from statusapi.data import queries, shapes
 from statusapi.web import params
 from statusapi.web.errors import ApiError
 from statusapi.web.render import dumps
+from statusapi.web.stopping import STOPPING
 
 log = logging.getLogger(__name__)
 bp = Blueprint("stream", __name__)
@@ -265,7 +266,8 @@ def _events(app: Flask, last: int, sub: _Subscription, sock: Any = None) -> Iter
         try:
             yield "retry: 3000\n: connected\n\n"
             quiet_since = time.monotonic()
-            while not client_gone(sock):
+            # a stopping worker ends the stream: the client reconnects with Last-Event-ID
+            while not client_gone(sock) and not STOPPING.is_set():
                 items = b.after(last, min(GONE_CHECK, keepalive))
                 if items is None:
                     # behind the ring: one page from the table at a time, never the whole

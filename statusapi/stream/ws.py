@@ -40,6 +40,7 @@ from statusapi.data import queries
 from statusapi.stream import sse as stream
 from statusapi.web import params
 from statusapi.web.errors import ApiError
+from statusapi.web.stopping import STOPPING
 
 bp = Blueprint("ws", __name__)
 
@@ -314,6 +315,9 @@ def _serve(app: Flask, peer: Peer, last: int) -> None:
     b = stream.broadcaster(app)  # subscribed by ws(), which unsubscribes
     next_ping = time.monotonic() + PING_S
     while not peer.gone.is_set():
+        if STOPPING.is_set():  # the worker is stopping: reconnect, to another if there is
+            peer.close(GOING_AWAY, "server stopping; resume with ?after=")
+            return
         items = b.after(last, WAIT_S)
         if items is None:
             try:

@@ -16,6 +16,8 @@ from typing import Any
 from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 
+from statusapi.web.stopping import STOPPING
+
 CODES = {
     400: "bad_request",
     403: "forbidden",
@@ -47,3 +49,8 @@ class JsonErrorWorker(ThreadWorker):  # type: ignore[misc]
         # gunicorn calls util.write_error by module attribute from handle_error
         util.write_error = write_error
         return super().init_process()
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        # SIGTERM: the streams end now (statusapi/web/stopping.py), not at graceful_timeout
+        STOPPING.set()
+        super().handle_exit(sig, frame)
