@@ -157,12 +157,18 @@ _EVENTS_TYPES = [
 ]
 _EVENTS_SQL = f"""
 WITH fence AS ({_LEASES}), ev AS (
-    -- db_at: the event's time on the database's clock (its age on the daemon's clock,
-    -- counted back from the database's now), for the maintenance check below
-    SELECT x.*, {_HELD} AS held, statement_timestamp() - (%(sent)s - x.at) AS db_at
+    -- db_at: the event's time on the database's clock. The history, status_changed_at
+    -- and the maintenance check use it, so every daemon's transitions stand on one clock
+    -- and a take-over by a daemon whose clock runs behind cannot write its transitions
+    -- before the last one. While the two clocks agree within a second it is the event's
+    -- own time, exactly; past that, its age on the daemon's clock counted back from the
+    -- database's now
+    SELECT x.*, {_HELD} AS held,
+        CASE WHEN abs(extract(epoch FROM statement_timestamp() - %(sent)s)) <= 1 THEN x.at
+            ELSE statement_timestamp() - (%(sent)s - x.at) END AS db_at
     FROM healthd_events x
 ), upd AS (
-    UPDATE data_sources d SET connection_status = e.to_status, status_changed_at = e.at,
+    UPDATE data_sources d SET connection_status = e.to_status, status_changed_at = e.db_at,
         updated_at = now()
     FROM ev e
     WHERE e.held AND e.event = %(transition)s AND d.id = e.id
@@ -205,7 +211,7 @@ WITH fence AS ({_LEASES}), ev AS (
     INSERT INTO status_history
         (source_id, event, from_status, to_status, at, error_message, results, maintenance,
         suppressed_by)
-    SELECT id, event, from_status, to_status, at, msg, results, maintenance, suppressed_by
+    SELECT id, event, from_status, to_status, db_at, msg, results, maintenance, suppressed_by
     FROM marked ORDER BY seq
     RETURNING id, source_id, event, at
 ), o AS (

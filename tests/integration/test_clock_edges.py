@@ -383,12 +383,12 @@ def test_a_daemon_an_hour_ahead_inside_an_open_window_records_maintenance(
     try:
         row = wait_for(
             lambda: db.execute(
-                "SELECT maintenance, at > now() + interval '50 minutes' FROM status_history"
+                "SELECT maintenance, at < now() + interval '5 minutes' FROM status_history"
                 " WHERE source_id = 'web' AND to_status = 'error'"
             ).fetchone(),
             what="the failure recorded",
         )
     finally:
         d.stop()
-    assert row == (True, True)  # stamped by the daemon's clock, judged by the database's
+    assert row == (True, True)  # stamped and judged by the database's clock
     assert db.execute("SELECT count(*) FROM webhook_outbox").fetchone() == (0,)

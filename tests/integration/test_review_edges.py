@@ -235,14 +235,6 @@ FAKETIME_LIB = next(iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so
 
 
 @pytest.mark.skipif(FAKETIME_LIB is None, reason="libfaketime is not installed")
-@pytest.mark.xfail(
-    strict=True,
-    reason="history is stamped with the writing daemon's clock (test_clock_edges asserts"
-    " it for a daemon ahead): a take-over by a daemon an hour behind writes its transitions"
-    " an hour before the last one, so the history read in time order (uptime, the rollup,"
-    " the page's bars) ends in the old daemon's status; stamping on the database's clock"
-    " (db_at, as the maintenance check already does) changes that documented choice",
-)
 def test_a_take_over_by_a_daemon_an_hour_behind_keeps_the_history_in_order(
     db: psycopg.Connection[Any], db_url: str, tmp_path: Path, target: Target
 ) -> None:
