@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from simple_websocket import Client  # type: ignore[import-untyped]
 
-from tests.fix_api import ws_frames
+from tests.fix_api import WsClient, ws_frames
 from tests.fix_procs import Gunicorn
 
 
@@ -28,7 +27,7 @@ def test_ws_replays_after_id_then_follows(
 ) -> None:
     ids = [add_event(db, "web", "unknown", "connected"), add_event(db, "web", "connected", "error")]
     ids.append(add_event(db, "db", "unknown", "error"))
-    ws = Client.connect(f"ws://127.0.0.1:{gunicorn_1w.port}/api/v1/ws?after={ids[0]}")
+    ws = WsClient.connect(f"ws://127.0.0.1:{gunicorn_1w.port}/api/v1/ws?after={ids[0]}")
     try:
         got = ws_frames(ws, 2)
         assert [f["id"] for f in got] == ids[1:]
@@ -46,7 +45,7 @@ def test_ws_without_after_starts_at_the_head(
     gunicorn_1w: Gunicorn, db: psycopg.Connection[Any]
 ) -> None:
     add_event(db, "web", "unknown", "connected")
-    ws = Client.connect(f"ws://127.0.0.1:{gunicorn_1w.port}/api/v1/ws")
+    ws = WsClient.connect(f"ws://127.0.0.1:{gunicorn_1w.port}/api/v1/ws")
     try:
         assert ws.receive(timeout=0.5) is None  # nothing old is replayed
         new = add_event(db, "web", "connected", "error")
