@@ -45,11 +45,15 @@ from typing import Any, ClassVar
 
 from healthd.core.errors import ConfigError
 from healthd.core.phases import Phases
-from healthd.core.secrets import is_reference, referenced_values, resolve
+from healthd.core.secrets import is_reference, referenced_values, resolve, url_password
 from healthd.core.words import CONNECTED, DISCONNECTED, ERROR, PROBE_STATUSES, Status
 from healthd.plugins.redaction import has_reference, looks_secret, strings
 
 STATUSES = PROBE_STATUSES
+
+
+# a secret shorter than this is not scrubbed from messages: it would scrub ordinary words
+MIN_SECRET_CHARS = 3
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,9 @@ class Plugin:
 
     extra_modules: ClassVar[tuple[str, ...]] = ()
     """The modules the extra provides, as :meth:`installed` looks for them."""
+    url_password_fields: ClassVar[tuple[str, ...]] = ()
+    """Fields holding a URL or DSN whose userinfo password is a secret of its own, scrubbed
+    even where a message quotes it alone (whether or not the whole value is secret)."""
 
     @classmethod
     def installed(cls) -> bool:
@@ -270,16 +277,19 @@ class Plugin:
         if getattr(self, "_static", False):
             return self._static_secrets
         found = self.secrets_in(self.resolved()) + referenced_values(self.config)
-        return [s for s in found if len(s) >= 3]
+        return [s for s in found if len(s) >= MIN_SECRET_CHARS]
 
     def secrets_in(self, config: Mapping[str, Any]) -> list[str]:
-        """Every secret value in ``config`` (secret fields and secret-looking keys), at
-        least 3 characters long (shorter ones would scrub ordinary words)."""
+        """Every secret value in ``config`` (secret fields, secret-looking keys and the
+        passwords of :attr:`url_password_fields`), at least :data:`MIN_SECRET_CHARS` long
+        (shorter ones would scrub ordinary words)."""
         out: list[str] = []
         for key, value in config.items():
             if key in self.secret_fields or looks_secret(key):
                 out.extend(strings(value))
-        return [s for s in out if len(s) >= 3]
+            if key in self.url_password_fields and isinstance(value, str):
+                out.extend(url_password(value))
+        return [s for s in out if len(s) >= MIN_SECRET_CHARS]
 
 
 def needs_extra(plugin: type[Plugin] | Plugin) -> ProbeResult | None:

@@ -7,13 +7,11 @@ import asyncio
 import contextlib
 import ssl
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from healthd.core.errors import ConfigError, first_line
-from healthd.core.secrets import url_password
 from healthd.core.words import CONNECTED, DISCONNECTED, ERROR
 from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms, needs_extra
 
@@ -70,6 +68,8 @@ class MysqlPlugin(Plugin):
     description = "MySQL/MariaDB: runs a query on a kept connection; reconnects when it breaks"
     extra = "mysql"
     extra_modules = ("aiomysql", "pymysql")
+    # the whole dsn is secret (a secret field); its password alone is one too
+    url_password_fields = ("dsn",)
     fields = {
         "dsn": Field("str", required=True, secret=True, help="mysql://user:password@host:port/db"),
         "query": Field("str", default="SELECT 1"),
@@ -87,12 +87,6 @@ class MysqlPlugin(Plugin):
         self._conn: Any = None
         self._ever_connected = False
         self.reconnects = 0
-
-    def secrets_in(self, config: Mapping[str, Any]) -> list[str]:
-        # the whole dsn is secret (base.py); its password alone is one too
-        dsn = config.get("dsn")
-        found = url_password(dsn) if isinstance(dsn, str) else []
-        return super().secrets_in(config) + [s for s in found if len(s) >= 3]
 
     async def check(self, timeout: float) -> ProbeResult:
         missing = needs_extra(self)

@@ -6,11 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from healthd.core.errors import ConfigError, first_line
-from healthd.core.secrets import url_password
 from healthd.core.words import CONNECTED
 from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms, needs_extra
 
@@ -25,6 +23,8 @@ class RedisPlugin(Plugin):
     description = "Redis: PING on a kept connection (AUTH when a password is given)"
     extra = "redis"
     extra_modules = ("redis",)
+    # the URL is shown (without its credentials), so it is no secret field; its password is one
+    url_password_fields = ("url",)
     fields = {
         "url": Field(
             "str",
@@ -43,13 +43,6 @@ class RedisPlugin(Plugin):
         self._client: Redis | None = None
         self._ever_connected = False
         self.reconnects = 0
-
-    def secrets_in(self, config: Mapping[str, Any]) -> list[str]:
-        # the URL is shown (without its credentials), so it is no secret field; but its
-        # password is one, and must be scrubbed even where a message quotes it alone
-        url = config.get("url")
-        found = url_password(url) if isinstance(url, str) else []
-        return super().secrets_in(config) + [s for s in found if len(s) >= 3]
 
     async def check(self, timeout: float) -> ProbeResult:
         missing = needs_extra(self)
