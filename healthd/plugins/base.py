@@ -52,6 +52,8 @@ from healthd.plugins.redaction import has_reference, looks_secret, strings
 STATUSES = PROBE_STATUSES
 
 
+# a TCP or UDP port, as Field bounds
+PORTS = (1, 65535)
 # a secret shorter than this is not scrubbed from messages: it would scrub ordinary words
 MIN_SECRET_CHARS = 3
 
@@ -116,7 +118,8 @@ class Field:
     of JSON objects, whose keys the plugin checks itself); a value of another
     type is refused with a one-line error naming ``config.<key>``. ``required`` fields
     must be present; otherwise ``default`` (if not ``None``) is filled in. ``choices``
-    restricts a string to a few words. ``help`` is shown by ``healthd plugins``.
+    restricts a string to a few words, ``bounds`` a number to a closed range (a port:
+    ``(1, 65535)``). ``help`` is shown by ``healthd plugins``.
 
     A ``secret`` field holds a credential. It may be given as a reference,
     ``{"env": NAME}`` or ``{"file": PATH}``, read at every probe (:meth:`Plugin.resolved`)
@@ -137,6 +140,7 @@ class Field:
     secret: bool = False
     help: str = ""
     choices: tuple[str, ...] = ()
+    bounds: tuple[int, int] | None = None  # lowest and highest value allowed, inclusive
     # not secret as a whole, but may hold a reference (a str field) or references among
     # its items (a list field): argv ["mysql", "-p", {"env": "DB_PW"}], a tcp AUTH line
     refs: bool = False
@@ -319,7 +323,8 @@ def validate_config(plugin: type[Plugin] | Plugin, config: Any) -> dict[str, Any
     :param config: the config as given (any JSON value).
     :returns: a new dict: the given values, plus defaults for absent optional fields.
     :raises ConfigError: naming the field (``config.url``): not an object, an unknown
-        key, a missing required field, a wrong type or a value outside ``choices``.
+        key, a missing required field, a wrong type or a value outside ``choices`` or
+        ``bounds``.
     """
     if not isinstance(config, Mapping):
         raise ConfigError("config", "must be an object")
@@ -346,6 +351,8 @@ def validate_config(plugin: type[Plugin] | Plugin, config: Any) -> dict[str, Any
             raise ConfigError(path, f"must be {_KIND_WORDS[spec.kind]}")
         if spec.choices and value not in spec.choices:
             raise ConfigError(path, f"must be one of {', '.join(spec.choices)}")
+        if spec.bounds is not None and not spec.bounds[0] <= value <= spec.bounds[1]:
+            raise ConfigError(path, f"must be {spec.bounds[0]}-{spec.bounds[1]}")
         out[key] = value
     return out
 

@@ -11,8 +11,7 @@ from typing import Any
 
 import aiosmtplib
 
-from healthd.core.errors import ConfigError
-from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
+from healthd.plugins.base import PORTS, Field, Plugin, ProbeResult, elapsed_ms
 
 
 class SmtpPlugin(Plugin):
@@ -20,15 +19,10 @@ class SmtpPlugin(Plugin):
     description = "SMTP: a 220 greeting and an answered EHLO; optionally STARTTLS, verified"
     fields = {
         "host": Field("str", required=True),
-        "port": Field("int", default=25),
+        "port": Field("int", default=25, bounds=PORTS),
         "starttls": Field("bool", default=False, help="upgrade with STARTTLS and verify"),
         "ca_file": Field("str", help="CA bundle for the STARTTLS certificate"),
     }
-
-    def __init__(self, config: Any) -> None:
-        super().__init__(config)
-        if not 0 < self.config["port"] < 65536:
-            raise ConfigError("config.port", "must be 1-65535")
 
     async def check(self, timeout: float) -> ProbeResult:
         cfg = self.resolved()

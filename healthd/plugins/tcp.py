@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any
 
-from healthd.core.errors import ConfigError
 from healthd.core.words import CONNECTED
-from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
+from healthd.plugins.base import PORTS, Field, Plugin, ProbeResult, elapsed_ms
 
 # what of a reply is searched for ``expect``: as much as the http plugin reads of a body
 # for body_contains (healthd/plugins/http.py); a reply without it by then is an error
@@ -22,17 +20,12 @@ class TcpPlugin(Plugin):
     description = "TCP connect; optionally send bytes and expect a reply containing some text"
     fields = {
         "host": Field("str", required=True),
-        "port": Field("int", required=True),
+        "port": Field("int", required=True, bounds=PORTS),
         "send": Field(
             "str", refs=True, help="sent after connecting (\\r\\n is not added; may be a reference)"
         ),
         "expect": Field("str", help="the reply must contain this"),
     }
-
-    def __init__(self, config: Any) -> None:
-        super().__init__(config)
-        if not 0 < self.config["port"] < 65536:
-            raise ConfigError("config.port", "must be 1-65535")
 
     async def check(self, timeout: float) -> ProbeResult:
         cfg = self.resolved()

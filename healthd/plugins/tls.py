@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from healthd.plugins.base import Field, Plugin, ProbeResult, elapsed_ms
+from healthd.plugins.base import PORTS, Field, Plugin, ProbeResult, elapsed_ms
 
 # OpenSSL's X509_V_ERR_CERT_HAS_EXPIRED
 _EXPIRED = 10
@@ -25,18 +25,11 @@ class TlsPlugin(Plugin):
     description = "TLS certificate: verified, for the right name, with more than min_days left"
     fields = {
         "host": Field("str", required=True),
-        "port": Field("int", default=443),
+        "port": Field("int", default=443, bounds=PORTS),
         "server_name": Field("str", help="the name sent (SNI) and checked; default host"),
         "ca_file": Field("str", help="CA bundle to verify against (default: the system's)"),
         "min_days": Field("float", default=14, help="error when fewer days are left"),
     }
-
-    def __init__(self, config: Any) -> None:
-        super().__init__(config)
-        if not 0 < self.config["port"] < 65536:
-            from healthd.core.errors import ConfigError
-
-            raise ConfigError("config.port", "must be 1-65535")
 
     async def check(self, timeout: float) -> ProbeResult:
         cfg = self.resolved()
