@@ -13,7 +13,7 @@ from healthd.core import rollups
 from healthd.core.phases import NAMES
 from statusapi.data import queries
 from statusapi.data.db import fetch_all
-from statusapi.data.uptime import DAYS, WINDOWS, Figures, Plan, Seconds, Timeline
+from statusapi.data.uptime import DAYS, WINDOWS, Figures, Plan, Seconds
 
 Daily = list[dict[str, Any]]
 
@@ -23,23 +23,6 @@ LATENCY_WINDOWS: dict[str, tuple[int, int]] = {
     "24h": (86400, 900),
     "7d": (7 * 86400, 7200),
 }
-
-
-def timeline(source_id: str, days: int = DAYS) -> tuple[Timeline, float] | None:
-    """The source's timeline over the last ``days`` days, with its maintenance windows set
-    apart, and the database's now, or None for an unknown source: every transition of the
-    range, so only the checks that hold the rollup's figures against it read it."""
-    found = queries.uptime_rows(source_id, days)
-    if found is None:
-        return None
-    created, now, times, statuses, maintenance = found
-    tl = Timeline(
-        zip(times, statuses, strict=True),
-        created_at=created,
-        since=now - days * 86400.0,
-        maintenance=maintenance,
-    )
-    return tl, now
 
 
 # the sources, the database's now and each one's rollup rows of the days a Plan reads

@@ -322,7 +322,8 @@ def uptime_rows(
     one inside it, oldest first, and its maintenance windows' occurrences over the range;
     times as epoch seconds; None for an unknown source. One statement: two range scans of
     the (source_id, at) index aggregated into two values, so 10,000 transitions cross the
-    wire as one row."""
+    wire as one row. The API serves the daily rollup instead (figures.plans); this is
+    what the checks holding it against every transition read (uptime.Timeline)."""
     # binary: the text form of 10,000 floats cost more to parse than the query took
     row: tuple[Any, ...] | None = fetch_one_binary(
         "SELECT date_part('epoch', s.created_at), date_part('epoch', now()),"
